@@ -1,4 +1,15 @@
 //! villa-telemetry: declarative environment checks for developers and AI agents.
+//!
+//! Data flow: [`config`] → [`plan`] → [`runner`] → [`probe`] → [`report`] →
+//! [`render`] → [`cli`].
 #![warn(missing_docs)]
 
+pub mod cli;
+pub mod condition;
+pub mod config;
+pub mod error;
+pub mod plan;
+pub mod probe;
+pub mod render;
 pub mod report;
+pub mod runner;

@@ -344,3 +344,7 @@ pub struct GithubInfo {
 fn is_false(b: &bool) -> bool {
     !*b
 }
+
+mod build;
+
+pub use build::{build, summarize};

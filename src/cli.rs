@@ -1,0 +1,231 @@
+//! Command line: parse arguments, run the pipeline, map outcomes to exit codes.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{Config, DEFAULT_CONFIG};
+use crate::error::ConfigError;
+use crate::plan::{self, Plan};
+use crate::render::{Format, RenderExtras, Renderer};
+use crate::report::{Health, Report};
+use crate::runner::{self, Services};
+
+/// villa-telemetry: what each environment runs, whether they are in sync,
+/// whether CI passed — for developers and AI agents.
+#[derive(Debug, Parser)]
+#[command(name = "villa-telemetry", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every check once, print the report, exit with its status.
+    Run(RunArgs),
+    /// Validate the configuration without running anything.
+    Check {
+        /// Config file.
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Config file.
+    #[arg(long, short, default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "text")]
+    format: Format,
+    /// Write the report to this file instead of stdout.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Only these environments (repeatable); global checks still run.
+    #[arg(long = "env", value_name = "ID")]
+    envs: Vec<String>,
+    /// Lowest report status that exits non-zero.
+    #[arg(long, value_enum, default_value = "failing")]
+    fail_on: FailOn,
+}
+
+/// Which report status makes `run` exit non-zero.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FailOn {
+    /// Exit 1 on a warning, 2 on failing.
+    Warning,
+    /// Exit 2 on failing only.
+    Failing,
+}
+
+/// Exit codes of `run` (see README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    /// Everything healthy (or warnings without `--fail-on warning`).
+    Healthy = 0,
+    /// A warning, with `--fail-on warning`.
+    Warning = 1,
+    /// Something failing.
+    Failing = 2,
+    /// The configuration is invalid; nothing ran.
+    Config = 3,
+    /// The program could not go on (I/O, runtime).
+    Internal = 4,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// Entry point used by `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    let outcome = match cli.command {
+        Command::Run(args) => run(args, color),
+        Command::Check { config } => check(&config, color),
+    };
+    match outcome {
+        Ok(code) => code.into(),
+        Err(Failure::Config(e)) => {
+            eprint!("{}", e.render(color));
+            Exit::Config.into()
+        }
+        Err(Failure::Internal(msg)) => {
+            eprintln!("error: {msg}");
+            Exit::Internal.into()
+        }
+    }
+}
+
+/// Why a command stopped.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad configuration: exit 3.
+    Config(ConfigError),
+    /// Cannot go on: exit 4.
+    Internal(String),
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::Config(e)
+    }
+}
+
+/// Loads and validates the config at `path`.
+pub fn load_plan(path: &Path) -> Result<Plan, ConfigError> {
+    if !path.exists() {
+        return Err(ConfigError::Io {
+            path: path.to_path_buf(),
+            reason: format!(
+                "no such file; run from the directory with {DEFAULT_CONFIG}, or pass --config FILE"
+            ),
+        });
+    }
+    plan::build(Config::load(path)?)
+}
+
+fn check(path: &Path, _color: bool) -> Result<Exit, Failure> {
+    let plan = load_plan(path)?;
+    let envs = plan.environments.len();
+    let jobs = plan.jobs.len();
+    println!(
+        "{}: ok — {} environment{}, {} check{} ({} to run)",
+        path.display(),
+        envs,
+        if envs == 1 { "" } else { "s" },
+        plan.checks.len(),
+        if plan.checks.len() == 1 { "" } else { "s" },
+        jobs
+    );
+    Ok(Exit::Healthy)
+}
+
+fn run(args: RunArgs, _color: bool) -> Result<Exit, Failure> {
+    let mut plan = load_plan(&args.config)?;
+    for e in &args.envs {
+        if !plan.environments.iter().any(|x| &x.id == e) {
+            let known: Vec<&str> = plan.environments.iter().map(|x| x.id.as_str()).collect();
+            return Err(Failure::Internal(format!(
+                "--env {e}: no such environment (known: {})",
+                known.join(", ")
+            )));
+        }
+    }
+    plan.restrict_to(&args.envs);
+    let renderer = Renderer::new(plan.settings.templates_dir.as_deref())
+        .map_err(|e| Failure::Internal(e.to_string()))?;
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))?;
+    let report = runtime.block_on(run_once(&plan));
+    let text = renderer
+        .render(args.format, &report, &RenderExtras::default())
+        .map_err(|e| Failure::Internal(e.to_string()))?;
+    match &args.output {
+        Some(path) => std::fs::write(path, &text)
+            .map_err(|e| Failure::Internal(format!("cannot write {}: {e}", path.display())))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+    }
+    Ok(exit_for(&report, matches!(args.fail_on, FailOn::Warning)))
+}
+
+/// Runs every check once and builds the report, with a progress bar on a
+/// terminal.
+pub async fn run_once(plan: &Plan) -> Report {
+    let started = Instant::now();
+    let services = Services::new(plan);
+    let bar = progress_bar(plan.jobs.len());
+    let tick = |done: usize, _total: usize| {
+        if let Some(b) = &bar {
+            b.set_position(done as u64);
+        }
+    };
+    let results = runner::run(plan, &services, Some(&tick)).await;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    crate::report::build(
+        plan,
+        results,
+        &services,
+        started.elapsed().as_millis() as u64,
+    )
+    .await
+}
+
+fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    let style = if std::env::var_os("NO_COLOR").is_some() {
+        "{spinner} checking {pos}/{len}"
+    } else {
+        "{spinner:.magenta} checking {pos}/{len} {wide_bar:.magenta/dim}"
+    };
+    bar.set_style(indicatif::ProgressStyle::with_template(style).expect("valid template"));
+    bar.enable_steady_tick(std::time::Duration::from_millis(80));
+    Some(bar)
+}
+
+/// Exit code for a report.
+pub fn exit_for(report: &Report, fail_on_warning: bool) -> Exit {
+    match report.status {
+        Health::Failing => Exit::Failing,
+        Health::Warning if fail_on_warning => Exit::Warning,
+        _ => Exit::Healthy,
+    }
+}

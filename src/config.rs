@@ -1,0 +1,392 @@
+//! The TOML files as written: serde mirror with spans, loading and includes.
+//!
+//! Only syntax, types and unknown keys are checked here; everything semantic
+//! (references, probes, conditions) is the plan's job, so that all its errors
+//! can point at the right place in the right file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{ConfigError, Diagnostic};
+
+/// Name of the config file `run`, `serve` and `check` look for.
+pub const DEFAULT_CONFIG: &str = "villa-telemetry.toml";
+
+/// One file that was read, kept for error messages.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Path as given or as found by the include glob.
+    pub path: PathBuf,
+    /// The text, for carets.
+    pub text: Arc<String>,
+}
+
+/// Everything read from the main file and its includes.
+#[derive(Debug)]
+pub struct Config {
+    /// Every file read; index 0 is the main file.
+    pub sources: Vec<SourceFile>,
+    /// Directory of the main file: relative paths in it resolve from here.
+    pub base_dir: PathBuf,
+    /// `[project]`.
+    pub project: ProjectConfig,
+    /// `[github]`.
+    pub github: GithubConfig,
+    /// `[run]`.
+    pub run: RunConfig,
+    /// `[serve]`.
+    pub serve: ServeConfig,
+    /// `[[environments]]` in order.
+    pub environments: Vec<Located<EnvironmentConfig>>,
+    /// `[[checks]]` from every file, in file order.
+    pub checks: Vec<Located<CheckConfig>>,
+    /// `[[links]]` from every file.
+    pub links: Vec<Located<LinkConfig>>,
+}
+
+/// A value with the file it came from and its byte span there.
+#[derive(Debug, Clone)]
+pub struct Located<T> {
+    /// Index into [`Config::sources`].
+    pub file: usize,
+    /// Byte range of the whole table.
+    pub span: std::ops::Range<usize>,
+    /// The value.
+    pub value: T,
+}
+
+/// The main file's shape.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MainFile {
+    #[serde(default)]
+    project: ProjectConfig,
+    #[serde(default)]
+    github: GithubConfig,
+    #[serde(default)]
+    run: RunConfig,
+    #[serde(default)]
+    serve: ServeConfig,
+    #[serde(default)]
+    environments: Vec<Spanned<EnvironmentConfig>>,
+    #[serde(default)]
+    checks: Vec<Spanned<CheckConfig>>,
+    #[serde(default)]
+    links: Vec<Spanned<LinkConfig>>,
+}
+
+/// An included file may only add checks and links.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncludeFile {
+    #[serde(default)]
+    checks: Vec<Spanned<CheckConfig>>,
+    #[serde(default)]
+    links: Vec<Spanned<LinkConfig>>,
+}
+
+/// `[project]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// Display name; defaults to the directory name.
+    pub name: Option<String>,
+    /// Subhead.
+    pub tagline: Option<String>,
+    /// GitHub `owner/name`.
+    pub repo: Option<Spanned<String>>,
+    /// Globs of more files with `[[checks]]` / `[[links]]`.
+    #[serde(default)]
+    pub include: Vec<Spanned<String>>,
+    /// Directory whose `*.hbs` override or add templates.
+    pub templates: Option<Spanned<String>>,
+}
+
+/// `[github]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubConfig {
+    /// API root; GitHub Enterprise or a test server.
+    pub api_url: Option<Spanned<String>>,
+    /// Keep ETag-cached answers on disk between runs (default true).
+    pub disk_cache: Option<bool>,
+}
+
+/// `[run]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Checks in flight at once.
+    pub concurrency: Option<Spanned<usize>>,
+    /// Default per-check timeout.
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+    /// Largest response body read, e.g. "1MiB".
+    pub max_body: Option<Spanned<String>>,
+}
+
+/// `[serve]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Address to bind.
+    pub listen: Option<Spanned<String>>,
+    /// Reports older than this are re-checked.
+    #[serde(default, with = "humantime_serde::option")]
+    pub refresh: Option<Duration>,
+}
+
+/// `[[environments]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentConfig {
+    /// Stable id used in references and JSON keys.
+    pub id: Spanned<String>,
+    /// Display name; defaults to the id.
+    pub name: Option<String>,
+    /// Base URL, `{{env.url}}` in checks.
+    pub url: Option<String>,
+    /// Down means offline, not failing.
+    #[serde(default)]
+    pub optional: bool,
+    /// Environment whose sha this one should run.
+    pub tracks: Option<Spanned<String>>,
+}
+
+/// `[[checks]]`: one struct with optional probe tables (see DESIGN.md for why
+/// not an enum).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckConfig {
+    /// Unique id.
+    pub id: Spanned<String>,
+    /// Display name; defaults to the id.
+    pub name: Option<String>,
+    /// `["*"]` or environment ids: one instance per environment.
+    pub environments: Option<Spanned<Vec<Spanned<String>>>>,
+    /// HTTP probe.
+    pub http: Option<Spanned<HttpConfig>>,
+    /// GitHub probe.
+    pub github: Option<Spanned<GithubCheckConfig>>,
+    /// Local git probe.
+    pub git: Option<Spanned<GitConfig>>,
+    /// WASM plugin probe.
+    pub plugin: Option<Spanned<PluginConfig>>,
+    /// Conditions that must hold, else `fail`.
+    #[serde(default)]
+    pub expect: Vec<Spanned<String>>,
+    /// Conditions that should hold, else `warn`.
+    #[serde(default)]
+    pub warn_unless: Vec<Spanned<String>>,
+    /// Name to JSONPath; values shown in the report.
+    #[serde(default)]
+    pub extract: IndexMap<String, Spanned<String>>,
+    /// Per-check timeout.
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+}
+
+/// `http = { ... }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Templated URL.
+    pub url: Spanned<String>,
+    /// GET by default.
+    pub method: Option<Spanned<String>>,
+    /// Header values may hold `${ENV_VAR}` secrets.
+    #[serde(default)]
+    pub headers: IndexMap<String, Spanned<String>>,
+    /// Request body (templated).
+    pub body: Option<Spanned<String>>,
+    /// Overrides the check's timeout.
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+}
+
+/// `github = { ... }`: exactly one of workflow, deployment, compare.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubCheckConfig {
+    /// Workflow file name or id.
+    pub workflow: Option<Spanned<String>>,
+    /// Branch filter for workflow runs.
+    pub branch: Option<String>,
+    /// Running longer than this is `stalled`.
+    #[serde(default, with = "humantime_serde::option")]
+    pub stalled_after: Option<Duration>,
+    /// GitHub deployment environment name.
+    pub deployment: Option<Spanned<String>>,
+    /// `BASE...HEAD` (templated).
+    pub compare: Option<Spanned<String>>,
+    /// Another repository than `[project] repo`.
+    pub repo: Option<Spanned<String>>,
+}
+
+/// `git = { path }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitConfig {
+    /// Repository directory, relative to the file.
+    pub path: Spanned<String>,
+}
+
+/// `plugin = { ... }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// Component file, relative to the file.
+    pub wasm: Spanned<String>,
+    /// Default 2s.
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+    /// Memory cap, e.g. "32MiB".
+    pub memory: Option<Spanned<String>>,
+    /// Passed to the plugin as JSON.
+    #[serde(default)]
+    pub config: toml::Table,
+    /// What the sandbox may reach.
+    #[serde(default)]
+    pub allow: PluginAllow,
+}
+
+/// `allow = { http = [...], env = [...], github = [...] }`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginAllow {
+    /// Host names the plugin may fetch.
+    #[serde(default)]
+    pub http: Vec<String>,
+    /// Environment variables passed in.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// `owner/repo` the plugin may read through `github-get`.
+    #[serde(default)]
+    pub github: Vec<String>,
+}
+
+/// `[[links]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkConfig {
+    /// Button text.
+    pub name: String,
+    /// Templated URL.
+    pub url: Spanned<String>,
+}
+
+impl Config {
+    /// Reads `path` and every file its `include` globs match.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let mut sources = vec![SourceFile {
+            path: path.to_path_buf(),
+            text: Arc::new(text),
+        }];
+        let main: MainFile = parse(&sources[0])?;
+        let base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+
+        let mut checks = locate(0, main.checks);
+        let mut links = locate(0, main.links);
+        for pattern in &main.project.include {
+            let full = base_dir.join(pattern.get_ref());
+            let paths = glob::glob(&full.to_string_lossy()).map_err(|e| {
+                ConfigError::Invalid(vec![Diagnostic::new(
+                    &sources[0],
+                    pattern.span(),
+                    format!("invalid include glob: {}", e.msg),
+                )])
+            })?;
+            let mut matched: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
+            matched.sort();
+            for p in matched {
+                if p == path || sources.iter().any(|s| s.path == p) {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&p).map_err(|e| ConfigError::Io {
+                    path: p.clone(),
+                    reason: e.to_string(),
+                })?;
+                let index = sources.len();
+                sources.push(SourceFile {
+                    path: p,
+                    text: Arc::new(text),
+                });
+                let inc: IncludeFile = parse(&sources[index])?;
+                checks.extend(locate(index, inc.checks));
+                links.extend(locate(index, inc.links));
+            }
+        }
+        Ok(Config {
+            base_dir,
+            project: main.project,
+            github: main.github,
+            run: main.run,
+            serve: main.serve,
+            environments: locate(0, main.environments),
+            checks,
+            links,
+            sources,
+        })
+    }
+}
+
+fn locate<T>(file: usize, items: Vec<Spanned<T>>) -> Vec<Located<T>> {
+    items
+        .into_iter()
+        .map(|s| Located {
+            file,
+            span: s.span(),
+            value: s.into_inner(),
+        })
+        .collect()
+}
+
+fn parse<T: serde::de::DeserializeOwned>(src: &SourceFile) -> Result<T, ConfigError> {
+    toml::from_str(&src.text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let message = e.message().trim().to_string();
+        let mut d = Diagnostic::new(src, span, message.clone());
+        if let Some(help) = unknown_field_help(&message) {
+            d = d.with_help(help);
+        }
+        ConfigError::Invalid(vec![d])
+    })
+}
+
+/// serde says "unknown field `urll`, expected one of `url`, `method`"; turn
+/// that into a "did you mean" when one candidate is close.
+fn unknown_field_help(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let candidates: Vec<&str> = rest
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| !c.is_empty())
+        .collect();
+    match crate::error::did_you_mean(field, candidates.iter().copied()) {
+        Some(best) => Some(format!("did you mean `{best}`?")),
+        None if !candidates.is_empty() => Some(format!(
+            "allowed keys here: {}",
+            candidates
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        None => None,
+    }
+}

@@ -1,0 +1,237 @@
+//! HTTP probe: one request, body read up to a cap, JSON parsed when it is JSON.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{Map, Value};
+
+use super::{Observation, Probed, Verdict, human_ms};
+
+/// A request with every template and `${VAR}` already resolved.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    /// GET, POST, ...
+    pub method: reqwest::Method,
+    /// Absolute URL.
+    pub url: String,
+    /// Header name and value (may hold secrets: never print).
+    pub headers: Vec<(String, String)>,
+    /// Request body.
+    pub body: Option<String>,
+}
+
+/// Builds the one client all HTTP checks share: rustls, verified TLS,
+/// limited redirects, pooled connections.
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("villa-telemetry/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::limited(10))
+        .connect_timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("the TLS backend is compiled in")
+}
+
+/// Sends the request and observes the answer. `needs_body` is false when no
+/// condition or extract reads the body: then an oversized body is cut, not an
+/// error.
+pub async fn observe(
+    client: &reqwest::Client,
+    req: HttpRequest,
+    body_cap: usize,
+    needs_body: bool,
+) -> Probed {
+    let started = Instant::now();
+    let mut builder = client.request(req.method.clone(), &req.url);
+    for (name, value) in &req.headers {
+        builder = builder.header(name, value);
+    }
+    if let Some(body) = req.body {
+        builder = builder.body(body);
+    }
+    let response = match builder.send().await {
+        Ok(r) => r,
+        Err(e) => return Probed::error(describe_error(&e, &req.url), started.elapsed()),
+    };
+    let status = response.status();
+    let headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+
+    let mut body = Vec::new();
+    let mut truncated = false;
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(bytes) => {
+                if body.len() + bytes.len() > body_cap {
+                    body.extend_from_slice(&bytes[..body_cap - body.len()]);
+                    truncated = true;
+                    break;
+                }
+                body.extend_from_slice(&bytes);
+            }
+            Err(e) => {
+                return Probed::error(
+                    format!(
+                        "connection broke while reading the body from {}: {}",
+                        req.url,
+                        chain(&e)
+                    ),
+                    started.elapsed(),
+                );
+            }
+        }
+    }
+    let duration = started.elapsed();
+    if truncated && needs_body {
+        return Probed::error(
+            format!(
+                "response body from {} is larger than the {} limit; reading stopped there (raise [run] max_body)",
+                req.url,
+                format_size(body_cap)
+            ),
+            duration,
+        );
+    }
+    let (value, body_is_json) = if truncated || body.is_empty() {
+        (Value::Null, false)
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(v) => (v, true),
+            Err(_) => (
+                Value::String(String::from_utf8_lossy(&body).into_owned()),
+                false,
+            ),
+        }
+    };
+
+    let reason = status.canonical_reason().unwrap_or("");
+    let summary =
+        format!("{} {reason} in {}", status.as_u16(), human_ms(duration)).replace("  ", " ");
+    let verdict = if status.is_server_error() {
+        Verdict::Error(format!(
+            "HTTP {} {reason} from {}: the service is up but failing",
+            status.as_u16(),
+            req.url
+        ))
+    } else if status.is_client_error() || status.is_redirection() {
+        Verdict::Fail(format!(
+            "HTTP {} {reason} from {}",
+            status.as_u16(),
+            req.url
+        ))
+    } else {
+        Verdict::Pass
+    };
+    let mut fields = Map::new();
+    if truncated {
+        fields.insert("body_truncated".into(), Value::Bool(true));
+    }
+    Probed {
+        observation: Observation {
+            value,
+            body_is_json,
+            content_type,
+            status: Some(status.as_u16()),
+            headers,
+            duration,
+        },
+        summary,
+        fields,
+        verdict,
+        log: Vec::new(),
+    }
+}
+
+/// "connection refused by 127.0.0.1:9 (is the service running?)" and the like.
+fn describe_error(e: &reqwest::Error, url: &str) -> String {
+    let detail = chain(e);
+    let lower = detail.to_ascii_lowercase();
+    let host = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.host_str().map(|h| {
+                format!(
+                    "{h}{}",
+                    u.port().map(|p| format!(":{p}")).unwrap_or_default()
+                )
+            })
+        })
+        .unwrap_or_else(|| url.to_owned());
+    if e.is_redirect() {
+        format!("too many redirects from {url} (a redirect loop?)")
+    } else if e.is_builder() {
+        format!("invalid request to {url}: {detail}")
+    } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
+        format!("DNS lookup failed for {host}: is the host name right?")
+    } else if lower.contains("connection refused") {
+        format!("connection refused by {host} (is the service running?)")
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
+        format!("TLS handshake with {host} failed: {detail}")
+    } else if e.is_timeout() {
+        format!("no answer from {host} in time")
+    } else if e.is_connect() {
+        format!("cannot connect to {host}: {detail}")
+    } else {
+        format!("request to {url} failed: {detail}")
+    }
+}
+
+/// The error and its sources, deduplicated, as one line.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+/// "1 MiB", "512 KiB".
+pub fn format_size(bytes: usize) -> String {
+    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes % (1 << 10) == 0 {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Parses "1MiB", "512 KiB", "2MB", "1000".
+pub fn parse_size(text: &str) -> Option<usize> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num.parse().ok()?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}

@@ -1,0 +1,492 @@
+//! From check results to the report: environment facts, drift, CI, git,
+//! links, summary.
+
+use chrono::Utc;
+use handlebars::Handlebars;
+use indexmap::IndexMap;
+use serde_json::{Map, Value, json};
+
+use super::{
+    CheckResult, CheckStatus, CiRun, CiStatus, Comparison, EnvironmentReport, GitInfo, Health,
+    Report, SCHEMA_VERSION,
+};
+use crate::plan::{FACTS, GithubKind, Plan, ProbeSpec};
+use crate::probe::git;
+use crate::runner::Services;
+
+/// Assembles the report of one run. Async because drift is counted with
+/// git or GitHub.
+pub async fn build(
+    plan: &Plan,
+    results: Vec<CheckResult>,
+    services: &Services,
+    duration_ms: u64,
+) -> Report {
+    let _ = services;
+    let mut environments: IndexMap<String, EnvironmentReport> = IndexMap::new();
+    for (ei, env) in plan.environments.iter().enumerate() {
+        if !plan.shows_env(&env.id) {
+            continue;
+        }
+        let mine: Vec<(usize, &CheckResult)> = results
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| plan.jobs[*i].env == Some(ei))
+            .collect();
+        let fact = |name: &str| -> Option<String> {
+            mine.iter()
+                .find_map(|(_, r)| r.fields.get(name).and_then(value_text))
+        };
+        let latency_ms = mine
+            .iter()
+            .find(|(i, r)| {
+                matches!(plan.check_of(&plan.jobs[*i]).probe, ProbeSpec::Http { .. })
+                    && r.status != CheckStatus::Error
+            })
+            .map(|(_, r)| r.duration_ms);
+        let considered: Vec<&CheckResult> = mine
+            .iter()
+            .map(|(_, r)| *r)
+            .filter(|r| r.status != CheckStatus::Skipped)
+            .collect();
+        let offline = env.optional
+            && !considered.is_empty()
+            && considered.iter().all(|r| r.status == CheckStatus::Error);
+        let worst = considered.iter().map(|r| r.status).max();
+        let status = if offline {
+            Health::Unknown
+        } else {
+            match worst {
+                None | Some(CheckStatus::Skipped) => Health::Unknown,
+                Some(CheckStatus::Pass) => Health::Healthy,
+                Some(CheckStatus::Warn) => Health::Warning,
+                Some(CheckStatus::Fail | CheckStatus::Error) => Health::Failing,
+            }
+        };
+        let first_with = |s: &[CheckStatus]| {
+            considered.iter().find(|r| s.contains(&r.status)).map(|r| {
+                format!(
+                    "{}: {}",
+                    r.name,
+                    r.error.clone().unwrap_or_else(|| r.summary.clone())
+                )
+            })
+        };
+        environments.insert(
+            env.id.clone(),
+            EnvironmentReport {
+                name: env.name.clone(),
+                status,
+                url: env.url.clone(),
+                optional: env.optional,
+                offline,
+                version: fact("version"),
+                sha: fact("sha"),
+                uptime: fact("uptime"),
+                deployed_at: fact("deployed_at"),
+                latency_ms,
+                warning: if status == Health::Warning {
+                    first_with(&[CheckStatus::Warn])
+                } else {
+                    None
+                },
+                error: if status == Health::Failing || offline {
+                    first_with(&[CheckStatus::Fail, CheckStatus::Error])
+                } else {
+                    None
+                },
+                checks: mine.iter().map(|(_, r)| r.id.clone()).collect(),
+                ci: None,
+            },
+        );
+    }
+
+    // CI runs and the local repository.
+    let mut ci = IndexMap::new();
+    let mut git_info: Option<GitInfo> = None;
+    let mut git_dir = None;
+    for (i, r) in results.iter().enumerate() {
+        let check = plan.check_of(&plan.jobs[i]);
+        match &check.probe {
+            ProbeSpec::Github {
+                kind: GithubKind::Workflow { .. },
+                ..
+            } => {
+                ci.insert(r.id.clone(), ci_run(r));
+            }
+            ProbeSpec::Git { path } if git_info.is_none() && r.status != CheckStatus::Error => {
+                git_info = Some(GitInfo {
+                    branch: r.fields.get("branch").and_then(value_text),
+                    sha: r.fields.get("sha").and_then(value_text).unwrap_or_default(),
+                    sha_full: r
+                        .fields
+                        .get("sha_full")
+                        .and_then(value_text)
+                        .unwrap_or_default(),
+                    message: r
+                        .fields
+                        .get("message")
+                        .and_then(value_text)
+                        .unwrap_or_default(),
+                    uncommitted_changes: r
+                        .fields
+                        .get("uncommitted_changes")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0),
+                    upstream: r.fields.get("upstream").and_then(value_text),
+                    ahead: r.fields.get("ahead").and_then(Value::as_u64),
+                    behind: r.fields.get("behind").and_then(Value::as_u64),
+                    deployed: IndexMap::new(),
+                });
+                git_dir = Some(path.clone());
+            }
+            _ => {}
+        }
+    }
+
+    // Drift between each environment and the one it tracks.
+    let mut comparison = IndexMap::new();
+    for env in &plan.environments {
+        let Some(tracked) = &env.tracks else { continue };
+        if !plan.shows_env(&env.id) || !plan.shows_env(tracked) {
+            continue;
+        }
+        let mine = environments[&env.id].sha.clone();
+        let theirs = environments[tracked].sha.clone();
+        let mut c = Comparison {
+            tracked: tracked.clone(),
+            environment: env.id.clone(),
+            in_sync: None,
+            commits_behind: None,
+            commits_ahead: None,
+            status: None,
+            environment_sha: mine.clone(),
+            tracked_sha: theirs.clone(),
+            diff_url: None,
+            commits: Vec::new(),
+            source: None,
+            error: None,
+        };
+        match (&mine, &theirs) {
+            (Some(a), Some(b)) => {
+                let same = same_commit(a, b);
+                c.in_sync = Some(same);
+                if same {
+                    c.status = Some("identical".into());
+                    c.commits_behind = Some(0);
+                    c.commits_ahead = Some(0);
+                } else {
+                    if let Some(repo) = &plan.project.repo {
+                        c.diff_url = Some(format!("https://github.com/{repo}/compare/{a}...{b}"));
+                    }
+                    if let Some(dir) = &git_dir {
+                        match git::count_between(dir, a, b).await {
+                            Ok((behind, ahead)) => {
+                                c.commits_behind = Some(behind);
+                                c.commits_ahead = Some(ahead);
+                                c.status = Some(drift_status(behind, ahead).into());
+                                c.source = Some("git".into());
+                            }
+                            Err(e) => c.error = Some(e),
+                        }
+                    }
+                }
+            }
+            _ => {
+                let missing = if mine.is_none() { &env.id } else { tracked };
+                c.error = Some(format!(
+                    "{missing} reports no sha; add `extract = {{ sha = \"$.commit\" }}` to one of its checks"
+                ));
+            }
+        }
+        if c.in_sync == Some(false) {
+            let text = drift_text(&c);
+            let e = environments.get_mut(&env.id).expect("shown");
+            if e.status == Health::Healthy {
+                e.status = Health::Warning;
+            }
+            if e.warning.is_none() {
+                e.warning = Some(text);
+            }
+        }
+        comparison.insert(format!("{tracked}_vs_{}", env.id), c);
+    }
+
+    // Is local HEAD in what each environment runs?
+    if let (Some(info), Some(dir)) = (&mut git_info, &git_dir)
+        && !info.sha_full.is_empty()
+    {
+        for (id, e) in &environments {
+            if let Some(sha) = &e.sha
+                && let Ok(contained) = git::contains(dir, sha, &info.sha_full).await
+            {
+                info.deployed.insert(id.clone(), contained);
+            }
+        }
+    }
+
+    let actions = links(plan, &environments, &comparison);
+    let global: Vec<&CheckResult> = results.iter().filter(|r| r.environment.is_none()).collect();
+    let status = overall(&environments, &global);
+    let summary = summarize(&environments, &global);
+    let checks = results;
+    Report {
+        schema_version: SCHEMA_VERSION,
+        timestamp: Utc::now(),
+        project: plan.project.clone(),
+        status,
+        summary,
+        environments,
+        ci,
+        git: git_info,
+        comparison,
+        actions,
+        checks,
+        github: None,
+        duration_ms,
+    }
+}
+
+fn ci_run(r: &CheckResult) -> CiRun {
+    let text = |k: &str| r.fields.get(k).and_then(value_text);
+    let status = r
+        .fields
+        .get("status")
+        .and_then(|s| serde_json::from_value::<CiStatus>(s.clone()).ok())
+        .unwrap_or(CiStatus::Unknown);
+    CiRun {
+        workflow: text("workflow").unwrap_or_else(|| r.name.clone()),
+        status,
+        sha: text("sha").map(|s| s.chars().take(7).collect()),
+        url: text("url"),
+        created_at: text("created_at"),
+        branch: text("branch"),
+        duration_s: r.fields.get("duration_s").and_then(Value::as_u64),
+        error: (status == CiStatus::Unknown)
+            .then(|| r.error.clone())
+            .flatten(),
+    }
+}
+
+/// Same commit, when one sha may be abbreviated.
+pub fn same_commit(a: &str, b: &str) -> bool {
+    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+    let n = a.len().min(b.len());
+    n >= 4 && a[..n] == b[..n]
+}
+
+fn drift_status(behind: u64, ahead: u64) -> &'static str {
+    match (behind, ahead) {
+        (0, 0) => "identical",
+        (_, 0) => "behind",
+        (0, _) => "ahead",
+        _ => "diverged",
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "commit" } else { "commits" }
+}
+
+/// "2 commits behind staging" and the like.
+pub fn drift_text(c: &Comparison) -> String {
+    let t = &c.tracked;
+    match (c.commits_behind, c.commits_ahead) {
+        (Some(b), Some(0)) if b > 0 => format!("{b} {} behind {t}", plural(b)),
+        (Some(0), Some(a)) if a > 0 => format!("{a} {} ahead of {t}", plural(a)),
+        (Some(b), Some(a)) if a > 0 && b > 0 => {
+            format!("diverged from {t} ({b} behind, {a} ahead)")
+        }
+        _ => format!(
+            "runs {}, {t} runs {}",
+            c.environment_sha.as_deref().unwrap_or("?"),
+            c.tracked_sha.as_deref().unwrap_or("?")
+        ),
+    }
+}
+
+fn links(
+    plan: &Plan,
+    environments: &IndexMap<String, EnvironmentReport>,
+    comparison: &IndexMap<String, Comparison>,
+) -> IndexMap<String, String> {
+    let mut hb = Handlebars::new();
+    hb.register_escape_fn(handlebars::no_escape);
+    let envs: Map<String, Value> = environments
+        .iter()
+        .map(|(id, e)| {
+            let mut v = json!({ "id": id, "name": e.name, "url": e.url });
+            for f in FACTS {
+                let val = match f {
+                    "sha" => &e.sha,
+                    "version" => &e.version,
+                    "uptime" => &e.uptime,
+                    _ => &e.deployed_at,
+                };
+                if let Some(x) = val {
+                    v[f] = json!(x);
+                }
+            }
+            (id.clone(), v)
+        })
+        .collect();
+    let context = json!({ "project": plan.project, "environments": envs });
+    let mut out = IndexMap::new();
+    for (name, url) in &plan.links {
+        // Non-strict: a link to a fact nobody reported is still a link.
+        if let Ok(u) = hb.render_template(url, &context) {
+            out.insert(name.clone(), u);
+        }
+    }
+    if let Some(repo) = &plan.project.repo {
+        let base = format!("https://github.com/{repo}");
+        for (name, url) in [
+            ("Actions", format!("{base}/actions")),
+            ("Pull requests", format!("{base}/pulls")),
+            ("Issues", format!("{base}/issues")),
+        ] {
+            if !out.values().any(|u| *u == url) {
+                out.entry(name.to_owned()).or_insert(url);
+            }
+        }
+        for c in comparison.values() {
+            if let Some(url) = &c.diff_url {
+                out.entry(format!("Compare {} with {}", c.environment, c.tracked))
+                    .or_insert_with(|| url.clone());
+            }
+        }
+    }
+    out
+}
+
+fn overall(environments: &IndexMap<String, EnvironmentReport>, global: &[&CheckResult]) -> Health {
+    let mut statuses: Vec<Health> = environments
+        .values()
+        .filter(|e| !e.offline)
+        .map(|e| e.status)
+        .filter(|s| *s != Health::Unknown)
+        .collect();
+    statuses.extend(global.iter().filter_map(|r| match r.status {
+        CheckStatus::Pass => Some(Health::Healthy),
+        CheckStatus::Warn => Some(Health::Warning),
+        CheckStatus::Fail | CheckStatus::Error => Some(Health::Failing),
+        CheckStatus::Skipped => None,
+    }));
+    statuses.into_iter().max().unwrap_or(Health::Unknown)
+}
+
+/// "2 healthy, 1 warning (production 2 commits behind staging)".
+pub fn summarize(
+    environments: &IndexMap<String, EnvironmentReport>,
+    global: &[&CheckResult],
+) -> String {
+    let count = |h: Health| {
+        environments
+            .values()
+            .filter(|e| !e.offline && e.status == h)
+            .count()
+    };
+    let offline = environments.values().filter(|e| e.offline).count();
+    let mut parts = Vec::new();
+    for (h, word) in [
+        (Health::Healthy, "healthy"),
+        (Health::Warning, "warning"),
+        (Health::Failing, "failing"),
+        (Health::Unknown, "unknown"),
+    ] {
+        let n = count(h);
+        if n > 0 {
+            parts.push(format!("{n} {word}"));
+        }
+    }
+    if offline > 0 {
+        parts.push(format!("{offline} offline"));
+    }
+    let mut details = Vec::new();
+    for (id, e) in environments {
+        match e.status {
+            Health::Warning => {
+                details.push(format!(
+                    "{id} {}",
+                    e.warning.as_deref().unwrap_or("has warnings")
+                ));
+            }
+            Health::Failing => details.push(format!(
+                "{id} down: {}",
+                e.error.as_deref().unwrap_or("check failed")
+            )),
+            _ => {}
+        }
+    }
+    for r in global {
+        match r.status {
+            CheckStatus::Fail | CheckStatus::Error | CheckStatus::Warn => {
+                let what = r
+                    .fields
+                    .get("status")
+                    .and_then(value_text)
+                    .unwrap_or_else(|| r.status.as_str().to_owned());
+                details.push(format!("{} {what}", r.name));
+            }
+            _ => {}
+        }
+    }
+    if parts.is_empty() {
+        let pass = global
+            .iter()
+            .filter(|r| r.status == CheckStatus::Pass)
+            .count();
+        parts.push(format!("{pass} of {} checks passing", global.len()));
+    }
+    let mut s = parts.join(", ");
+    if !details.is_empty() {
+        s.push_str(&format!(" ({})", details.join("; ")));
+    }
+    s
+}
+
+fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_and_full_shas_match() {
+        assert!(same_commit("cbefe7c", "cbefe7c1234567890"));
+        assert!(!same_commit("cbefe7c", "53004a6"));
+        assert!(!same_commit("", "53004a6"));
+    }
+
+    #[test]
+    fn drift_wording() {
+        let mut c = Comparison {
+            tracked: "staging".into(),
+            environment: "production".into(),
+            in_sync: Some(false),
+            commits_behind: Some(2),
+            commits_ahead: Some(0),
+            status: None,
+            environment_sha: Some("53004a6".into()),
+            tracked_sha: Some("cbefe7c".into()),
+            diff_url: None,
+            commits: vec![],
+            source: None,
+            error: None,
+        };
+        assert_eq!(drift_text(&c), "2 commits behind staging");
+        c.commits_behind = Some(1);
+        assert_eq!(drift_text(&c), "1 commit behind staging");
+        c.commits_ahead = Some(3);
+        assert_eq!(drift_text(&c), "diverged from staging (1 behind, 3 ahead)");
+        c.commits_behind = None;
+        assert_eq!(drift_text(&c), "runs 53004a6, staging runs cbefe7c");
+    }
+}

@@ -1,0 +1,399 @@
+//! Runs a plan: independent checks together, dependent ones after what they
+//! read, each under its timeout, at most `concurrency` in flight.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use chrono::Utc;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use handlebars::Handlebars;
+use serde_json::{Map, Value, json};
+use tokio::sync::Semaphore;
+
+use crate::condition::Outcome;
+use crate::plan::{CheckPlan, FACTS, Job, Plan, ProbeSpec, secret_refs};
+use crate::probe::{self, Probed, Verdict};
+use crate::report::{CheckResult, CheckStatus};
+
+/// Shared clients every run uses: one HTTP client, one GitHub client, one
+/// plugin host.
+#[derive(Clone)]
+pub struct Services {
+    /// Shared by every HTTP check.
+    pub http: reqwest::Client,
+}
+
+impl Services {
+    /// Clients for `plan`.
+    pub fn new(_plan: &Plan) -> Self {
+        Services {
+            http: probe::http::client(),
+        }
+    }
+}
+
+/// Called as checks finish: (finished, total).
+pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// Runs every job once. Results come back in job order (check id, then
+/// environment).
+pub async fn run(
+    plan: &Plan,
+    services: &Services,
+    progress: Option<Progress<'_>>,
+) -> Vec<CheckResult> {
+    let semaphore = Semaphore::new(plan.settings.concurrency);
+    let results: Vec<Mutex<Option<CheckResult>>> =
+        plan.jobs.iter().map(|_| Mutex::new(None)).collect();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let templates = templates();
+    let total = plan.jobs.len();
+
+    let mut futures: Vec<Option<Shared<BoxFuture<'_, ()>>>> = vec![None; plan.jobs.len()];
+    // Build in dependency order so every job can clone its deps' futures.
+    for index in topo_order(&plan.jobs) {
+        let deps: Vec<Shared<BoxFuture<'_, ()>>> = plan.jobs[index]
+            .deps
+            .iter()
+            .map(|&d| futures[d].clone().expect("dependencies come first"))
+            .collect();
+        let (semaphore, results, done, templates) = (&semaphore, &results, &done, &templates);
+        let fut = async move {
+            futures::future::join_all(deps).await;
+            let job = &plan.jobs[index];
+            let result = {
+                let _permit = semaphore.acquire().await.expect("never closed");
+                run_job(plan, job, services, results, templates).await
+            };
+            *results[index].lock().expect("not poisoned") = Some(result);
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if let Some(p) = progress {
+                p(n, total);
+            }
+        }
+        .boxed()
+        .shared();
+        futures[index] = Some(fut);
+    }
+    futures::future::join_all(futures.into_iter().flatten()).await;
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .expect("not poisoned")
+                .expect("every job ran")
+        })
+        .collect()
+}
+
+fn topo_order(jobs: &[Job]) -> Vec<usize> {
+    let mut order = Vec::with_capacity(jobs.len());
+    let mut seen = vec![false; jobs.len()];
+    fn visit(j: usize, jobs: &[Job], seen: &mut [bool], order: &mut Vec<usize>) {
+        if seen[j] {
+            return;
+        }
+        seen[j] = true;
+        for &d in &jobs[j].deps {
+            visit(d, jobs, seen, order);
+        }
+        order.push(j);
+    }
+    for j in 0..jobs.len() {
+        visit(j, jobs, &mut seen, &mut order);
+    }
+    order
+}
+
+fn templates() -> Handlebars<'static> {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_escape_fn(handlebars::no_escape);
+    hb
+}
+
+async fn run_job(
+    plan: &Plan,
+    job: &Job,
+    services: &Services,
+    results: &[Mutex<Option<CheckResult>>],
+    templates: &Handlebars<'static>,
+) -> CheckResult {
+    let check = plan.check_of(job);
+    let started = Instant::now();
+    let env_id = plan.env_id(job).map(str::to_owned);
+    let base = |status: CheckStatus, summary: String, error: Option<String>| CheckResult {
+        id: check.id.clone(),
+        environment: env_id.clone(),
+        name: check.name.clone(),
+        status,
+        summary,
+        duration_ms: started.elapsed().as_millis() as u64,
+        checked_at: Utc::now(),
+        fields: Map::new(),
+        error,
+        failed_conditions: Vec::new(),
+        log: Vec::new(),
+    };
+
+    // A dependency without a result means this one cannot be resolved.
+    for &d in &job.deps {
+        let guard = results[d].lock().expect("not poisoned");
+        if let Some(r) = guard.as_ref()
+            && matches!(r.status, CheckStatus::Error | CheckStatus::Skipped)
+        {
+            let who = match &r.environment {
+                Some(e) => format!("{} ({e})", r.id),
+                None => r.id.clone(),
+            };
+            let reason = format!("skipped: depends on {who}, which has no result");
+            return base(CheckStatus::Skipped, reason.clone(), Some(reason));
+        }
+    }
+
+    let context = template_context(plan, job, results);
+    let render = |text: &str| -> Result<String, String> {
+        if !text.contains("{{") {
+            return Ok(text.to_owned());
+        }
+        templates
+            .render_template(text, &context)
+            .map_err(|e| template_error(text, &e))
+    };
+
+    let mut secrets: Vec<String> = Vec::new();
+    let probed = match resolve_and_observe(plan, check, services, &render, &mut secrets) {
+        Err(reason) => Probed::error(reason, started.elapsed()),
+        Ok(fut) => match tokio::time::timeout(check.timeout, fut).await {
+            Ok(p) => p,
+            Err(_) => Probed::error(
+                format!(
+                    "timed out after {}",
+                    humantime::format_duration(check.timeout)
+                ),
+                check.timeout,
+            ),
+        },
+    };
+    let mut result = evaluate(check, probed, base(CheckStatus::Pass, String::new(), None));
+    redact(&mut result, &secrets);
+    result
+}
+
+type ProbeFuture<'a> = BoxFuture<'a, Probed>;
+
+/// Renders the check's templates and starts its probe. `Err` is a reason
+/// that becomes the check's `error`.
+fn resolve_and_observe<'a>(
+    plan: &'a Plan,
+    check: &'a CheckPlan,
+    services: &'a Services,
+    render: &dyn Fn(&str) -> Result<String, String>,
+    secrets: &mut Vec<String>,
+) -> Result<ProbeFuture<'a>, String> {
+    match &check.probe {
+        ProbeSpec::Http {
+            method,
+            url,
+            headers,
+            body,
+        } => {
+            let url = render(url)?;
+            let mut resolved = Vec::new();
+            for (name, value) in headers {
+                let mut value = render(value)?;
+                for var in secret_refs(&value) {
+                    let secret = std::env::var(&var)
+                        .map_err(|_| format!("environment variable {var} is not set"))?;
+                    if !secret.is_empty() {
+                        secrets.push(secret.clone());
+                    }
+                    value = value.replace(&format!("${{{var}}}"), &secret);
+                }
+                resolved.push((name.clone(), value));
+            }
+            let body = body.as_deref().map(render).transpose()?;
+            let req = probe::http::HttpRequest {
+                method: method.clone(),
+                url,
+                headers: resolved,
+                body,
+            };
+            Ok(probe::http::observe(
+                &services.http,
+                req,
+                plan.settings.body_cap,
+                check.needs_body,
+            )
+            .boxed())
+        }
+        ProbeSpec::Git { path } => Ok(probe::git::observe(path.clone()).boxed()),
+        ProbeSpec::Github { .. } => Err("GitHub probes are not available in this build".into()),
+        ProbeSpec::Plugin(_) => Err("plugins are not available in this build".into()),
+    }
+}
+
+/// Applies the probe's verdict, `expect`, `warn_unless` and `extract`.
+pub fn evaluate(check: &CheckPlan, probed: Probed, mut result: CheckResult) -> CheckResult {
+    let obs = &probed.observation;
+    result.duration_ms = obs.duration.as_millis() as u64;
+    result.fields = probed.fields;
+    result.log = probed.log;
+    result.summary = probed.summary;
+    let mut status = CheckStatus::Pass;
+    let mut reason: Option<String> = None;
+    // A check that states its own `status` condition decides about HTTP
+    // statuses itself (e.g. `status == 503` on a maintenance page).
+    let own_status = check.reads_status && obs.status.is_some();
+    match probed.verdict {
+        Verdict::Error(e) if !own_status => {
+            result.status = CheckStatus::Error;
+            result.error = Some(e);
+            return result;
+        }
+        Verdict::Fail(e) if !own_status => {
+            status = CheckStatus::Fail;
+            reason = Some(e);
+        }
+        Verdict::Warn(w) => {
+            status = CheckStatus::Warn;
+            reason = Some(w);
+        }
+        _ => {}
+    }
+    for (conditions, on_false) in [
+        (&check.expect, CheckStatus::Fail),
+        (&check.warn_unless, CheckStatus::Warn),
+    ] {
+        for cond in conditions {
+            match cond.eval(obs) {
+                Outcome::Held => {}
+                Outcome::Violated { actual } => {
+                    let text = format!("{} ({actual})", cond.source);
+                    result.failed_conditions.push(text.clone());
+                    if on_false > status {
+                        status = on_false;
+                        reason = Some(format!("expected {text}"));
+                    }
+                }
+                Outcome::Error(e) => {
+                    result.status = CheckStatus::Error;
+                    result.error = Some(format!("cannot evaluate `{}`: {e}", cond.source));
+                    return result;
+                }
+            }
+        }
+    }
+    for (name, path) in &check.extract {
+        if let Some(v) = path.query(&obs.value).first() {
+            result.fields.insert(name.clone(), (*v).clone());
+        }
+    }
+    result.status = status;
+    if status != CheckStatus::Pass {
+        result.error = reason;
+    }
+    result
+}
+
+/// The data templates see: project, env, environments, checks.
+fn template_context(plan: &Plan, job: &Job, results: &[Mutex<Option<CheckResult>>]) -> Value {
+    let finished: Vec<(usize, CheckResult)> = results
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| m.lock().expect("not poisoned").clone().map(|r| (i, r)))
+        .collect();
+    let mut environments = Map::new();
+    for (ei, env) in plan.environments.iter().enumerate() {
+        let mut e = json!({ "id": env.id, "name": env.name });
+        if let Some(url) = &env.url {
+            e["url"] = json!(url);
+        }
+        for (ji, r) in &finished {
+            if plan.jobs[*ji].env == Some(ei) {
+                for fact in FACTS {
+                    if e.get(fact).is_none()
+                        && let Some(v) = r.fields.get(fact)
+                    {
+                        e[fact] = v.clone();
+                    }
+                }
+            }
+        }
+        environments.insert(env.id.clone(), e);
+    }
+    let mut checks = Map::new();
+    for (ji, r) in &finished {
+        let other = &plan.jobs[*ji];
+        let mut fields = r.fields.clone();
+        fields.insert("status".into(), json!(r.status));
+        fields.insert("summary".into(), json!(r.summary));
+        let id = plan.check_of(other).id.clone();
+        match (other.env, job.env) {
+            (Some(a), Some(b)) if a == b => {
+                checks.insert(id, Value::Object(fields));
+            }
+            (Some(a), _) => {
+                let entry = checks.entry(id).or_insert_with(|| json!({}));
+                if entry.get("status").is_none() {
+                    entry[plan.environments[a].id.as_str()] = Value::Object(fields);
+                }
+            }
+            (None, _) => {
+                checks.insert(id, Value::Object(fields));
+            }
+        }
+    }
+    let env = job
+        .env
+        .map(|e| environments[&plan.environments[e].id].clone())
+        .unwrap_or(Value::Null);
+    json!({
+        "project": plan.project,
+        "env": env,
+        "environments": environments,
+        "checks": checks,
+    })
+}
+
+fn template_error(text: &str, e: &handlebars::RenderError) -> String {
+    let reason = e.to_string();
+    match reason.split('"').nth(1) {
+        Some(var) if reason.contains("strict mode") => {
+            format!("template `{text}`: `{var}` has no value yet")
+        }
+        _ => format!("template `{text}` failed: {reason}"),
+    }
+}
+
+/// Replaces every secret value in the result's text with `••••`.
+pub fn redact(result: &mut CheckResult, secrets: &[String]) {
+    if secrets.is_empty() {
+        return;
+    }
+    let clean = |s: &mut String| {
+        for secret in secrets {
+            if s.contains(secret.as_str()) {
+                *s = s.replace(secret.as_str(), "••••");
+            }
+        }
+    };
+    clean(&mut result.summary);
+    if let Some(e) = &mut result.error {
+        clean(e);
+    }
+    result.failed_conditions.iter_mut().for_each(clean);
+    result.log.iter_mut().for_each(clean);
+    fn walk(v: &mut Value, clean: &dyn Fn(&mut String)) {
+        match v {
+            Value::String(s) => clean(s),
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, clean)),
+            Value::Object(o) => o.values_mut().for_each(|x| walk(x, clean)),
+            _ => {}
+        }
+    }
+    for v in result.fields.values_mut() {
+        walk(v, &clean);
+    }
+}
