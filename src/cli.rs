@@ -27,6 +27,15 @@ pub struct Cli {
 enum Command {
     /// Run every check once, print the report, exit with its status.
     Run(RunArgs),
+    /// Serve the live dashboard and the JSON API (default 127.0.0.1:3003).
+    Serve {
+        /// Config file.
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Address to listen on (overrides `[serve] listen`).
+        #[arg(long)]
+        listen: Option<String>,
+    },
     /// Validate the configuration without running anything.
     Check {
         /// Config file.
@@ -92,11 +101,16 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => run(args, color),
         Command::Check { config } => check(&config, color),
+        Command::Serve { config, listen } => serve(&config, listen),
     };
     match outcome {
         Ok(code) => code.into(),
         Err(Failure::Config(e)) => {
             eprint!("{}", e.render(color));
+            Exit::Config.into()
+        }
+        Err(Failure::Usage(msg)) => {
+            eprintln!("error: {msg}");
             Exit::Config.into()
         }
         Err(Failure::Internal(msg)) => {
@@ -113,6 +127,8 @@ pub enum Failure {
     Config(ConfigError),
     /// Cannot go on: exit 4.
     Internal(String),
+    /// Wrong usage (port in use, unknown --env): exit 3.
+    Usage(String),
 }
 
 impl From<ConfigError> for Failure {
@@ -150,12 +166,38 @@ fn check(path: &Path, _color: bool) -> Result<Exit, Failure> {
     Ok(Exit::Healthy)
 }
 
+fn serve(path: &Path, listen: Option<String>) -> Result<Exit, Failure> {
+    let plan = load_plan(path)?;
+    let listen = listen.unwrap_or_else(|| plan.settings.listen.clone());
+    serve_plan(plan, &listen)
+}
+
+/// Serves `plan` on `listen` until Ctrl-C; a port in use exits 3.
+pub fn serve_plan(plan: Plan, listen: &str) -> Result<Exit, Failure> {
+    let renderer = Renderer::new(plan.settings.templates_dir.as_deref())
+        .map_err(|e| Failure::Internal(e.to_string()))?;
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        let listener = crate::serve::bind(listen).await.map_err(Failure::Usage)?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Failure::Internal(e.to_string()))?;
+        let services = Services::new(&plan);
+        let state = crate::serve::AppState::new(plan, services, renderer, &addr.to_string());
+        crate::serve::serve(listener, state)
+            .await
+            .map_err(Failure::Internal)
+    })?;
+    Ok(Exit::Healthy)
+}
+
 fn run(args: RunArgs, _color: bool) -> Result<Exit, Failure> {
     let mut plan = load_plan(&args.config)?;
     for e in &args.envs {
         if !plan.environments.iter().any(|x| &x.id == e) {
             let known: Vec<&str> = plan.environments.iter().map(|x| x.id.as_str()).collect();
-            return Err(Failure::Internal(format!(
+            return Err(Failure::Usage(format!(
                 "--env {e}: no such environment (known: {})",
                 known.join(", ")
             )));

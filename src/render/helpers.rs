@@ -26,9 +26,7 @@
 //! | `get OBJ KEY` | `{{#with (get @root.extras.trends @key)}}` | the member, or null |
 
 use chrono::{DateTime, Utc};
-use handlebars::{
-    Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, ScopedJson,
-};
+use handlebars::{Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, ScopedJson};
 use serde_json::{Map, Value};
 
 type HelperFn = fn(&[Value], &Map<String, Value>) -> Value;

@@ -194,9 +194,17 @@ pub async fn build(
             }
             _ => {
                 let missing = if mine.is_none() { &env.id } else { tracked };
-                c.error = Some(format!(
-                    "{missing} reports no sha; add `extract = {{ sha = \"$.commit\" }}` to one of its checks"
-                ));
+                c.error = Some(
+                    if environments[missing].status == Health::Failing
+                        || environments[missing].offline
+                    {
+                        format!("cannot compare: {missing} is down, so its sha is unknown")
+                    } else {
+                        format!(
+                            "{missing} reports no sha; add `extract = {{ sha = \"$.commit\" }}` to one of its checks"
+                        )
+                    },
+                );
             }
         }
         if c.in_sync == Some(false) {
