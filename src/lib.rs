@@ -1,4 +1,6 @@
 //! villa-telemetry: declarative environment checks for developers and AI agents.
 #![warn(missing_docs)]
 
+pub mod demo;
+pub mod probe;
 pub mod report;
