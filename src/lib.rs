@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod condition;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod plan;
 pub mod probe;
