@@ -12,7 +12,8 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
 use crate::condition::Outcome;
-use crate::plan::{CheckPlan, FACTS, Job, Plan, ProbeSpec, secret_refs};
+use crate::plan::{CheckPlan, FACTS, GithubKind, Job, Plan, ProbeSpec, secret_refs};
+use crate::probe::github::GithubClient;
 use crate::probe::{self, Probed, Verdict};
 use crate::report::{CheckResult, CheckStatus};
 
@@ -22,15 +23,41 @@ use crate::report::{CheckResult, CheckStatus};
 pub struct Services {
     /// Shared by every HTTP check.
     pub http: reqwest::Client,
+    /// Present when the plan talks to GitHub (a repo and a github check).
+    pub github: Option<GithubClient>,
 }
 
 impl Services {
     /// Clients for `plan`.
-    pub fn new(_plan: &Plan) -> Self {
-        Services {
-            http: probe::http::client(),
-        }
+    pub fn new(plan: &Plan) -> Self {
+        let http = probe::http::client();
+        let github = uses_github(plan).then(|| {
+            let cache_dir = plan.settings.github_disk_cache.then(cache_dir).flatten();
+            GithubClient::new(
+                http.clone(),
+                &plan.settings.github_api_url,
+                GithubClient::resolve_token(),
+                cache_dir,
+            )
+        });
+        Services { http, github }
     }
+}
+
+/// A plan uses GitHub when it has a github check.
+pub fn uses_github(plan: &Plan) -> bool {
+    plan.checks
+        .iter()
+        .any(|c| matches!(c.probe, ProbeSpec::Github { .. }))
+}
+
+/// `$XDG_CACHE_HOME/villa-telemetry`, else `~/.cache/villa-telemetry`.
+fn cache_dir() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))?;
+    Some(base.join("villa-telemetry"))
 }
 
 /// Called as checks finish: (finished, total).
@@ -229,7 +256,43 @@ fn resolve_and_observe<'a>(
             .boxed())
         }
         ProbeSpec::Git { path } => Ok(probe::git::observe(path.clone()).boxed()),
-        ProbeSpec::Github { .. } => Err("GitHub probes are not available in this build".into()),
+        ProbeSpec::Github { repo, kind } => {
+            let client = services
+                .github
+                .as_ref()
+                .ok_or("no GitHub client was set up for this run")?;
+            let request = match kind {
+                GithubKind::Workflow {
+                    workflow,
+                    branch,
+                    stalled_after,
+                } => probe::github::Request::Workflow {
+                    workflow: workflow.clone(),
+                    branch: branch.clone(),
+                    stalled_after: *stalled_after,
+                    name: check.name.clone(),
+                },
+                GithubKind::Deployment { environment } => probe::github::Request::Deployment {
+                    environment: render(environment)?,
+                },
+                GithubKind::Compare { basehead } => {
+                    let rendered = render(basehead)?;
+                    let (base, head) = rendered.split_once("...").ok_or_else(|| {
+                        format!("`compare` rendered to `{rendered}`, not BASE...HEAD")
+                    })?;
+                    if base.trim().is_empty() || head.trim().is_empty() {
+                        return Err(format!(
+                            "`compare` rendered to `{rendered}`: a side is empty"
+                        ));
+                    }
+                    probe::github::Request::Compare {
+                        base: base.trim().to_owned(),
+                        head: head.trim().to_owned(),
+                    }
+                }
+            };
+            Ok(probe::github::observe(client, repo, request).boxed())
+        }
         ProbeSpec::Plugin(_) => Err("plugins are not available in this build".into()),
     }
 }

@@ -12,6 +12,7 @@
 //! limit is used up no call of any check spends another request on it.
 
 mod cache;
+mod check;
 mod error;
 mod model;
 
@@ -29,6 +30,7 @@ use serde_json::Value;
 
 use crate::report::{CommitCi, GithubInfo};
 use cache::{Entry, EtagCache};
+pub use check::{Request, observe};
 pub use error::GithubError;
 pub use model::{Compare, Deployment, WorkflowRun, ci_status};
 use model::{
