@@ -28,15 +28,25 @@ pub struct Services {
 }
 
 impl Services {
-    /// Clients for `plan`.
+    /// Clients for `plan`, with the GitHub token from the environment.
     pub fn new(plan: &Plan) -> Self {
+        let token = if uses_github(plan) {
+            GithubClient::resolve_token()
+        } else {
+            None
+        };
+        Self::with_token(plan, token)
+    }
+
+    /// Clients for `plan` with this GitHub token (None: anonymous).
+    pub fn with_token(plan: &Plan, token: Option<(String, probe::github::TokenSource)>) -> Self {
         let http = probe::http::client();
         let github = uses_github(plan).then(|| {
             let cache_dir = plan.settings.github_disk_cache.then(cache_dir).flatten();
             GithubClient::new(
                 http.clone(),
                 &plan.settings.github_api_url,
-                GithubClient::resolve_token(),
+                token,
                 cache_dir,
             )
         });
@@ -306,9 +316,14 @@ pub fn evaluate(check: &CheckPlan, probed: Probed, mut result: CheckResult) -> C
     result.summary = probed.summary;
     let mut status = CheckStatus::Pass;
     let mut reason: Option<String> = None;
-    // A check that states its own `status` condition decides about HTTP
-    // statuses itself (e.g. `status == 503` on a maintenance page).
-    let own_status = check.reads_status && obs.status.is_some();
+    // An HTTP error status is the probe's verdict unless the check expects
+    // exactly that status (e.g. `status == 503` on a maintenance page).
+    let own_status = check.reads_status
+        && obs.status.is_some()
+        && check
+            .expect
+            .iter()
+            .any(|c| c.reads_status() && matches!(c.eval(obs), Outcome::Held));
     match probed.verdict {
         Verdict::Error(e) if !own_status => {
             result.status = CheckStatus::Error;

@@ -2,3 +2,4 @@
 //! responses so nothing external is needed to see the tool work.
 
 pub mod github;
+pub mod world;
