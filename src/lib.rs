@@ -1,5 +1,5 @@
 //! villa-telemetry: declarative environment checks for developers and AI agents.
 #![warn(missing_docs)]
 
-pub mod report;
 pub mod render;
+pub mod report;

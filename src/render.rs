@@ -332,7 +332,10 @@ impl Renderer {
 /// `*.hbs` directly in `dir`, then `dir/partials/*.hbs`, each with its template name.
 fn user_templates(dir: &Path) -> Result<Vec<(String, PathBuf)>, RenderError> {
     let mut found = Vec::new();
-    for (sub, prefix) in [(dir.to_path_buf(), ""), (dir.join("partials"), PARTIAL_PREFIX)] {
+    for (sub, prefix) in [
+        (dir.to_path_buf(), ""),
+        (dir.join("partials"), PARTIAL_PREFIX),
+    ] {
         if !prefix.is_empty() && !sub.is_dir() {
             continue;
         }

@@ -19,6 +19,7 @@
 //! | `datetime TS`, `time TS` | `{{datetime timestamp}}` | `2026-01-22 14:34:00 UTC` / `14:34:00 UTC` |
 //! | `ms N` | `{{ms duration_ms}}` | `95 ms`, `1.2 s` |
 //! | `plural N WORD` | `{{plural 2 "commit"}}` | `2 commits` |
+//! | `str X` | `{{str this}}` | strings verbatim, other JSON compact, null empty |
 //! | `fields MAP` | `{{fields fields}}` | `version=0.4.1 sha=53004a6` |
 //! | `md S` | `{{md summary}}` | escapes `\|`, `<`, `>` and newlines for markdown tables |
 //! | `eq A B`, `ne A B`, `and …`, `or …`, `not A` | `{{#if (eq status "pass")}}` | booleans |
@@ -26,9 +27,7 @@
 //! | `get OBJ KEY` | `{{#with (get @root.extras.trends @key)}}` | the member, or null |
 
 use chrono::{DateTime, Utc};
-use handlebars::{
-    Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, ScopedJson,
-};
+use handlebars::{Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, ScopedJson};
 use serde_json::{Map, Value};
 
 type HelperFn = fn(&[Value], &Map<String, Value>) -> Value;
@@ -122,6 +121,7 @@ pub(super) fn register(hb: &mut Handlebars<'static>) {
                 format!("{count} {word}s")
             })
         }),
+        ("str", |p, _| Value::String(s(p, 0))),
         ("fields", |p, _| {
             let Some(map) = p.first().and_then(Value::as_object) else {
                 return Value::String(String::new());

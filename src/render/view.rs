@@ -127,12 +127,8 @@ impl<'a> View<'a> {
             .comparison
             .iter()
             .map(|(key, c)| {
-                let name = |id: &'a str| {
-                    report
-                        .environments
-                        .get(id)
-                        .map_or(id, |e| e.name.as_str())
-                };
+                let name =
+                    |id: &'a str| report.environments.get(id).map_or(id, |e| e.name.as_str());
                 let environment_name = name(&c.environment);
                 let sentence = drift_sentence(
                     environment_name,
@@ -281,12 +277,7 @@ impl<'a> View<'a> {
             } else {
                 report.summary.clone()
             },
-            env_width: width(
-                &mut report
-                    .environments
-                    .values()
-                    .map(|e| e.name.chars().count()),
-            ),
+            env_width: width(&mut report.environments.values().map(|e| e.name.chars().count())),
             version_width: report
                 .environments
                 .values()
@@ -388,7 +379,9 @@ fn advice(error: &str, url: Option<&str>) -> String {
     let e = error.to_lowercase();
     let target = url.unwrap_or("the service");
     if e.contains("refused") {
-        format!("Nothing is listening at {target}. Is the service running? Check its process or deploy logs.")
+        format!(
+            "Nothing is listening at {target}. Is the service running? Check its process or deploy logs."
+        )
     } else if e.contains("timed out") || e.contains("timeout") {
         "The service did not answer in time. Check its load, or raise the check's timeout."
             .to_owned()
@@ -401,7 +394,8 @@ fn advice(error: &str, url: Option<&str>) -> String {
             .to_owned()
     } else if ["500", "502", "503", "504", "server error"]
         .iter()
-        .any(|code| e.contains(code)) {
+        .any(|code| e.contains(code))
+    {
         "The service answered with a server error. Check its logs.".to_owned()
     } else {
         "Open the failing check below for the details, then the service's logs.".to_owned()
