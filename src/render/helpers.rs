@@ -22,6 +22,7 @@
 //! | `str X` | `{{str this}}` | strings verbatim, other JSON compact, null empty |
 //! | `fields MAP` | `{{fields fields}}` | `version=0.4.1 sha=53004a6` |
 //! | `md S` | `{{md summary}}` | escapes `\|`, `<`, `>` and newlines for markdown tables |
+//! | `mul A B` | `{{ms (mul duration_s 1000)}}` | product of two unsigned integers |
 //! | `eq A B`, `ne A B`, `and …`, `or …`, `not A` | `{{#if (eq status "pass")}}` | booleans |
 //! | `len X` | `{{len checks}}` | items in an array/object, characters in a string |
 //! | `get OBJ KEY` | `{{#with (get @root.extras.trends @key)}}` | the member, or null |
@@ -146,6 +147,7 @@ pub(super) fn register(hb: &mut Handlebars<'static>) {
             }
             Value::String(out)
         }),
+        ("mul", |p, _| Value::from(n(p, 0).saturating_mul(n(p, 1)))),
         ("eq", |p, _| Value::Bool(arg(p, 0) == arg(p, 1))),
         ("ne", |p, _| Value::Bool(arg(p, 0) != arg(p, 1))),
         ("and", |p, _| {
