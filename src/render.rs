@@ -21,7 +21,7 @@
 //!
 //! Helpers are listed in [`helpers`].
 
-mod helpers;
+pub mod helpers;
 pub mod view;
 
 use std::collections::HashMap;
@@ -236,7 +236,7 @@ impl Renderer {
                 file: file.to_owned(),
                 line,
                 column,
-                message: e.reason().to_string(),
+                message: syntax_message(e.reason().to_string()),
             }
         };
         if name.starts_with(PARTIAL_PREFIX) {
@@ -379,6 +379,16 @@ fn context(report: &Report, extras: &RenderExtras) -> serde_json::Value {
         serde_json::to_value(view::View::new(report, extras)).expect("view serializes"),
     );
     value
+}
+
+/// Pest lists every token it could have accepted; past a few that helps nobody.
+fn syntax_message(message: String) -> String {
+    if message.matches(", ").count() > 3 {
+        "unexpected text or end of file: is a block ({{#if}}, {{#each}}, …) left unclosed, or a tag malformed?"
+            .to_owned()
+    } else {
+        message
+    }
 }
 
 fn trim_lines(s: &str) -> String {

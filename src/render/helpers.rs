@@ -19,8 +19,10 @@
 //! | `datetime TS`, `time TS` | `{{datetime timestamp}}` | `2026-01-22 14:34:00 UTC` / `14:34:00 UTC` |
 //! | `ms N` | `{{ms duration_ms}}` | `95 ms`, `1.2 s` |
 //! | `plural N WORD` | `{{plural 2 "commit"}}` | `2 commits` |
+//! | `str X` | `{{str this}}` | strings verbatim, other JSON compact, null empty |
 //! | `fields MAP` | `{{fields fields}}` | `version=0.4.1 sha=53004a6` |
 //! | `md S` | `{{md summary}}` | escapes `\|`, `<`, `>` and newlines for markdown tables |
+//! | `mul A B` | `{{ms (mul duration_s 1000)}}` | product of two unsigned integers |
 //! | `eq A B`, `ne A B`, `and …`, `or …`, `not A` | `{{#if (eq status "pass")}}` | booleans |
 //! | `len X` | `{{len checks}}` | items in an array/object, characters in a string |
 //! | `get OBJ KEY` | `{{#with (get @root.extras.trends @key)}}` | the member, or null |
@@ -120,6 +122,7 @@ pub(super) fn register(hb: &mut Handlebars<'static>) {
                 format!("{count} {word}s")
             })
         }),
+        ("str", |p, _| Value::String(s(p, 0))),
         ("fields", |p, _| {
             let Some(map) = p.first().and_then(Value::as_object) else {
                 return Value::String(String::new());
@@ -144,6 +147,7 @@ pub(super) fn register(hb: &mut Handlebars<'static>) {
             }
             Value::String(out)
         }),
+        ("mul", |p, _| Value::from(n(p, 0).saturating_mul(n(p, 1)))),
         ("eq", |p, _| Value::Bool(arg(p, 0) == arg(p, 1))),
         ("ne", |p, _| Value::Bool(arg(p, 0) != arg(p, 1))),
         ("and", |p, _| {
