@@ -25,6 +25,9 @@ pub struct Services {
     pub http: reqwest::Client,
     /// Present when the plan talks to GitHub (a repo and a github check).
     pub github: Option<GithubClient>,
+    /// GitHub request counters at the end of the previous run, so each
+    /// report counts only its own requests.
+    pub github_counted: std::sync::Arc<Mutex<(u64, u64)>>,
 }
 
 impl Services {
@@ -50,7 +53,11 @@ impl Services {
                 cache_dir,
             )
         });
-        Services { http, github }
+        Services {
+            http,
+            github,
+            github_counted: std::sync::Arc::default(),
+        }
     }
 }
 

@@ -299,7 +299,13 @@ pub async fn build(
                 }
             }
         }
-        github_info = Some(gh.stats());
+        let mut info = gh.stats();
+        let mut counted = services.github_counted.lock().expect("not poisoned");
+        let (requests, not_modified) = (info.requests, info.not_modified);
+        info.requests -= counted.0.min(requests);
+        info.not_modified -= counted.1.min(not_modified);
+        *counted = (requests, not_modified);
+        github_info = Some(info);
     }
 
     let actions = links(plan, &environments, &comparison);
