@@ -316,7 +316,7 @@ pub async fn run_with(plan: &Plan, services: &Services) -> Report {
     crate::report::build(
         plan,
         results,
-        &services,
+        services,
         started.elapsed().as_millis() as u64,
     )
     .await

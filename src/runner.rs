@@ -53,6 +53,17 @@ impl Services {
                 cache_dir,
             )
         });
+        if let Some(gh) = &github {
+            // A secondary limit's retry must still fit in the check's timeout.
+            let shortest = plan
+                .checks
+                .iter()
+                .filter(|c| matches!(c.probe, ProbeSpec::Github { .. }))
+                .map(|c| c.timeout)
+                .min()
+                .unwrap_or(plan.settings.timeout);
+            gh.set_max_retry_wait(shortest / 2);
+        }
         Services {
             http,
             github,
