@@ -756,3 +756,23 @@ async fn villa_shape_second_pass_is_all_conditional() {
     assert_eq!(warm_points, 0);
     assert!(fake.log()[9..].iter().all(|r| r.if_none_match.is_some()));
 }
+
+#[tokio::test]
+async fn concurrent_identical_calls_share_one_request() {
+    let fake = fake().await;
+    let gh = anonymous(&fake);
+    // Staging and production on the same sha: one commit-CI lookup, not two.
+    let (a, b) = tokio::join!(gh.commit_ci(REPO, "cbefe7c"), gh.commit_ci(REPO, "cbefe7c"));
+    assert_eq!(a.unwrap(), b.unwrap());
+    assert_eq!(fake.requests("repos/octo/villa/commits/cbefe7c/status"), 1);
+    assert_eq!(
+        fake.requests("repos/octo/villa/commits/cbefe7c/check-runs"),
+        1
+    );
+    // Once finished, the next call asks again (conditionally).
+    gh.commit_ci(REPO, "cbefe7c").await.unwrap();
+    assert_eq!(
+        fake.not_modified("repos/octo/villa/commits/cbefe7c/status"),
+        1
+    );
+}

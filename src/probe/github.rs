@@ -16,6 +16,7 @@ mod check;
 mod error;
 mod model;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +24,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use serde::Deserialize;
@@ -77,6 +80,8 @@ struct Inner {
     not_modified: AtomicU64,
     max_retry_wait_ms: AtomicU64,
     rate: Mutex<RateState>,
+    /// Requests under way, by path, so concurrent identical calls share one.
+    inflight: Mutex<HashMap<String, SharedFetch>>,
 }
 
 #[derive(Default)]
@@ -150,6 +155,7 @@ impl GithubClient {
                 not_modified: AtomicU64::new(0),
                 max_retry_wait_ms: AtomicU64::new(DEFAULT_MAX_RETRY_WAIT.as_millis() as u64),
                 rate: Mutex::new(RateState::default()),
+                inflight: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -322,8 +328,35 @@ impl GithubClient {
     }
 
     /// The body behind `path`, shared with the cache so a 304 costs no copy.
+    ///
+    /// Concurrent calls for the same path share one request: two
+    /// environments running the same sha ask for the same commit CI in the
+    /// same run, and that should cost one request, not two.
     async fn get_shared(&self, path: &str) -> Result<Arc<Value>, GithubError> {
-        let path = path.trim_start_matches('/');
+        let path = path.trim_start_matches('/').to_string();
+        let (fut, leader) = {
+            let mut inflight = self.inner.inflight.lock().expect("inflight lock");
+            match inflight.get(&path) {
+                Some(f) => (f.clone(), false),
+                None => {
+                    let this = self.clone();
+                    let p = path.clone();
+                    let f = async move { this.fetch(&p).await }.boxed().shared();
+                    inflight.insert(path.clone(), f.clone());
+                    (f, true)
+                }
+            }
+        };
+        // The leader removes the entry even if it is cancelled (a timeout):
+        // the next call then starts afresh instead of joining a dead request.
+        let _guard = leader.then(|| InflightGuard {
+            client: self,
+            path: &path,
+        });
+        fut.await
+    }
+
+    async fn fetch(&self, path: &str) -> Result<Arc<Value>, GithubError> {
         let url = format!("{}/{}", self.inner.api_url, path);
         let shown = path.split('?').next().unwrap_or(path);
         let mut retried = false;
@@ -523,6 +556,21 @@ impl GithubClient {
         GithubError::Unreachable {
             api_url: self.inner.api_url.clone(),
             reason,
+        }
+    }
+}
+
+type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Value>, GithubError>>>;
+
+struct InflightGuard<'a> {
+    client: &'a GithubClient,
+    path: &'a str,
+}
+
+impl Drop for InflightGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut inflight) = self.client.inner.inflight.lock() {
+            inflight.remove(self.path);
         }
     }
 }

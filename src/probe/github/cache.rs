@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+/// Bound on URLs kept in memory (disk entries stay and reload on demand).
+const MAX_MEM_ENTRIES: usize = 1024;
+
 /// One remembered answer.
 #[derive(Clone, Debug)]
 pub(crate) struct Entry {
@@ -80,10 +83,15 @@ impl EtagCache {
 
     /// Remember a 200 answer; disk errors are ignored (the cache is an optimisation).
     pub(crate) async fn put(&self, url: &str, entry: Entry) {
-        self.mem
-            .lock()
-            .expect("cache lock")
-            .insert(url.to_string(), entry.clone());
+        {
+            let mut mem = self.mem.lock().expect("cache lock");
+            // `serve` runs for days and every new sha adds URLs; a run needs
+            // a handful, so starting over past the cap costs one cold run.
+            if mem.len() >= MAX_MEM_ENTRIES && !mem.contains_key(url) {
+                mem.clear();
+            }
+            mem.insert(url.to_string(), entry.clone());
+        }
         let Some(file) = self.file_for(url) else {
             return;
         };
