@@ -264,6 +264,10 @@ impl<'a> View<'a> {
             }
         }
         for (name, url) in &report.actions {
+            // The drift's compare link is already listed above.
+            if quick_actions.iter().any(|l| &l.url == url) {
+                continue;
+            }
             quick_actions.push(Link {
                 label: name.clone(),
                 url: url.clone(),
