@@ -207,13 +207,14 @@ async fn run_job(
         }
     }
 
-    let context = template_context(plan, job, results);
+    // Built on first use: most strings have no template at all.
+    let context = std::sync::OnceLock::new();
     let render = |text: &str| -> Result<String, String> {
         if !text.contains("{{") {
             return Ok(text.to_owned());
         }
         templates
-            .render_template(text, &context)
+            .render_template(text, context.get_or_init(|| template_context(plan, job, results)))
             .map_err(|e| template_error(text, &e))
     };
 
@@ -394,11 +395,14 @@ pub fn evaluate(check: &CheckPlan, probed: Probed, mut result: CheckResult) -> C
 }
 
 /// The data templates see: project, env, environments, checks.
+///
+/// Only the job's dependencies are read: the plan made every reference a
+/// dependency, so this stays linear however many checks there are.
 fn template_context(plan: &Plan, job: &Job, results: &[Mutex<Option<CheckResult>>]) -> Value {
-    let finished: Vec<(usize, CheckResult)> = results
+    let finished: Vec<(usize, CheckResult)> = job
+        .deps
         .iter()
-        .enumerate()
-        .filter_map(|(i, m)| m.lock().expect("not poisoned").clone().map(|r| (i, r)))
+        .filter_map(|&i| results[i].lock().expect("not poisoned").clone().map(|r| (i, r)))
         .collect();
     let mut environments = Map::new();
     for (ei, env) in plan.environments.iter().enumerate() {
