@@ -214,7 +214,10 @@ async fn run_job(
             return Ok(text.to_owned());
         }
         templates
-            .render_template(text, context.get_or_init(|| template_context(plan, job, results)))
+            .render_template(
+                text,
+                context.get_or_init(|| template_context(plan, job, results)),
+            )
             .map_err(|e| template_error(text, &e))
     };
 
@@ -402,7 +405,13 @@ fn template_context(plan: &Plan, job: &Job, results: &[Mutex<Option<CheckResult>
     let finished: Vec<(usize, CheckResult)> = job
         .deps
         .iter()
-        .filter_map(|&i| results[i].lock().expect("not poisoned").clone().map(|r| (i, r)))
+        .filter_map(|&i| {
+            results[i]
+                .lock()
+                .expect("not poisoned")
+                .clone()
+                .map(|r| (i, r))
+        })
         .collect();
     let mut environments = Map::new();
     for (ei, env) in plan.environments.iter().enumerate() {
