@@ -120,11 +120,7 @@ fn wrong_type_in_main_file() {
     let out = p.run(&[]);
     assert_eq!(out.code, 3, "{}", out.stderr);
     assert_mentions(&out, "invalid type: string \"many\"");
-    assert_points_at(
-        &out,
-        "villa-telemetry.toml:2:15",
-        r#"concurrency = "many""#,
-    );
+    assert_points_at(&out, "villa-telemetry.toml:2:15", r#"concurrency = "many""#);
     assert_eq!(server.count(), 0);
 }
 
@@ -155,7 +151,11 @@ http = { url = "{{env.url}}/a" }
 "#,
     );
     assert_mentions(&out, "unknown environment `prodution`");
-    assert_points_at(&out, "checks.toml:3:28", r#"environments = ["staging", "prodution"]"#);
+    assert_points_at(
+        &out,
+        "checks.toml:3:28",
+        r#"environments = ["staging", "prodution"]"#,
+    );
     assert_mentions(&out, "did you mean `production`?");
 }
 
@@ -227,7 +227,11 @@ expect = ["$.items[abc] == 1"]
 "#,
     );
     assert_mentions(&out, "invalid JSONPath `$.items[abc]`");
-    assert_points_at(&out, "checks.toml:4:20", r#"expect = ["$.items[abc] == 1"]"#);
+    assert_points_at(
+        &out,
+        "checks.toml:4:20",
+        r#"expect = ["$.items[abc] == 1"]"#,
+    );
 }
 
 #[test]
