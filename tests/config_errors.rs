@@ -142,6 +142,23 @@ http = { url = "{URL}/b" }
 }
 
 #[test]
+fn duplicate_check_id_across_files_names_the_other_file() {
+    let server = Server::start();
+    let url = server.url("");
+    let p = Project::new(&format!(
+        "{}\n[[checks]]\nid = \"health\"\nhttp = {{ url = \"{url}/x\" }}\n",
+        main_file(&url)
+    ));
+    p.write("checks.toml", &healthy(&url));
+    let out = p.run(&[]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert_mentions(&out, "duplicate check id `health`");
+    assert_points_at(&out, "checks.toml:3:6", r#"id = "health""#);
+    assert_mentions(&out, "already defined at villa-telemetry.toml:14:6");
+    assert_eq!(server.count(), 0);
+}
+
+#[test]
 fn unknown_environment_in_environments_list() {
     let (out, _s) = config_error(
         r#"[[checks]]

@@ -494,6 +494,11 @@ fn production_behind_staging_is_counted_with_local_git() {
     );
     assert_eq!(r["git"]["branch"], "main");
     assert_eq!(r["git"]["sha_full"], staging);
+    assert_eq!(
+        r["git"]["deployed"],
+        json!({"staging": true, "production": false}),
+        "local HEAD is what staging runs, not production"
+    );
     assert_eq!(out.code, 0, "a warning exits 0 by default");
     assert_eq!(p.run(&["--fail-on", "warning"]).code, 1);
 }
@@ -513,6 +518,32 @@ fn same_sha_is_in_sync() {
     assert_eq!(r["environments"]["production"]["status"], "healthy");
     assert!(r["environments"]["production"].get("warning").is_none());
     assert_eq!(r["status"], "healthy");
+    assert_eq!(out.code, 0);
+}
+
+#[test]
+fn tracks_with_shas_unknown_to_the_local_repo_still_reports_drift() {
+    let repo = GitRepo::new();
+    repo.commit("one");
+    let s = Server::start();
+    let p = tracking_project(&s, &repo, "cbefe7c", "53004a6");
+    let out = p.run(&[]);
+    let r = out.json();
+    let c = &r["comparison"]["staging_vs_production"];
+    assert_eq!(c["in_sync"], false, "{r:#}");
+    assert!(c.get("commits_behind").is_none());
+    assert!(
+        c["error"]
+            .as_str()
+            .unwrap()
+            .contains("is not in the local repository"),
+        "{c:#}"
+    );
+    assert_eq!(r["environments"]["production"]["status"], "warning");
+    assert_eq!(
+        r["environments"]["production"]["warning"],
+        "runs 53004a6, staging runs cbefe7c"
+    );
     assert_eq!(out.code, 0);
 }
 
@@ -547,6 +578,64 @@ extract = {{ token = "$.token" }}
     assert_eq!(seen[1].uri, "/b?t=tok-42");
     assert_eq!(check(&r, "a", None)["fields"]["token"], "tok-42");
     assert_eq!(check(&r, "b", None)["status"], "pass");
+    let order: Vec<&str> = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        ["a", "b"],
+        "checks are ordered by id, not by file order"
+    );
+    assert_eq!(out.code, 0);
+}
+
+#[test]
+fn dashed_ids_resolve_in_templates_per_environment() {
+    let s = Server::start();
+    s.route("/token", Reply::json(200, json!({"token": "t-1"})));
+    s.route("/stg/b", Reply::json(200, json!({})));
+    s.route("/prod/b", Reply::json(200, json!({})));
+    let p = Project::new(&format!(
+        r#"[[environments]]
+id = "staging"
+url = "{stg}"
+
+[[environments]]
+id = "production"
+url = "{prod}"
+
+[[checks]]
+id = "token-source"
+http = {{ url = "{tok}" }}
+extract = {{ token = "$.token" }}
+
+[[checks]]
+id = "user"
+environments = ["*"]
+http = {{ url = "{{{{env.url}}}}/b?t={{{{checks.token-source.token}}}}&e={{{{env.id}}}}" }}
+"#,
+        stg = s.url("/stg"),
+        prod = s.url("/prod"),
+        tok = s.url("/token"),
+    ));
+    let out = p.run(&[]);
+    let r = out.json();
+    assert_eq!(
+        check(&r, "user", Some("staging"))["status"],
+        "pass",
+        "{r:#}"
+    );
+    assert_eq!(check(&r, "user", Some("production"))["status"], "pass");
+    let mut uris: Vec<String> = s.seen().iter().map(|x| x.uri.clone()).collect();
+    assert_eq!(uris.remove(0), "/token", "the source runs first");
+    uris.sort();
+    assert_eq!(
+        uris,
+        ["/prod/b?t=t-1&e=production", "/stg/b?t=t-1&e=staging"]
+    );
     assert_eq!(out.code, 0);
 }
 
