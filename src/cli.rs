@@ -27,6 +27,32 @@ pub struct Cli {
 enum Command {
     /// Run every check once, print the report, exit with its status.
     Run(RunArgs),
+    /// Serve the live dashboard and the JSON API (default 127.0.0.1:3003).
+    Serve {
+        /// Config file.
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Address to listen on (overrides `[serve] listen`).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Start a simulated world on loopback (three environments with drift, a
+    /// failed CI run, a GitHub look-alike), print its report and serve its
+    /// dashboard: every panel alive with zero setup.
+    Demo {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3003")]
+        listen: String,
+        /// Which state the world is in.
+        #[arg(long, value_enum, default_value = "drift")]
+        scenario: crate::demo::world::Scenario,
+        /// Print the report once and exit instead of serving.
+        #[arg(long)]
+        once: bool,
+        /// Format of the printed report.
+        #[arg(long, short, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Validate the configuration without running anything.
     Check {
         /// Config file.
@@ -92,11 +118,22 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => run(args, color),
         Command::Check { config } => check(&config, color),
+        Command::Serve { config, listen } => serve(&config, listen),
+        Command::Demo {
+            listen,
+            scenario,
+            once,
+            format,
+        } => demo(&listen, scenario, once, format),
     };
     match outcome {
         Ok(code) => code.into(),
         Err(Failure::Config(e)) => {
             eprint!("{}", e.render(color));
+            Exit::Config.into()
+        }
+        Err(Failure::Usage(msg)) => {
+            eprintln!("error: {msg}");
             Exit::Config.into()
         }
         Err(Failure::Internal(msg)) => {
@@ -113,6 +150,8 @@ pub enum Failure {
     Config(ConfigError),
     /// Cannot go on: exit 4.
     Internal(String),
+    /// Wrong usage (port in use, unknown --env): exit 3.
+    Usage(String),
 }
 
 impl From<ConfigError> for Failure {
@@ -150,12 +189,85 @@ fn check(path: &Path, _color: bool) -> Result<Exit, Failure> {
     Ok(Exit::Healthy)
 }
 
+fn serve(path: &Path, listen: Option<String>) -> Result<Exit, Failure> {
+    let plan = load_plan(path)?;
+    let listen = listen.unwrap_or_else(|| plan.settings.listen.clone());
+    serve_plan(plan, &listen)
+}
+
+/// Serves `plan` on `listen` until Ctrl-C; a port in use exits 3.
+pub fn serve_plan(plan: Plan, listen: &str) -> Result<Exit, Failure> {
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let services = Services::new(&plan);
+        serve_async(plan, services, listen).await
+    })
+}
+
+async fn serve_async(plan: Plan, services: Services, listen: &str) -> Result<Exit, Failure> {
+    let renderer = Renderer::new(plan.settings.templates_dir.as_deref())
+        .map_err(|e| Failure::Internal(e.to_string()))?;
+    let listener = crate::serve::bind(listen).await.map_err(Failure::Usage)?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Failure::Internal(e.to_string()))?;
+    let state = crate::serve::AppState::new(plan, services, renderer, &addr.to_string());
+    crate::serve::serve(listener, state)
+        .await
+        .map_err(Failure::Internal)?;
+    Ok(Exit::Healthy)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Runtime::new()
+        .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))
+}
+
+fn demo(
+    listen: &str,
+    scenario: crate::demo::world::Scenario,
+    once: bool,
+    format: Format,
+) -> Result<Exit, Failure> {
+    let dir = std::env::temp_dir().join(format!("villa-telemetry-demo-{}", std::process::id()));
+    let repo_dir = std::env::current_dir()
+        .map_err(|e| Failure::Internal(format!("no current directory: {e}")))?;
+    let runtime = runtime()?;
+    let outcome = runtime.block_on(async {
+        let world = crate::demo::world::World::start(scenario, &dir, &repo_dir)
+            .await
+            .map_err(|e| Failure::Internal(format!("cannot start the demo world: {e}")))?;
+        let plan = load_plan(&world.config_path)?;
+        // The look-alike is not GitHub: never send it a real token.
+        let services = Services::with_token(&plan, None);
+        let renderer = Renderer::new(None).map_err(|e| Failure::Internal(e.to_string()))?;
+        let report = run_with(&plan, &services).await;
+        let text = renderer
+            .render(format, &report, &RenderExtras::default())
+            .map_err(|e| Failure::Internal(e.to_string()))?;
+        print!("{text}");
+        let _ = std::io::stdout().flush();
+        if once {
+            return Ok(exit_for(&report, false));
+        }
+        eprintln!(
+            "villa-telemetry: demo world on loopback ({scenario:?}); config written to {}",
+            world.config_path.display()
+        );
+        let result = serve_async(plan, services, listen).await;
+        drop(world);
+        result
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
+}
+
 fn run(args: RunArgs, _color: bool) -> Result<Exit, Failure> {
     let mut plan = load_plan(&args.config)?;
     for e in &args.envs {
         if !plan.environments.iter().any(|x| &x.id == e) {
             let known: Vec<&str> = plan.environments.iter().map(|x| x.id.as_str()).collect();
-            return Err(Failure::Internal(format!(
+            return Err(Failure::Usage(format!(
                 "--env {e}: no such environment (known: {})",
                 known.join(", ")
             )));
@@ -185,22 +297,26 @@ fn run(args: RunArgs, _color: bool) -> Result<Exit, Failure> {
 /// Runs every check once and builds the report, with a progress bar on a
 /// terminal.
 pub async fn run_once(plan: &Plan) -> Report {
+    run_with(plan, &Services::new(plan)).await
+}
+
+/// As [`run_once`], with clients already made.
+pub async fn run_with(plan: &Plan, services: &Services) -> Report {
     let started = Instant::now();
-    let services = Services::new(plan);
     let bar = progress_bar(plan.jobs.len());
     let tick = |done: usize, _total: usize| {
         if let Some(b) = &bar {
             b.set_position(done as u64);
         }
     };
-    let results = runner::run(plan, &services, Some(&tick)).await;
+    let results = runner::run(plan, services, Some(&tick)).await;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
     crate::report::build(
         plan,
         results,
-        &services,
+        services,
         started.elapsed().as_millis() as u64,
     )
     .await

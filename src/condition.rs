@@ -46,7 +46,9 @@ pub enum Operand {
     Header(String),
     /// A JSONPath into the observation value; its first match is the value.
     Path(CompiledPath),
-    /// `len(PATH)`: length of an array, characters of a string, keys of an object.
+    /// `len(PATH)`: length of an array, characters of a string, keys of an
+    /// object; for a non-singular path (wildcard, filter, slice, `..`), the
+    /// number of matches.
     Len(CompiledPath),
 }
 
@@ -174,6 +176,16 @@ impl CompiledPath {
         self.try_query(v).unwrap_or_default()
     }
 
+    /// True when the path names at most one value (only `.name` / `[index]`
+    /// segments); wildcards, slices, filters, unions and `..` are not singular.
+    pub fn is_singular(&self) -> bool {
+        use jsonpath_rust::parser::model::{Segment, Selector};
+        self.query
+            .segments
+            .iter()
+            .all(|s| matches!(s, Segment::Selector(Selector::Name(_) | Selector::Index(_))))
+    }
+
     /// Like [`CompiledPath::query`], but reports evaluation failures.
     pub fn try_query<'a>(&self, v: &'a Value) -> Result<Vec<&'a Value>, String> {
         jsonpath_rust::query::js_path_process(&self.query, v)
@@ -253,15 +265,11 @@ fn jsonpath_error(text: &str, base: usize, raw: &str) -> ConditionError {
         .map_or(text.len(), |(i, _)| i);
     let found = text[at..].chars().next();
     let len = found.map_or(0, char::len_utf8);
-    let where_ = match found {
-        Some(c) => format!("at `{c}`"),
-        None => "at the end".to_string(),
+    let what = match found {
+        Some(c) => format!("unexpected `{c}`"),
+        None => format!("incomplete, expected {expected} at the end"),
     };
-    let mut e = ConditionError::new(
-        format!("invalid JSONPath `{text}`: expected {expected} {where_}"),
-        base + at,
-        len,
-    );
+    let mut e = ConditionError::new(format!("invalid JSONPath `{text}`: {what}"), base + at, len);
     let before = &text[..at];
     e = if found == Some('-') && before.ends_with(|c: char| c.is_alphanumeric() || c == '_') {
         let start = before
@@ -544,6 +552,10 @@ impl Condition {
                     Ok(found) => found,
                     Err(e) => return Outcome::Error(e),
                 };
+                if matches!(self.left, Operand::Len(_)) && !path.is_singular() {
+                    // `len($.items[?(@.ok == true)])` counts the matches.
+                    return compare(&label, &Value::from(found.len()), &self.op, &self.right);
+                }
                 let Some(first) = found.first() else {
                     return Outcome::Violated {
                         actual: format!("no value at {}", path.text()),
@@ -1512,5 +1524,1040 @@ fn fmt_duration(d: Duration) -> String {
         format!("{m}m")
     } else {
         format!("{m}m {s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obs() -> Observation {
+        Observation {
+            value: json!({
+                "status": "ok",
+                "count": 42,
+                "count_str": "42",
+                "ratio": 0.75,
+                "name": "x",
+                "ok": true,
+                "nothing": null,
+                "version": "1.4.2",
+                "deployed_at": "2024-05-01T10:00:00Z",
+                "tags": ["blue", "green", 3],
+                "items": [{"ok": true, "id": 1}, {"ok": false, "id": 2}, {"ok": true, "id": 3}],
+                "services": {"db": "up", "cache": "down"},
+                "with-dash": "yes",
+                "text": "héllo wörld",
+            }),
+            body_is_json: true,
+            content_type: Some("application/json".into()),
+            status: Some(200),
+            headers: vec![
+                (
+                    "content-type".into(),
+                    "application/json; charset=utf-8".into(),
+                ),
+                ("x-version".into(), "1.4.2".into()),
+                ("content-length".into(), "1234".into()),
+            ],
+            duration: Duration::from_millis(350),
+        }
+    }
+
+    fn cond(src: &str) -> Condition {
+        Condition::parse(src).unwrap_or_else(|e| panic!("{src:?} should parse: {e} ({e:?})"))
+    }
+
+    fn eval_on(src: &str, o: &Observation) -> Outcome {
+        cond(src).eval(o)
+    }
+
+    #[track_caller]
+    fn held(src: &str) {
+        assert_eq!(eval_on(src, &obs()), Outcome::Held, "{src}");
+    }
+
+    #[track_caller]
+    fn violated(src: &str) -> String {
+        match eval_on(src, &obs()) {
+            Outcome::Violated { actual } => actual,
+            other => panic!("{src}: expected Violated, got {other:?}"),
+        }
+    }
+
+    #[track_caller]
+    fn eval_error(src: &str) -> String {
+        match eval_on(src, &obs()) {
+            Outcome::Error(e) => e,
+            other => panic!("{src}: expected Error, got {other:?}"),
+        }
+    }
+
+    #[track_caller]
+    fn perr(src: &str) -> ConditionError {
+        match Condition::parse(src) {
+            Ok(c) => panic!("{src:?} should not parse, got {c:?}"),
+            Err(e) => {
+                assert!(
+                    e.offset + e.len <= src.len(),
+                    "{src}: span out of bounds {e:?}"
+                );
+                assert!(src.is_char_boundary(e.offset), "{src}: {e:?}");
+                e
+            }
+        }
+    }
+
+    /// The text under the caret.
+    fn under(src: &str, e: &ConditionError) -> String {
+        src[e.offset..e.offset + e.len].to_string()
+    }
+
+    fn help(e: &ConditionError) -> &str {
+        e.help.as_deref().unwrap_or("")
+    }
+
+    // ------------------------------------------------------------ operands
+
+    #[test]
+    fn status_operand() {
+        held("status == 200");
+        held("status != 500");
+        held("status < 400");
+        held("status <= 200");
+        held("status >= 200");
+        held("status > 199");
+        held("status in [200, 204]");
+        held("status matches '^2..$'");
+        assert_eq!(violated("status == 503"), "actual 200");
+        assert_eq!(violated("status in [500, 503]"), "actual 200");
+        let mut o = obs();
+        o.status = Some(503);
+        assert_eq!(
+            eval_on("status < 400", &o),
+            Outcome::Violated {
+                actual: "actual 503".into()
+            }
+        );
+    }
+
+    #[test]
+    fn status_without_http_is_an_error() {
+        let mut o = obs();
+        o.status = None;
+        let Outcome::Error(e) = eval_on("status == 200", &o) else {
+            panic!()
+        };
+        assert!(e.contains("no HTTP status"), "{e}");
+    }
+
+    #[test]
+    fn reads_status_only_for_status() {
+        assert!(cond("status == 200").reads_status());
+        assert!(cond("  status in [200, 301]").reads_status());
+        assert!(!cond("$.status == 'ok'").reads_status());
+        assert!(!cond("duration < 1s").reads_status());
+        assert!(!cond("header.status == 'x'").reads_status());
+    }
+
+    #[test]
+    fn duration_operand() {
+        held("duration < 800ms");
+        held("duration < 1s");
+        held("duration < 1.5s");
+        held("duration <= 350ms");
+        held("duration >= 350ms");
+        held("duration > 0.1s");
+        held("duration == 350ms");
+        held("duration != 2m");
+        // A bare number means milliseconds.
+        held("duration < 800");
+        held("duration > 349.5");
+        assert_eq!(violated("duration < 300"), "actual 350ms");
+        let mut o = obs();
+        o.duration = Duration::from_millis(1200);
+        assert_eq!(
+            eval_on("duration < 800ms", &o),
+            Outcome::Violated {
+                actual: "actual 1.2s".into()
+            }
+        );
+        o.duration = Duration::from_secs(125);
+        assert_eq!(
+            eval_on("duration < 2m", &o),
+            Outcome::Violated {
+                actual: "actual 2m 5s".into()
+            }
+        );
+    }
+
+    #[test]
+    fn header_operand() {
+        held("header.content-type contains 'json'");
+        held("header.Content-Type contains 'json'"); // case-insensitive
+        held("header.x-version == '1.4.2'");
+        held("header.x-version matches '^1\\.4'");
+        held("header.x-version in ['1.4.2', '1.4.3']");
+        held("header.content-length > 1000"); // numeric string coerced
+        held("header.content-length == 1234");
+        assert_eq!(violated("header.x-version == '2.0.0'"), "actual '1.4.2'");
+        assert_eq!(violated("header.x-missing == 'a'"), "header absent");
+        assert_eq!(violated("header.x-missing != 'a'"), "header absent");
+        // Stored names may not be lower-cased by every probe.
+        let mut o = obs();
+        o.headers = vec![("X-Upper".into(), "v".into())];
+        assert_eq!(eval_on("header.x-upper == 'v'", &o), Outcome::Held);
+    }
+
+    #[test]
+    fn header_first_value_wins() {
+        let mut o = obs();
+        o.headers = vec![
+            ("set-cookie".into(), "a=1".into()),
+            ("set-cookie".into(), "b=2".into()),
+        ];
+        assert_eq!(eval_on("header.set-cookie == 'a=1'", &o), Outcome::Held);
+    }
+
+    #[test]
+    fn path_operand() {
+        held("$.status == 'ok'");
+        held("$.status == \"ok\"");
+        held("$.count == 42");
+        held("$.ok == true");
+        held("$.nothing == null");
+        held("$.items[0].id == 1");
+        held("$.items[-1].id == 3");
+        held("$['with-dash'] == 'yes'");
+        held("$.services.db == 'up'");
+        // Filters with spaces and operators inside brackets.
+        held("$.items[?(@.ok == true)].id == 1");
+        held("$.items[?(@.ok == false)].id == 2");
+        held("$.items[?(@.id >= 2 && @.ok == true)].id == 3");
+        held("$.items[?(@.ok==true)].id==1");
+        held("$.count==42");
+        held("$.count!=41");
+        held("$.count>=42");
+        held("$ contains 'status'"); // root object keys
+        assert_eq!(violated("$.status == 'degraded'"), "actual 'ok'");
+        assert_eq!(violated("$.missing == 1"), "no value at $.missing");
+        assert_eq!(
+            violated("$.items[?(@.id == 9)].ok == true"),
+            "no value at $.items[?(@.id == 9)].ok"
+        );
+    }
+
+    #[test]
+    fn path_first_match_is_the_value() {
+        held("$.items[*].id == 1");
+        held("$..id == 1");
+    }
+
+    #[test]
+    fn len_operand() {
+        held("len($.items) == 3");
+        held("len($.tags) > 0");
+        held("len($.text) == 11"); // characters, not bytes
+        held("len($.services) == 2");
+        held("len( $.items ) == 3");
+        // Non-singular paths count their matches.
+        held("len($.items[?(@.ok == true)]) == 2");
+        held("len($.items[*]) == 3");
+        held("len($..id) == 3");
+        held("len($.items[?(@.id > 5)]) == 0");
+        held("len($.items[0:2]) == 2");
+        held("len($.items) in [1, 2, 3]");
+        assert_eq!(violated("len($.items) == 0"), "actual 3");
+        assert_eq!(violated("len($.none) == 0"), "no value at $.none");
+        let e = eval_error("len($.count) > 0");
+        assert_eq!(
+            e,
+            "len($.count): $.count is a number (42), not an array, string or object"
+        );
+    }
+
+    // ------------------------------------------------------------ operators
+
+    #[test]
+    fn equality_and_inequality() {
+        held("$.name == 'x'");
+        held("$.name != 'y'");
+        held("$.ratio == 0.75");
+        held("$.ok != false");
+        held("$.nothing != 'x'");
+        assert_eq!(violated("$.name != 'x'"), "actual 'x'");
+        assert_eq!(violated("$.ok == false"), "actual true");
+    }
+
+    #[test]
+    fn equality_coerces_numeric_strings() {
+        held("$.count_str == 42");
+        held("$.count_str == 42.0");
+        held("$.count == '42'");
+        held("$.count_str != 43");
+        assert_eq!(violated("$.count_str == 41"), "actual '42'");
+    }
+
+    #[test]
+    fn equality_across_types_is_violated_with_the_type() {
+        assert_eq!(
+            violated("$.ok == 'true'"),
+            "actual true (a boolean, not a string)"
+        );
+        assert_eq!(
+            violated("$.name == 1"),
+            "actual 'x' (a string, not a number)"
+        );
+        assert_eq!(
+            violated("$.nothing == 'ok'"),
+            "actual null (null, not a string)"
+        );
+        assert_eq!(
+            violated("$.tags == 'blue'"),
+            "actual [\"blue\",\"green\",3] (an array, not a string)"
+        );
+        // Different types are indeed different.
+        held("$.ok != 'true'");
+        held("$.name != 1");
+    }
+
+    #[test]
+    fn ordering_numbers() {
+        held("$.count > 41");
+        held("$.count >= 42");
+        held("$.count < 43");
+        held("$.count <= 42");
+        held("$.ratio < 1");
+        held("$.count > -1");
+        held("$.count < 1e3");
+        assert_eq!(violated("$.count > 42"), "actual 42");
+        assert_eq!(violated("$.count < 42"), "actual 42");
+        assert_eq!(violated("$.count <= 41.5"), "actual 42");
+        assert_eq!(violated("$.count >= 100"), "actual 42");
+    }
+
+    #[test]
+    fn ordering_accepts_numeric_strings() {
+        held("$.count_str > 41");
+        held("$.count_str <= 42");
+        held("$.count < '50'");
+        assert_eq!(violated("$.count_str > 100"), "actual '42'");
+    }
+
+    #[test]
+    fn ordering_strings_is_lexicographic() {
+        held("$.deployed_at > '2024-01-01'");
+        held("$.deployed_at < '2025'");
+        assert_eq!(
+            violated("$.deployed_at < '2024-01-01'"),
+            "actual '2024-05-01T10:00:00Z'"
+        );
+    }
+
+    #[test]
+    fn ordering_type_errors() {
+        assert_eq!(
+            eval_error("$.name > 1"),
+            "$.name is a string ('x'), not a number"
+        );
+        assert_eq!(
+            eval_error("$.ok < 3"),
+            "$.ok is a boolean (true), not a number"
+        );
+        assert_eq!(
+            eval_error("$.nothing < 3"),
+            "$.nothing is null, not a number"
+        );
+        assert_eq!(
+            eval_error("$.tags > 1"),
+            "$.tags is an array (3 items), not a number"
+        );
+        assert_eq!(
+            eval_error("$.services >= 'a'"),
+            "$.services is an object (2 keys), not a string"
+        );
+        assert_eq!(
+            eval_error("header.x-version > 1"),
+            "header.x-version is a string ('1.4.2'), not a number"
+        );
+    }
+
+    #[test]
+    fn contains_operator() {
+        held("$.status contains 'o'");
+        held("$.text contains 'wörld'");
+        held("$.tags contains 'green'");
+        held("$.tags contains 3");
+        held("$.tags contains '3'"); // numeric coercion for elements
+        held("$.services contains 'db'"); // object keys
+        held("$.version contains 4"); // number as text
+        assert_eq!(violated("$.status contains 'x'"), "actual 'ok'");
+        assert_eq!(
+            violated("$.tags contains 'red'"),
+            "actual [\"blue\",\"green\",3]"
+        );
+        assert_eq!(
+            violated("$.services contains 'queue'"),
+            "actual {\"db\":\"up\",\"cache\":\"down\"}"
+        );
+        assert_eq!(
+            eval_error("$.count contains 4"),
+            "$.count is a number (42), not a string or an array"
+        );
+        assert_eq!(
+            eval_error("$.status contains null"),
+            "$.status is a string; it cannot contain null"
+        );
+        assert!(eval_error("$.services contains 1").contains("keys"));
+    }
+
+    #[test]
+    fn matches_operator() {
+        held("$.version matches '^1\\.\\d+\\.\\d+$'");
+        held("$.version matches \"^1\"");
+        held("$.count matches '^4'"); // numbers match as text
+        held("$.ok matches 'true'");
+        held("$.text matches 'w.rld'");
+        assert_eq!(violated("$.version matches '^2'"), "actual '1.4.2'");
+        assert_eq!(
+            eval_error("$.tags matches 'blue'"),
+            "$.tags is an array (3 items), not a string"
+        );
+        assert_eq!(
+            eval_error("$.nothing matches 'x'"),
+            "$.nothing is null, not a string"
+        );
+    }
+
+    #[test]
+    fn in_operator() {
+        held("$.status in ['ok', 'degraded']");
+        held("$.status in [\"ok\"]");
+        held("$.count in [1, 42]");
+        held("$.count_str in [42]");
+        held("$.ok in [true]");
+        held("$.nothing in [null, 'x']");
+        held("$.status in ['a','ok',]"); // trailing comma
+        held("$.status in ['a'  ,  'ok'  ]");
+        assert_eq!(violated("$.status in ['down']"), "actual 'ok'");
+        assert_eq!(violated("$.status in []"), "actual 'ok'");
+        assert!(eval_error("$.tags in ['blue']").contains("use `contains`"));
+    }
+
+    // ------------------------------------------------------------ literals
+
+    #[test]
+    fn literals_parse() {
+        assert_eq!(cond("$.a == 1").right(), &Literal::Number(1.0));
+        assert_eq!(cond("$.a == -2.5").right(), &Literal::Number(-2.5));
+        assert_eq!(cond("$.a == 1e3").right(), &Literal::Number(1000.0));
+        assert_eq!(cond("$.a == .5").right(), &Literal::Number(0.5));
+        assert_eq!(cond("$.a == 'x y'").right(), &Literal::String("x y".into()));
+        assert_eq!(
+            cond("$.a == \"x'y\"").right(),
+            &Literal::String("x'y".into())
+        );
+        assert_eq!(
+            cond("$.a == 'it\\'s'").right(),
+            &Literal::String("it's".into())
+        );
+        assert_eq!(cond("$.a == ''").right(), &Literal::String(String::new()));
+        assert_eq!(
+            cond("$.a matches '^\\d+$'").right(),
+            &Literal::String("^\\d+$".into())
+        );
+        assert_eq!(cond("$.a == true").right(), &Literal::Bool(true));
+        assert_eq!(cond("$.a == false").right(), &Literal::Bool(false));
+        assert_eq!(cond("$.a == null").right(), &Literal::Null);
+        assert_eq!(
+            cond("duration < 800ms").right(),
+            &Literal::Duration(Duration::from_millis(800))
+        );
+        assert_eq!(
+            cond("duration < 1.5s").right(),
+            &Literal::Duration(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            cond("duration < 2m").right(),
+            &Literal::Duration(Duration::from_secs(120))
+        );
+        assert_eq!(
+            cond("$.a in ['a', 'b', 1, true, null]").right(),
+            &Literal::List(vec![
+                Literal::String("a".into()),
+                Literal::String("b".into()),
+                Literal::Number(1.0),
+                Literal::Bool(true),
+                Literal::Null,
+            ])
+        );
+    }
+
+    #[test]
+    fn parsed_parts_are_exposed() {
+        let c = cond("  $.items[?(@.ok == true)]  contains   'x'  ");
+        assert!(matches!(c.left(), Operand::Path(p) if p.text() == "$.items[?(@.ok == true)]"));
+        assert!(matches!(c.op(), Op::Contains));
+        assert_eq!(
+            c.to_string(),
+            "  $.items[?(@.ok == true)]  contains   'x'  "
+        );
+        let c = cond("header.X-Request-Id != ''");
+        assert!(matches!(c.left(), Operand::Header(n) if n == "x-request-id"));
+        assert!(matches!(cond("len($.a) > 1").left(), Operand::Len(p) if p.text() == "$.a"));
+        assert_eq!(cond("status in [200]").left().to_string(), "status");
+        assert_eq!(cond("len($.a) > 1").left().to_string(), "len($.a)");
+        assert_eq!(cond("$.a matches 'x'").op().to_string(), "matches");
+        assert_eq!(
+            Literal::List(vec![Literal::String("a".into()), Literal::Number(1.0)]).to_string(),
+            "['a', 1]"
+        );
+    }
+
+    #[test]
+    fn brackets_and_quotes_in_paths_do_not_split() {
+        held("$['status'] == 'ok'");
+        held("$[\"with-dash\"] == 'yes'");
+        let mut o = obs();
+        o.value = json!({"a b": {"x == y": "]"}});
+        assert_eq!(eval_on("$['a b']['x == y'] == ']'", &o), Outcome::Held);
+        o.value = json!({"it's": 1});
+        assert_eq!(eval_on("$[\"it's\"] == 1", &o), Outcome::Held);
+    }
+
+    // ------------------------------------------------------------ eval errors
+
+    #[test]
+    fn non_json_body() {
+        let mut o = obs();
+        o.body_is_json = false;
+        o.value = Value::Null;
+        o.content_type = Some("text/html; charset=utf-8".into());
+        assert_eq!(
+            eval_on("$.status == 'ok'", &o),
+            Outcome::Error(
+                "response body is not JSON (content-type text/html): cannot evaluate $.status"
+                    .into()
+            )
+        );
+        assert_eq!(
+            eval_on("len($.items) > 0", &o),
+            Outcome::Error(
+                "response body is not JSON (content-type text/html): cannot evaluate $.items"
+                    .into()
+            )
+        );
+        o.content_type = None;
+        assert_eq!(
+            eval_on("$.a == 1", &o),
+            Outcome::Error("response body is not JSON: cannot evaluate $.a".into())
+        );
+        // Non-JSON bodies don't affect status/header/duration.
+        assert_eq!(eval_on("status == 200", &o), Outcome::Held);
+        assert_eq!(eval_on("duration < 1s", &o), Outcome::Held);
+    }
+
+    #[test]
+    fn long_actual_values_are_truncated() {
+        let mut o = obs();
+        o.value = json!({"s": "y".repeat(500)});
+        let Outcome::Violated { actual } = eval_on("$.s == 'x'", &o) else {
+            panic!()
+        };
+        assert!(actual.chars().count() < 100, "{actual}");
+        assert!(actual.ends_with('…'));
+    }
+
+    // ------------------------------------------------------------ parse errors
+
+    #[test]
+    fn empty_condition() {
+        let e = perr("");
+        assert_eq!(e.message, "empty condition");
+        let e = perr("   ");
+        assert_eq!((e.offset, e.len), (0, 3));
+    }
+
+    #[test]
+    fn single_equals_suggests_double() {
+        let src = "status = 200";
+        let e = perr(src);
+        assert_eq!(e.message, "unknown operator `=`");
+        assert_eq!((e.offset, e.len), (7, 1));
+        assert_eq!(help(&e), "did you mean `==`?");
+        let e = perr("$.a===1");
+        assert_eq!(under("$.a===1", &e), "===");
+        assert_eq!(help(&e), "did you mean `==`?");
+    }
+
+    #[test]
+    fn regex_like_operators_suggest_matches() {
+        for (src, op) in [("$.v ~= '^1'", "~="), ("$.v =~ '^1'", "=~")] {
+            let e = perr(src);
+            assert_eq!(e.message, format!("unknown operator `{op}`"));
+            assert_eq!(under(src, &e), op);
+            assert!(help(&e).contains("matches"), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn other_symbolic_operator_mistakes() {
+        assert_eq!(help(&perr("$.a <> 1")), "did you mean `!=`?");
+        assert_eq!(help(&perr("$.a => 1")), "did you mean `>=`?");
+        assert_eq!(help(&perr("$.a =< 1")), "did you mean `<=`?");
+        assert_eq!(help(&perr("$.a ! 1")), "did you mean `!=`?");
+        let e = perr("$.a >>= 1");
+        assert!(help(&e).contains("operators:"), "{e:?}");
+    }
+
+    #[test]
+    fn word_operator_mistakes() {
+        let src = "$.a contain 'x'";
+        let e = perr(src);
+        assert_eq!(e.message, "unknown operator `contain`");
+        assert_eq!(under(src, &e), "contain");
+        assert_eq!(help(&e), "did you mean `contains`?");
+        assert_eq!(help(&perr("$.a CONTAINS 'x'")), "did you mean `contains`?");
+        assert_eq!(help(&perr("$.a match 'x'")), "did you mean `matches`?");
+        assert_eq!(help(&perr("$.a matchs 'x'")), "did you mean `matches`?");
+        assert_eq!(help(&perr("$.a IN [1]")), "did you mean `in`?");
+        assert_eq!(help(&perr("$.a eq 1")), "did you mean `==`?");
+        assert_eq!(help(&perr("$.a is 1")), "did you mean `==`?");
+        assert!(help(&perr("$.a frobs 1")).contains("operators:"));
+    }
+
+    #[test]
+    fn missing_operator() {
+        let src = "status";
+        let e = perr(src);
+        assert_eq!(e.message, "missing operator after `status`");
+        assert_eq!((e.offset, e.len), (6, 0));
+        let src = "$.a 'x'";
+        let e = perr(src);
+        assert_eq!(e.message, "missing operator between `$.a` and `'x'`");
+        assert_eq!(e.offset, 4);
+    }
+
+    #[test]
+    fn missing_right_side() {
+        let src = "status ==";
+        let e = perr(src);
+        assert_eq!(e.message, "missing value after `==`");
+        assert_eq!((e.offset, e.len), (9, 0));
+        assert_eq!(help(&e), "e.g. `status == 200`");
+        let e = perr("$.a ==   ");
+        assert_eq!(e.offset, 9);
+        assert!(help(&perr("$.a matches")).contains("regular expression"));
+        assert!(help(&perr("$.a in")).contains("list"));
+        assert!(help(&perr("duration <")).contains("800ms"));
+    }
+
+    #[test]
+    fn unterminated_string() {
+        let src = "$.status == 'ok";
+        let e = perr(src);
+        assert_eq!(e.message, "unterminated string");
+        assert_eq!((e.offset, e.len), (12, 3));
+        assert_eq!(help(&e), "add the closing '");
+        let src = "$.a in ['x', \"y]";
+        let e = perr(src);
+        assert_eq!(e.message, "unterminated string");
+        assert_eq!(under(src, &e), "\"y]");
+        // An escaped quote does not close the string.
+        let e = perr("$.a == 'x\\'");
+        assert_eq!(e.message, "unterminated string");
+        // Unterminated quote inside a path.
+        let src = "$['a == 1";
+        let e = perr(src);
+        assert_eq!(e.message, "unterminated string");
+        assert_eq!(e.offset, 2);
+    }
+
+    #[test]
+    fn invalid_jsonpath() {
+        let src = "$. == 1";
+        let e = perr(src);
+        assert!(
+            e.message
+                .starts_with("invalid JSONPath `$.`: incomplete, expected `*` or a member name"),
+            "{e:?}"
+        );
+        assert!(e.message.contains("at the end"), "{e:?}");
+        assert_eq!((e.offset, e.len), (2, 0));
+        assert!(help(&e).contains("member name"));
+        // Cleaned up: no pest internals or multi-line art.
+        assert!(!e.message.contains('\n'));
+        assert!(!e.message.contains("-->"));
+        assert!(!e.message.contains("ALPHA"));
+
+        let src = "$.foo-bar == 1";
+        let e = perr(src);
+        assert_eq!(under(src, &e), "-");
+        assert_eq!(help(&e), "names with `-` need brackets: `$['foo-bar']`");
+        assert_eq!(e.message, "invalid JSONPath `$.foo-bar`: unexpected `-`");
+        let src = "$.a.foo-bar.b == 1";
+        let e = perr(src);
+        assert_eq!(help(&e), "names with `-` need brackets: `$.a['foo-bar'].b`");
+
+        let src = "$.items[?(@.ok = true)] == 1";
+        let e = perr(src);
+        assert_eq!(e.offset, 15);
+        assert_eq!(under(src, &e), "=");
+        assert!(help(&e).contains("=="), "{e:?}");
+
+        // Offsets account for leading whitespace and len(.
+        let src = "  len(  $.a..) > 1";
+        let e = perr(src);
+        assert!(e.message.contains("`$.a..`"), "{e:?}");
+        assert_eq!(e.offset, 13);
+    }
+
+    #[test]
+    fn unbalanced_brackets() {
+        let src = "$.items[0 == 1";
+        let e = perr(src);
+        assert_eq!(e.message, "unclosed `[`");
+        assert_eq!((e.offset, e.len), (7, 1));
+        assert_eq!(help(&e), "add the matching `]`");
+        let src = "$.items[?(@.a == 1]) == 1";
+        let e = perr(src);
+        assert_eq!(under(src, &e), "]");
+        assert!(e.message.starts_with("`]` closes the `(`"), "{e:?}");
+    }
+
+    #[test]
+    fn unknown_left_operand() {
+        let src = "stauts == 200";
+        let e = perr(src);
+        assert_eq!(e.message, "unknown left side `stauts`");
+        assert_eq!((e.offset, e.len), (0, 6));
+        assert_eq!(help(&e), "did you mean `status`?");
+        assert_eq!(help(&perr("Status == 200")), "did you mean `status`?");
+        assert_eq!(help(&perr("duraton < 1s")), "did you mean `duration`?");
+        assert_eq!(help(&perr("latency < 1s")), "did you mean `duration`?");
+        assert_eq!(help(&perr("status_code == 200")), "did you mean `status`?");
+        assert_eq!(
+            help(&perr("headers.x-id == 'a'")),
+            "did you mean `header.x-id`?"
+        );
+        assert_eq!(help(&perr("length($.a) > 1")), "did you mean `len($.a)`?");
+        assert!(help(&perr("version == '1'")).contains("did you mean `$.version`?"));
+        assert!(help(&perr("body.status == 'ok'")).contains("`$.status`"));
+        assert!(help(&perr("@.status == 'ok'")).contains("`$.status`"));
+        let src = "  'ok' == $.status";
+        let e = perr(src);
+        assert_eq!(under(src, &e), "'ok'");
+        assert!(help(&e).contains("the value goes on the right"));
+    }
+
+    #[test]
+    fn missing_left_side() {
+        let src = "== 200";
+        let e = perr(src);
+        assert!(e.message.starts_with("missing left side"), "{e:?}");
+        assert_eq!(e.offset, 0);
+    }
+
+    #[test]
+    fn header_without_name() {
+        let src = "header. == 'x'";
+        let e = perr(src);
+        assert_eq!(e.message, "`header.` needs a header name");
+        assert_eq!(under(src, &e), "header.");
+        assert!(help(&e).contains("header.content-type"));
+    }
+
+    #[test]
+    fn len_errors() {
+        let src = "len($.items > 0";
+        let e = perr(src);
+        assert_eq!(e.message, "`len(` is not closed");
+        assert_eq!(e.offset, 0);
+        assert_eq!(e.len, src.len());
+        assert!(help(&e).contains(')'));
+        let src = "x > 1 and len($.a[0 > 1";
+        let e = perr(src); // left `x` is reported first
+        assert_eq!(e.offset, 0);
+        let e = perr("len() > 0");
+        assert_eq!(e.message, "`len()` needs a JSONPath");
+        let src = "len(items) > 0";
+        let e = perr(src);
+        assert_eq!(under(src, &e), "items");
+        assert_eq!(help(&e), "did you mean `len($.items)`?");
+        let src = "len($.a)x > 1";
+        assert!(perr(src).message.contains("after `len(...)`"));
+        assert!(help(&perr("len $.a > 1")).contains("len("));
+    }
+
+    #[test]
+    fn bad_regex_points_at_the_regex() {
+        let src = "$.v matches '(abc'";
+        let e = perr(src);
+        assert_eq!(e.message, "invalid regular expression: unclosed group");
+        assert_eq!(under(src, &e), "(");
+        let src = "$.v matches 'a{2,1}'";
+        let e = perr(src);
+        assert!(e.message.contains("repetition"), "{e:?}");
+        assert_eq!(under(src, &e), "{2,1}");
+        // With escapes the caret covers the whole literal.
+        let src = "$.v matches '\\'(x'";
+        let e = perr(src);
+        assert_eq!(under(src, &e), "'\\'(x'");
+    }
+
+    #[test]
+    fn literal_errors() {
+        let src = "$.status == ok";
+        let e = perr(src);
+        assert_eq!(e.message, "unquoted string `ok`");
+        assert_eq!(under(src, &e), "ok");
+        assert_eq!(help(&e), "quote it: 'ok'");
+        let e = perr("$.a == True");
+        assert_eq!(help(&e), "did you mean `true`?");
+        assert_eq!(help(&perr("$.a == NULL")), "did you mean `null`?");
+        let src = "duration < 5x";
+        let e = perr(src);
+        assert!(
+            e.message.starts_with("`5x` is not a number or a duration"),
+            "{e:?}"
+        );
+        assert_eq!(under(src, &e), "5x");
+        let src = "$.a == $.b";
+        assert!(perr(src).message.contains("not the JSONPath"));
+        let src = "$.a == 'x' && $.b == 1";
+        let e = perr(src);
+        assert_eq!(e.message, "unexpected `&& $.b == 1` after the value");
+        assert_eq!(e.offset, 11);
+        assert!(help(&e).contains("one comparison per condition"));
+        let src = "$.a == 'x' y";
+        let e = perr(src);
+        assert_eq!(under(src, &e), "y");
+        let src = "$.a == ,";
+        assert!(perr(src).message.starts_with("expected a value"));
+    }
+
+    #[test]
+    fn list_errors() {
+        let src = "$.a in ['x', 'y'";
+        let e = perr(src);
+        assert_eq!(e.message, "list is not closed");
+        assert_eq!((e.offset, e.len), (7, 1));
+        let src = "$.a in ['x' 'y']";
+        let e = perr(src);
+        assert!(e.message.starts_with("expected `,` or `]`"), "{e:?}");
+        assert_eq!(e.offset, 12);
+        let src = "$.a in [[1]]";
+        assert_eq!(perr(src).message, "lists cannot be nested");
+        let src = "$.a in 'x'";
+        let e = perr(src);
+        assert_eq!(e.message, "`in` needs a list, not a string");
+        assert_eq!(under(src, &e), "'x'");
+        assert_eq!(help(&e), "write `in ['x']`");
+        let src = "$.a == ['x']";
+        assert_eq!(help(&perr(src)), "did you mean `in ['x']`?");
+        assert_eq!(
+            perr("$.a contains [1]").message,
+            "a list only goes with `in`"
+        );
+    }
+
+    #[test]
+    fn type_errors_caught_at_parse_time() {
+        let src = "$.uptime > 5m";
+        let e = perr(src);
+        assert!(e.message.contains("only compares with `duration`"), "{e:?}");
+        assert_eq!(under(src, &e), "5m");
+        assert!(
+            perr("status in [200, 1s]")
+                .message
+                .contains("only compares with `duration`")
+        );
+
+        let src = "duration < '800ms'";
+        let e = perr(src);
+        assert_eq!(e.message, "durations are written without quotes");
+        assert_eq!(help(&e), "write `duration < 800ms`");
+        assert!(perr("duration == true").message.contains("not a boolean"));
+        let src = "duration contains 5";
+        let e = perr(src);
+        assert_eq!(e.message, "`contains` does not apply to duration");
+        assert_eq!(under(src, &e), "contains");
+        assert!(
+            perr("duration matches '1'")
+                .message
+                .contains("does not apply")
+        );
+        assert!(
+            perr("duration in [1, 2]")
+                .message
+                .contains("does not apply")
+        );
+
+        let src = "status == '200'";
+        let e = perr(src);
+        assert_eq!(
+            e.message,
+            "status is a number; it cannot be compared with a string"
+        );
+        assert_eq!(help(&e), "drop the quotes: 200");
+        assert!(perr("status == true").message.contains("a boolean"));
+        assert!(perr("status in [200, 'x']").message.contains("a string"));
+        assert_eq!(
+            perr("status contains 2").message,
+            "`contains` does not apply to status"
+        );
+        assert!(
+            perr("len($.a) == 'x'")
+                .message
+                .starts_with("len(...) is a number")
+        );
+        assert!(
+            perr("len($.a) contains 1")
+                .message
+                .contains("does not apply")
+        );
+
+        assert!(
+            perr("header.x == true")
+                .message
+                .contains("header values are text")
+        );
+        assert!(perr("header.x in ['a', null]").message.contains("null"));
+
+        let src = "$.a < true";
+        let e = perr(src);
+        assert_eq!(e.message, "`<` needs a number or a string, not a boolean");
+        assert_eq!(under(src, &e), "true");
+        assert!(perr("$.a >= null").message.contains("not null"));
+        let src = "$.a matches 5";
+        let e = perr(src);
+        assert!(
+            e.message
+                .starts_with("`matches` needs a regular expression")
+        );
+        assert_eq!(help(&e), "write `matches '5'`");
+    }
+
+    #[test]
+    fn error_is_a_diagnostic_with_help() {
+        use miette::Diagnostic;
+        let e = perr("status = 200");
+        assert_eq!(e.to_string(), "unknown operator `=`");
+        assert_eq!(
+            Diagnostic::help(&e).map(|h| h.to_string()).as_deref(),
+            Some("did you mean `==`?")
+        );
+        assert_eq!(e.clone().shifted(10).offset, 17);
+    }
+
+    #[test]
+    fn error_offsets_are_byte_offsets_with_unicode() {
+        let src = "$.text == 'é' ~ 1";
+        let e = perr(src);
+        assert_eq!(under(src, &e), "~ 1");
+        let src = "$.é-x == 1";
+        let e = perr(src);
+        assert_eq!(under(src, &e), "-");
+    }
+
+    // ------------------------------------------------------------ compile_path
+
+    #[test]
+    fn compile_path_ok() {
+        let p = compile_path("$.items[?(@.ok == true)].id").unwrap();
+        assert_eq!(p.text(), "$.items[?(@.ok == true)].id");
+        let o = obs();
+        assert_eq!(p.query(&o.value), vec![&json!(1), &json!(3)]);
+        assert!(
+            compile_path("$.missing")
+                .unwrap()
+                .query(&o.value)
+                .is_empty()
+        );
+        assert_eq!(compile_path("$").unwrap().query(&o.value), vec![&o.value]);
+        assert_eq!(compile_path("$.version").unwrap().to_string(), "$.version");
+    }
+
+    #[test]
+    fn singular_paths() {
+        for p in ["$", "$.a", "$.a[0].b", "$['a-b'][-1]"] {
+            assert!(compile_path(p).unwrap().is_singular(), "{p}");
+        }
+        for p in [
+            "$.a[*]",
+            "$..a",
+            "$.a[?(@.x == 1)]",
+            "$.a[0:2]",
+            "$.a[0,1]",
+            "$.*",
+        ] {
+            assert!(!compile_path(p).unwrap().is_singular(), "{p}");
+        }
+    }
+
+    #[test]
+    fn compile_path_errors() {
+        let e = compile_path("").unwrap_err();
+        assert_eq!(e.message, "empty JSONPath");
+        let e = compile_path("version").unwrap_err();
+        assert_eq!(e.message, "JSONPath `version` must start with `$`");
+        assert_eq!((e.offset, e.len), (0, 1));
+        assert_eq!(help(&e), "did you mean `$.version`?");
+        let e = compile_path(".sha").unwrap_err();
+        assert_eq!(help(&e), "did you mean `$.sha`?");
+        let e = compile_path("$.a[").unwrap_err();
+        assert_eq!(e.message, "unclosed `[`");
+        assert_eq!(e.offset, 3);
+        let e = compile_path("$.x-y").unwrap_err();
+        assert_eq!(e.offset, 3);
+        assert_eq!(help(&e), "names with `-` need brackets: `$['x-y']`");
+        let e = compile_path("$..").unwrap_err();
+        assert!(e.message.starts_with("invalid JSONPath `$..`"), "{e:?}");
+    }
+
+    #[test]
+    fn describe_expected_is_readable() {
+        assert_eq!(
+            describe_expected("wildcard_selector or ALPHA"),
+            "`*` or a member name"
+        );
+        assert_eq!(
+            describe_expected("EOI, segment, or ALPHA"),
+            "the end of the path, `.name` or `[...]` or a member name"
+        );
+        assert_eq!(describe_expected("weird_rule"), "weird_rule");
+    }
+
+    #[test]
+    fn number_parsing_is_strict() {
+        assert_eq!(parse_number("42"), Some(42.0));
+        assert_eq!(parse_number(" 4.5 "), Some(4.5));
+        assert_eq!(parse_number("-1e2"), Some(-100.0));
+        assert_eq!(parse_number("inf"), None);
+        assert_eq!(parse_number("NaN"), None);
+        assert_eq!(parse_number("0x10"), None);
+        assert_eq!(parse_number(""), None);
+        assert_eq!(parse_number("1.2.3"), None);
+    }
+
+    #[test]
+    fn types_can_cross_threads() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<Condition>();
+        send_sync::<CompiledPath>();
+        send_sync::<Observation>();
+        send_sync::<ConditionError>();
+    }
+
+    #[test]
+    fn duration_formatting() {
+        assert_eq!(fmt_duration(Duration::from_millis(0)), "0ms");
+        assert_eq!(fmt_duration(Duration::from_micros(250)), "250µs");
+        assert_eq!(fmt_duration(Duration::from_millis(999)), "999ms");
+        assert_eq!(fmt_duration(Duration::from_millis(1000)), "1s");
+        assert_eq!(fmt_duration(Duration::from_millis(1234)), "1.2s");
+        assert_eq!(fmt_duration(Duration::from_secs(120)), "2m");
+        assert_eq!(fmt_duration(Duration::from_secs(61)), "1m 1s");
     }
 }

@@ -7,9 +7,11 @@
 pub mod cli;
 pub mod condition;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod plan;
 pub mod probe;
 pub mod render;
 pub mod report;
 pub mod runner;
+pub mod serve;

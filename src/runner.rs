@@ -12,7 +12,8 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
 use crate::condition::Outcome;
-use crate::plan::{CheckPlan, FACTS, Job, Plan, ProbeSpec, secret_refs};
+use crate::plan::{CheckPlan, FACTS, GithubKind, Job, Plan, ProbeSpec, secret_refs};
+use crate::probe::github::GithubClient;
 use crate::probe::{self, Probed, Verdict};
 use crate::report::{CheckResult, CheckStatus};
 
@@ -22,15 +23,69 @@ use crate::report::{CheckResult, CheckStatus};
 pub struct Services {
     /// Shared by every HTTP check.
     pub http: reqwest::Client,
+    /// Present when the plan talks to GitHub (a repo and a github check).
+    pub github: Option<GithubClient>,
+    /// GitHub request counters at the end of the previous run, so each
+    /// report counts only its own requests.
+    pub github_counted: std::sync::Arc<Mutex<(u64, u64)>>,
 }
 
 impl Services {
-    /// Clients for `plan`.
-    pub fn new(_plan: &Plan) -> Self {
+    /// Clients for `plan`, with the GitHub token from the environment.
+    pub fn new(plan: &Plan) -> Self {
+        let token = if uses_github(plan) {
+            GithubClient::resolve_token()
+        } else {
+            None
+        };
+        Self::with_token(plan, token)
+    }
+
+    /// Clients for `plan` with this GitHub token (None: anonymous).
+    pub fn with_token(plan: &Plan, token: Option<(String, probe::github::TokenSource)>) -> Self {
+        let http = probe::http::client();
+        let github = uses_github(plan).then(|| {
+            let cache_dir = plan.settings.github_disk_cache.then(cache_dir).flatten();
+            GithubClient::new(
+                http.clone(),
+                &plan.settings.github_api_url,
+                token,
+                cache_dir,
+            )
+        });
+        if let Some(gh) = &github {
+            // A secondary limit's retry must still fit in the check's timeout.
+            let shortest = plan
+                .checks
+                .iter()
+                .filter(|c| matches!(c.probe, ProbeSpec::Github { .. }))
+                .map(|c| c.timeout)
+                .min()
+                .unwrap_or(plan.settings.timeout);
+            gh.set_max_retry_wait(shortest / 2);
+        }
         Services {
-            http: probe::http::client(),
+            http,
+            github,
+            github_counted: std::sync::Arc::default(),
         }
     }
+}
+
+/// A plan uses GitHub when it has a github check.
+pub fn uses_github(plan: &Plan) -> bool {
+    plan.checks
+        .iter()
+        .any(|c| matches!(c.probe, ProbeSpec::Github { .. }))
+}
+
+/// `$XDG_CACHE_HOME/villa-telemetry`, else `~/.cache/villa-telemetry`.
+fn cache_dir() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))?;
+    Some(base.join("villa-telemetry"))
 }
 
 /// Called as checks finish: (finished, total).
@@ -152,13 +207,14 @@ async fn run_job(
         }
     }
 
-    let context = template_context(plan, job, results);
+    // Built on first use: most strings have no template at all.
+    let context = std::sync::OnceLock::new();
     let render = |text: &str| -> Result<String, String> {
         if !text.contains("{{") {
             return Ok(text.to_owned());
         }
         templates
-            .render_template(text, &context)
+            .render_template(text, context.get_or_init(|| template_context(plan, job, results)))
             .map_err(|e| template_error(text, &e))
     };
 
@@ -229,7 +285,43 @@ fn resolve_and_observe<'a>(
             .boxed())
         }
         ProbeSpec::Git { path } => Ok(probe::git::observe(path.clone()).boxed()),
-        ProbeSpec::Github { .. } => Err("GitHub probes are not available in this build".into()),
+        ProbeSpec::Github { repo, kind } => {
+            let client = services
+                .github
+                .as_ref()
+                .ok_or("no GitHub client was set up for this run")?;
+            let request = match kind {
+                GithubKind::Workflow {
+                    workflow,
+                    branch,
+                    stalled_after,
+                } => probe::github::Request::Workflow {
+                    workflow: workflow.clone(),
+                    branch: branch.clone(),
+                    stalled_after: *stalled_after,
+                    name: check.name.clone(),
+                },
+                GithubKind::Deployment { environment } => probe::github::Request::Deployment {
+                    environment: render(environment)?,
+                },
+                GithubKind::Compare { basehead } => {
+                    let rendered = render(basehead)?;
+                    let (base, head) = rendered.split_once("...").ok_or_else(|| {
+                        format!("`compare` rendered to `{rendered}`, not BASE...HEAD")
+                    })?;
+                    if base.trim().is_empty() || head.trim().is_empty() {
+                        return Err(format!(
+                            "`compare` rendered to `{rendered}`: a side is empty"
+                        ));
+                    }
+                    probe::github::Request::Compare {
+                        base: base.trim().to_owned(),
+                        head: head.trim().to_owned(),
+                    }
+                }
+            };
+            Ok(probe::github::observe(client, repo, request).boxed())
+        }
         ProbeSpec::Plugin(_) => Err("plugins are not available in this build".into()),
     }
 }
@@ -243,9 +335,14 @@ pub fn evaluate(check: &CheckPlan, probed: Probed, mut result: CheckResult) -> C
     result.summary = probed.summary;
     let mut status = CheckStatus::Pass;
     let mut reason: Option<String> = None;
-    // A check that states its own `status` condition decides about HTTP
-    // statuses itself (e.g. `status == 503` on a maintenance page).
-    let own_status = check.reads_status && obs.status.is_some();
+    // An HTTP error status is the probe's verdict unless the check expects
+    // exactly that status (e.g. `status == 503` on a maintenance page).
+    let own_status = check.reads_status
+        && obs.status.is_some()
+        && check
+            .expect
+            .iter()
+            .any(|c| c.reads_status() && matches!(c.eval(obs), Outcome::Held));
     match probed.verdict {
         Verdict::Error(e) if !own_status => {
             result.status = CheckStatus::Error;
@@ -298,11 +395,14 @@ pub fn evaluate(check: &CheckPlan, probed: Probed, mut result: CheckResult) -> C
 }
 
 /// The data templates see: project, env, environments, checks.
+///
+/// Only the job's dependencies are read: the plan made every reference a
+/// dependency, so this stays linear however many checks there are.
 fn template_context(plan: &Plan, job: &Job, results: &[Mutex<Option<CheckResult>>]) -> Value {
-    let finished: Vec<(usize, CheckResult)> = results
+    let finished: Vec<(usize, CheckResult)> = job
+        .deps
         .iter()
-        .enumerate()
-        .filter_map(|(i, m)| m.lock().expect("not poisoned").clone().map(|r| (i, r)))
+        .filter_map(|&i| results[i].lock().expect("not poisoned").clone().map(|r| (i, r)))
         .collect();
     let mut environments = Map::new();
     for (ei, env) in plan.environments.iter().enumerate() {

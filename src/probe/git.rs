@@ -180,6 +180,7 @@ pub async fn contains(dir: &Path, tip: &str, ancestor: &str) -> Result<bool, Str
         .arg("-C")
         .arg(dir)
         .args(["merge-base", "--is-ancestor", ancestor, tip])
+        .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .status()
         .await

@@ -5,6 +5,7 @@
 //! [`Probed::error`], which becomes the check's `error` status.
 
 pub mod git;
+pub mod github;
 pub mod http;
 
 use std::time::Duration;

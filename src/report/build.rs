@@ -22,7 +22,6 @@ pub async fn build(
     services: &Services,
     duration_ms: u64,
 ) -> Report {
-    let _ = services;
     let mut environments: IndexMap<String, EnvironmentReport> = IndexMap::new();
     for (ei, env) in plan.environments.iter().enumerate() {
         if !plan.shows_env(&env.id) {
@@ -33,8 +32,16 @@ pub async fn build(
             .enumerate()
             .filter(|(i, _)| plan.jobs[*i].env == Some(ei))
             .collect();
+        // Only extracted values are facts: a probe's own `sha` field (say, of
+        // a deployment) is not what the environment runs unless asked for.
         let fact = |name: &str| -> Option<String> {
             mine.iter()
+                .filter(|(i, _)| {
+                    plan.check_of(&plan.jobs[*i])
+                        .extract
+                        .iter()
+                        .any(|(n, _)| n == name)
+                })
                 .find_map(|(_, r)| r.fields.get(name).and_then(value_text))
         };
         let latency_ms = mine
@@ -179,24 +186,51 @@ pub async fn build(
                     if let Some(repo) = &plan.project.repo {
                         c.diff_url = Some(format!("https://github.com/{repo}/compare/{a}...{b}"));
                     }
-                    if let Some(dir) = &git_dir {
+                    let mut github_error = None;
+                    if let (Some(gh), Some(repo)) = (&services.github, &plan.project.repo) {
+                        // base = the environment, head = what it tracks: GitHub's
+                        // ahead_by is then how far the environment is behind.
+                        match gh.compare(repo, a, b).await {
+                            Ok(cmp) => {
+                                c.commits_behind = Some(cmp.ahead_by);
+                                c.commits_ahead = Some(cmp.behind_by);
+                                c.status = Some(cmp.status.clone());
+                                c.diff_url = Some(cmp.html_url.clone());
+                                c.commits = cmp.commits.clone();
+                                c.source = Some("github".into());
+                            }
+                            Err(e) => github_error = Some(e.to_string()),
+                        }
+                    }
+                    if c.source.is_some() {
+                    } else if let Some(dir) = &git_dir {
                         match git::count_between(dir, a, b).await {
                             Ok((behind, ahead)) => {
                                 c.commits_behind = Some(behind);
                                 c.commits_ahead = Some(ahead);
-                                c.status = Some(drift_status(behind, ahead).into());
+                                c.status = Some(tracked_side_status(behind, ahead).into());
                                 c.source = Some("git".into());
                             }
-                            Err(e) => c.error = Some(e),
+                            Err(e) => c.error = Some(join_errors(github_error.take(), e)),
                         }
+                    } else if let Some(e) = github_error {
+                        c.error = Some(e);
                     }
                 }
             }
             _ => {
                 let missing = if mine.is_none() { &env.id } else { tracked };
-                c.error = Some(format!(
-                    "{missing} reports no sha; add `extract = {{ sha = \"$.commit\" }}` to one of its checks"
-                ));
+                c.error = Some(
+                    if environments[missing].status == Health::Failing
+                        || environments[missing].offline
+                    {
+                        format!("cannot compare: {missing} is down, so its sha is unknown")
+                    } else {
+                        format!(
+                            "{missing} reports no sha; add `extract = {{ sha = \"$.commit\" }}` to one of its checks"
+                        )
+                    },
+                );
             }
         }
         if c.in_sync == Some(false) {
@@ -225,6 +259,55 @@ pub async fn build(
         }
     }
 
+    let mut github_info = None;
+    if let Some(gh) = &services.github {
+        if let Some(repo) = &plan.project.repo {
+            let shas: Vec<(String, String)> = environments
+                .iter()
+                .filter_map(|(id, e)| e.sha.clone().map(|s| (id.clone(), s)))
+                .collect();
+            let verdicts =
+                futures::future::join_all(shas.iter().map(|(_, sha)| gh.commit_ci(repo, sha)))
+                    .await;
+            for ((id, _), verdict) in shas.iter().zip(verdicts) {
+                if let Ok(ci) = verdict {
+                    environments.get_mut(id).expect("listed").ci = Some(ci);
+                }
+            }
+            // Local HEAD in an environment whose sha git does not have: ask GitHub.
+            if let Some(info) = &mut git_info
+                && !info.sha_full.is_empty()
+            {
+                let missing: Vec<(String, String)> = shas
+                    .iter()
+                    .filter(|(id, _)| !info.deployed.contains_key(id))
+                    .cloned()
+                    .collect();
+                let answers = futures::future::join_all(
+                    missing
+                        .iter()
+                        .map(|(_, sha)| gh.compare(repo, &info.sha_full, sha)),
+                )
+                .await;
+                for ((id, _), answer) in missing.iter().zip(answers) {
+                    if let Ok(cmp) = answer {
+                        info.deployed.insert(
+                            id.clone(),
+                            matches!(cmp.status.as_str(), "identical" | "ahead"),
+                        );
+                    }
+                }
+            }
+        }
+        let mut info = gh.stats();
+        let mut counted = services.github_counted.lock().expect("not poisoned");
+        let (requests, not_modified) = (info.requests, info.not_modified);
+        info.requests -= counted.0.min(requests);
+        info.not_modified -= counted.1.min(not_modified);
+        *counted = (requests, not_modified);
+        github_info = Some(info);
+    }
+
     let actions = links(plan, &environments, &comparison);
     let global: Vec<&CheckResult> = results.iter().filter(|r| r.environment.is_none()).collect();
     let status = overall(&environments, &global);
@@ -242,7 +325,7 @@ pub async fn build(
         comparison,
         actions,
         checks,
-        github: None,
+        github: github_info,
         duration_ms,
     }
 }
@@ -275,12 +358,22 @@ pub fn same_commit(a: &str, b: &str) -> bool {
     n >= 4 && a[..n] == b[..n]
 }
 
-fn drift_status(behind: u64, ahead: u64) -> &'static str {
+/// GitHub's compare word for the tracked environment (head) against the
+/// one that tracks it (base): the tracked side is "ahead" when the other is
+/// behind.
+fn tracked_side_status(behind: u64, ahead: u64) -> &'static str {
     match (behind, ahead) {
         (0, 0) => "identical",
-        (_, 0) => "behind",
-        (0, _) => "ahead",
+        (_, 0) => "ahead",
+        (0, _) => "behind",
         _ => "diverged",
+    }
+}
+
+fn join_errors(github: Option<String>, git: String) -> String {
+    match github {
+        Some(g) => format!("{g}; and locally: {git}"),
+        None => git,
     }
 }
 

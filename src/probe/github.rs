@@ -1,0 +1,670 @@
+//! GitHub probe: workflow runs, deployments, compare and commit CI.
+//!
+//! This talks to the REST API with `reqwest` and its own serde structs, not
+//! octocrab, because the probe needs what octocrab hides or lacks: raw
+//! `ETag` / `If-None-Match` handling (an unchanged answer must cost no rate
+//! limit), the `x-ratelimit-*` and `retry-after` headers, and fields its
+//! models miss or mistype (a run's `path` and `run_started_at`; `name` and
+//! `head_branch` are nullable in GitHub's schema but `String` in octocrab).
+//!
+//! One [`GithubClient`] per process; clones share the connection pool, the
+//! ETag cache, the counters and the rate-limit state, so once GitHub says the
+//! limit is used up no call of any check spends another request on it.
+
+mod cache;
+mod check;
+mod error;
+mod model;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use reqwest::StatusCode;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::report::{CommitCi, GithubInfo};
+use cache::{Entry, EtagCache};
+pub use check::{Request, observe};
+pub use error::GithubError;
+pub use model::{Compare, Deployment, WorkflowRun, ci_status};
+use model::{
+    RawCheckRuns, RawCombinedStatus, RawCompare, RawDeployment, RawDeploymentStatus, RawRun,
+    RawRunList,
+};
+
+/// The public API's address; anything else is GitHub Enterprise or a test server.
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+
+/// Longest `retry-after` (secondary limit) sat out before retrying once;
+/// longer waits become an error so a run is not held up for minutes.
+pub const DEFAULT_MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
+
+/// `gh auth token` gets this long; a hung credential helper must not hang `run`.
+const GH_CLI_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where the token came from, for the report's `github.auth` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    /// An environment variable: `GITHUB_TOKEN` or `GH_TOKEN`.
+    Env(&'static str),
+    /// `gh auth token`.
+    GhCli,
+    /// No token; GitHub allows 60 requests an hour per IP address.
+    Anonymous,
+}
+
+/// One per process; cheap to clone (Arc inside). All GitHub calls of a run
+/// share it and run concurrently.
+#[derive(Clone)]
+pub struct GithubClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    api_url: String,
+    /// `Bearer …`, marked sensitive so no HTTP-level debug output prints it.
+    auth_header: Option<HeaderValue>,
+    source: TokenSource,
+    cache: EtagCache,
+    requests: AtomicU64,
+    not_modified: AtomicU64,
+    max_retry_wait_ms: AtomicU64,
+    rate: Mutex<RateState>,
+    /// Requests under way, by path, so concurrent identical calls share one.
+    inflight: Mutex<HashMap<String, SharedFetch>>,
+}
+
+#[derive(Default)]
+struct RateState {
+    remaining: Option<u64>,
+    reset: Option<DateTime<Utc>>,
+    /// Set when GitHub said stop; calls before this instant fail without a request.
+    blocked: Option<Block>,
+}
+
+#[derive(Clone, Copy)]
+enum Block {
+    Primary { reset: DateTime<Utc> },
+    Secondary { until: DateTime<Utc> },
+}
+
+/// Hand-written so the token can never show up in `{:?}` output.
+impl fmt::Debug for GithubClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GithubClient")
+            .field("api_url", &self.inner.api_url)
+            .field("auth", &self.auth_description())
+            .field("requests", &self.inner.requests.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl GithubClient {
+    /// `api_url` defaults to <https://api.github.com> (GHE / tests override);
+    /// `cache_dir`: Some(user cache dir) enables the on-disk ETag cache.
+    ///
+    /// A token paired with [`TokenSource::Anonymous`], or an empty token, is
+    /// not sent: the source is what the report claims, so the two must agree.
+    pub fn new(
+        http: reqwest::Client,
+        api_url: &str,
+        token: Option<(String, TokenSource)>,
+        cache_dir: Option<PathBuf>,
+    ) -> Self {
+        let api_url = if api_url.trim().is_empty() {
+            DEFAULT_API_URL
+        } else {
+            api_url.trim()
+        };
+        let token = token.filter(|(t, s)| !t.trim().is_empty() && *s != TokenSource::Anonymous);
+        let auth_header = token.as_ref().and_then(|(t, _)| {
+            let mut v = HeaderValue::from_str(&format!("Bearer {}", t.trim())).ok()?;
+            v.set_sensitive(true);
+            Some(v)
+        });
+        // A token that is not a valid header value is treated as absent, not sent mangled.
+        let source = match (&auth_header, &token) {
+            (Some(_), Some((_, s))) => *s,
+            _ => TokenSource::Anonymous,
+        };
+        let cache = EtagCache::new(
+            cache_dir,
+            token
+                .as_ref()
+                .filter(|_| auth_header.is_some())
+                .map(|(t, _)| t.trim()),
+        );
+        GithubClient {
+            inner: Arc::new(Inner {
+                http,
+                api_url: api_url.trim_end_matches('/').to_string(),
+                auth_header,
+                source,
+                cache,
+                requests: AtomicU64::new(0),
+                not_modified: AtomicU64::new(0),
+                max_retry_wait_ms: AtomicU64::new(DEFAULT_MAX_RETRY_WAIT.as_millis() as u64),
+                rate: Mutex::new(RateState::default()),
+                inflight: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Cap on sitting out a secondary limit's `retry-after`; the runner sets
+    /// it below its per-check timeout so a retry can still finish in time.
+    pub fn set_max_retry_wait(&self, wait: Duration) {
+        self.inner
+            .max_retry_wait_ms
+            .store(wait.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// GITHUB_TOKEN, then GH_TOKEN, then `gh auth token` if gh is installed
+    /// (with a short timeout), else None.
+    pub fn resolve_token() -> Option<(String, TokenSource)> {
+        for name in ["GITHUB_TOKEN", "GH_TOKEN"] {
+            if let Ok(t) = std::env::var(name)
+                && !t.trim().is_empty()
+            {
+                return Some((t.trim().to_string(), TokenSource::Env(name)));
+            }
+        }
+        gh_auth_token().map(|t| (t, TokenSource::GhCli))
+    }
+
+    /// "token from GITHUB_TOKEN" | "token from gh auth token" |
+    /// "anonymous (60 requests/hour; set GITHUB_TOKEN)".
+    pub fn auth_description(&self) -> String {
+        match self.inner.source {
+            TokenSource::Env(name) => format!("token from {name}"),
+            TokenSource::GhCli => "token from gh auth token".to_string(),
+            TokenSource::Anonymous => "anonymous (60 requests/hour; set GITHUB_TOKEN)".to_string(),
+        }
+    }
+
+    /// Requests sent, 304s and the last rate-limit headers, since this
+    /// client was created (all clones count together).
+    pub fn stats(&self) -> GithubInfo {
+        let rate = self.inner.rate.lock().expect("rate lock");
+        GithubInfo {
+            auth: self.auth_description(),
+            requests: self.inner.requests.load(Ordering::Relaxed),
+            not_modified: self.inner.not_modified.load(Ordering::Relaxed),
+            rate_limit_remaining: rate.remaining,
+            rate_limit_reset: rate.reset,
+        }
+    }
+
+    /// GET {api_url}/{path}: conditional (stored ETag → If-None-Match; 304
+    /// reuses the cached body and is counted as not_modified), rate-limit
+    /// aware. Returns parsed JSON.
+    pub async fn get_json(&self, path: &str) -> Result<Value, GithubError> {
+        Ok((*self.get_shared(path).await?).clone())
+    }
+
+    /// The latest run of `workflow` (file name or id), optionally on `branch`.
+    pub async fn latest_workflow_run(
+        &self,
+        repo: &str,
+        workflow: &str,
+        branch: Option<&str>,
+        stalled_after: Option<Duration>,
+    ) -> Result<WorkflowRun, GithubError> {
+        check_repo(repo)?;
+        let mut path = format!(
+            "repos/{repo}/actions/workflows/{}/runs?per_page=1",
+            encode(workflow)
+        );
+        if let Some(b) = branch {
+            path.push_str("&branch=");
+            path.push_str(&encode(b));
+        }
+        let body = self.get_shared(&path).await?;
+        let list: RawRunList = parse(&path, &body)?;
+        let Some(json) = list.workflow_runs.into_iter().next() else {
+            return Err(GithubError::NoRuns {
+                repo: repo.to_string(),
+                workflow: workflow.to_string(),
+                branch: branch.map(str::to_string),
+            });
+        };
+        let raw: RawRun = parse(&path, &json)?;
+        Ok(WorkflowRun::from_raw(raw, json, Utc::now(), stalled_after))
+    }
+
+    /// The newest deployment to `environment` and the state of its newest status.
+    pub async fn latest_deployment(
+        &self,
+        repo: &str,
+        environment: &str,
+    ) -> Result<Deployment, GithubError> {
+        check_repo(repo)?;
+        let path = format!(
+            "repos/{repo}/deployments?environment={}&per_page=1",
+            encode(environment)
+        );
+        let body = self.get_shared(&path).await?;
+        let list: Vec<Value> = parse(&path, &body)?;
+        let Some(mut json) = list.into_iter().next() else {
+            return Err(GithubError::NoDeployments {
+                repo: repo.to_string(),
+                environment: environment.to_string(),
+            });
+        };
+        let raw: RawDeployment = parse(&path, &json)?;
+        let status_path = format!("repos/{repo}/deployments/{}/statuses?per_page=1", raw.id);
+        let statuses = self.get_shared(&status_path).await?;
+        let statuses: Vec<Value> = parse(&status_path, &statuses)?;
+        let latest = statuses.into_iter().next();
+        let status: Option<RawDeploymentStatus> = match &latest {
+            Some(v) => Some(parse(&status_path, v)?),
+            None => None,
+        };
+        if let Value::Object(map) = &mut json {
+            map.insert("latest_status".into(), latest.unwrap_or(Value::Null));
+        }
+        Ok(Deployment {
+            sha: raw.sha,
+            r#ref: raw.r#ref,
+            created_at: raw.created_at,
+            creator: raw.creator.map(|c| c.login),
+            state: status.as_ref().map(|s| s.state.clone()),
+            environment_url: status.and_then(|s| s.environment_url),
+            json,
+        })
+    }
+
+    /// How `head` relates to `base`: for drift, `base` is the environment and
+    /// `head` the one it tracks, so `ahead_by` is how far behind it is.
+    pub async fn compare(
+        &self,
+        repo: &str,
+        base: &str,
+        head: &str,
+    ) -> Result<Compare, GithubError> {
+        check_repo(repo)?;
+        let path = format!("repos/{repo}/compare/{}...{}", encode(base), encode(head));
+        let body = self.get_shared(&path).await?;
+        let raw: RawCompare = parse(&path, &body)?;
+        Ok(Compare::from_raw(raw, (*body).clone()))
+    }
+
+    /// Commit statuses and check runs of `sha`, folded into one verdict:
+    /// any failure → failure, else running → in_progress, else queued, else
+    /// success; nothing reported → unknown. Both calls run concurrently.
+    pub async fn commit_ci(&self, repo: &str, sha: &str) -> Result<CommitCi, GithubError> {
+        check_repo(repo)?;
+        let sha_enc = encode(sha);
+        let status_path = format!("repos/{repo}/commits/{sha_enc}/status");
+        let checks_path = format!("repos/{repo}/commits/{sha_enc}/check-runs?per_page=100");
+        let (statuses, checks) =
+            tokio::join!(self.get_shared(&status_path), self.get_shared(&checks_path));
+        let statuses: RawCombinedStatus = parse(&status_path, &*statuses?)?;
+        let checks: RawCheckRuns = parse(&checks_path, &*checks?)?;
+        let (status, counts) = model::combine_ci(&statuses, &checks);
+        Ok(CommitCi {
+            status,
+            url: Some(format!("{}/{repo}/commit/{sha}", self.web_url())),
+            counts,
+        })
+    }
+
+    /// github.com for the public API, the host for GHE's `/api/v3`.
+    fn web_url(&self) -> String {
+        let api = &self.inner.api_url;
+        match api.strip_suffix("/api/v3") {
+            Some(host) => host.to_string(),
+            None => "https://github.com".to_string(),
+        }
+    }
+
+    /// The body behind `path`, shared with the cache so a 304 costs no copy.
+    ///
+    /// Concurrent calls for the same path share one request: two
+    /// environments running the same sha ask for the same commit CI in the
+    /// same run, and that should cost one request, not two.
+    async fn get_shared(&self, path: &str) -> Result<Arc<Value>, GithubError> {
+        let path = path.trim_start_matches('/').to_string();
+        let (fut, leader) = {
+            let mut inflight = self.inner.inflight.lock().expect("inflight lock");
+            match inflight.get(&path) {
+                Some(f) => (f.clone(), false),
+                None => {
+                    let this = self.clone();
+                    let p = path.clone();
+                    let f = async move { this.fetch(&p).await }.boxed().shared();
+                    inflight.insert(path.clone(), f.clone());
+                    (f, true)
+                }
+            }
+        };
+        // The leader removes the entry even if it is cancelled (a timeout):
+        // the next call then starts afresh instead of joining a dead request.
+        let _guard = leader.then(|| InflightGuard {
+            client: self,
+            path: &path,
+        });
+        fut.await
+    }
+
+    async fn fetch(&self, path: &str) -> Result<Arc<Value>, GithubError> {
+        let url = format!("{}/{}", self.inner.api_url, path);
+        let shown = path.split('?').next().unwrap_or(path);
+        let mut retried = false;
+        loop {
+            self.fail_fast()?;
+            let cached = self.inner.cache.get(&url).await;
+            let resp = self.send(&url, cached.as_ref()).await?;
+            self.inner.requests.fetch_add(1, Ordering::Relaxed);
+            self.record_rate(resp.headers());
+            let status = resp.status();
+
+            if status == StatusCode::NOT_MODIFIED {
+                if let Some(entry) = cached {
+                    self.inner.not_modified.fetch_add(1, Ordering::Relaxed);
+                    return Ok(entry.body);
+                }
+                // Only possible if someone else sent our ETag; nothing to reuse.
+                return Err(GithubError::BadResponse {
+                    path: shown.to_string(),
+                    detail: "304 Not Modified without a cached body".into(),
+                });
+            }
+            if status.is_success() {
+                let etag = resp
+                    .headers()
+                    .get(header::ETAG)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let bytes = resp.bytes().await.map_err(|e| self.unreachable(&e))?;
+                let body: Value =
+                    serde_json::from_slice(&bytes).map_err(|e| GithubError::BadResponse {
+                        path: shown.to_string(),
+                        detail: e.to_string(),
+                    })?;
+                let body = Arc::new(body);
+                if let Some(etag) = etag {
+                    let entry = Entry {
+                        etag,
+                        body: body.clone(),
+                    };
+                    self.inner.cache.put(&url, entry).await;
+                }
+                return Ok(body);
+            }
+
+            let headers = resp.headers().clone();
+            let text = resp.text().await.unwrap_or_default();
+            let message = error_message(&text);
+            match self.classify(status, &headers, &message, shown) {
+                Failure::RetryAfter(wait) if !retried => {
+                    retried = true;
+                    tokio::time::sleep(wait).await;
+                }
+                Failure::RetryAfter(wait) => {
+                    return Err(self.block_secondary(wait.as_secs().max(1)));
+                }
+                Failure::Error(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        url: &str,
+        cached: Option<&Entry>,
+    ) -> Result<reqwest::Response, GithubError> {
+        let mut req = self
+            .inner
+            .http
+            .get(url)
+            .header(
+                header::USER_AGENT,
+                concat!("villa-telemetry/", env!("CARGO_PKG_VERSION")),
+            )
+            .header(header::ACCEPT, "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28");
+        if let Some(auth) = &self.inner.auth_header {
+            req = req.header(header::AUTHORIZATION, auth.clone());
+        }
+        if let Some(entry) = cached {
+            req = req.header(header::IF_NONE_MATCH, entry.etag.as_str());
+        }
+        req.send().await.map_err(|e| self.unreachable(&e))
+    }
+
+    /// Turns a non-2xx answer into a retry or the error a person acts on.
+    fn classify(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        message: &str,
+        path: &str,
+    ) -> Failure {
+        let code = status_text(status);
+        let limited = status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS;
+        let remaining = header_u64(headers, "x-ratelimit-remaining");
+        if limited && remaining == Some(0) {
+            let reset = header_u64(headers, "x-ratelimit-reset")
+                .and_then(|s| Utc.timestamp_opt(s as i64, 0).single())
+                // Documented fallback when reset is missing: the hourly window.
+                .unwrap_or_else(|| Utc::now() + chrono::Duration::hours(1));
+            let mut rate = self.inner.rate.lock().expect("rate lock");
+            rate.blocked = Some(Block::Primary { reset });
+            drop(rate);
+            return Failure::Error(self.primary_error(reset));
+        }
+        let retry_after = header_u64(headers, "retry-after");
+        let secondary_text = message
+            .to_ascii_lowercase()
+            .contains("secondary rate limit");
+        if limited && (retry_after.is_some() || secondary_text || status.as_u16() == 429) {
+            // Without retry-after GitHub says wait at least a minute.
+            let wait_s = retry_after.unwrap_or(60);
+            let max_ms = self.inner.max_retry_wait_ms.load(Ordering::Relaxed);
+            if wait_s.saturating_mul(1000) <= max_ms {
+                return Failure::RetryAfter(Duration::from_secs(wait_s));
+            }
+            return Failure::Error(self.block_secondary(wait_s));
+        }
+        let path = path.to_string();
+        Failure::Error(match status.as_u16() {
+            401 => GithubError::BadCredentials,
+            404 => GithubError::NotFound { path },
+            403 => GithubError::Forbidden {
+                path,
+                message: message.to_string(),
+            },
+            500..=599 => GithubError::Server { status: code, path },
+            _ => GithubError::UnexpectedStatus {
+                status: code,
+                path,
+                message: message.to_string(),
+            },
+        })
+    }
+
+    fn block_secondary(&self, wait_s: u64) -> GithubError {
+        let until = Utc::now() + chrono::Duration::seconds(wait_s as i64);
+        self.inner.rate.lock().expect("rate lock").blocked = Some(Block::Secondary { until });
+        GithubError::SecondaryRateLimited {
+            retry_after_s: wait_s,
+        }
+    }
+
+    /// While GitHub's "stop" is in force, fail without sending: every request
+    /// then would be refused and could lengthen a secondary block.
+    fn fail_fast(&self) -> Result<(), GithubError> {
+        let mut rate = self.inner.rate.lock().expect("rate lock");
+        let now = Utc::now();
+        match rate.blocked {
+            Some(Block::Primary { reset }) if reset > now => Err(self.primary_error(reset)),
+            Some(Block::Secondary { until }) if until > now => {
+                Err(GithubError::SecondaryRateLimited {
+                    retry_after_s: (until - now).num_seconds().max(1) as u64,
+                })
+            }
+            Some(_) => {
+                rate.blocked = None;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn primary_error(&self, reset: DateTime<Utc>) -> GithubError {
+        GithubError::RateLimited {
+            reset,
+            wait_s: (reset - Utc::now()).num_seconds().max(0) as u64,
+            authenticated: self.inner.auth_header.is_some(),
+        }
+    }
+
+    fn record_rate(&self, headers: &HeaderMap) {
+        let remaining = header_u64(headers, "x-ratelimit-remaining");
+        let reset = header_u64(headers, "x-ratelimit-reset")
+            .and_then(|s| Utc.timestamp_opt(s as i64, 0).single());
+        if remaining.is_none() && reset.is_none() {
+            return;
+        }
+        let mut rate = self.inner.rate.lock().expect("rate lock");
+        rate.remaining = remaining.or(rate.remaining);
+        rate.reset = reset.or(rate.reset);
+    }
+
+    fn unreachable(&self, e: &reqwest::Error) -> GithubError {
+        let reason = if e.is_timeout() {
+            "timed out".to_string()
+        } else {
+            // The innermost cause ("Connection refused (os error 111)") is the
+            // useful part; reqwest's own text repeats the URL.
+            let mut source: &dyn std::error::Error = e;
+            while let Some(next) = source.source() {
+                source = next;
+            }
+            source.to_string()
+        };
+        GithubError::Unreachable {
+            api_url: self.inner.api_url.clone(),
+            reason,
+        }
+    }
+}
+
+type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Value>, GithubError>>>;
+
+struct InflightGuard<'a> {
+    client: &'a GithubClient,
+    path: &'a str,
+}
+
+impl Drop for InflightGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut inflight) = self.client.inner.inflight.lock() {
+            inflight.remove(self.path);
+        }
+    }
+}
+
+enum Failure {
+    RetryAfter(Duration),
+    Error(GithubError),
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(path: &str, body: &Value) -> Result<T, GithubError> {
+    T::deserialize(body).map_err(|e| GithubError::BadResponse {
+        path: path.split('?').next().unwrap_or(path).to_string(),
+        detail: e.to_string(),
+    })
+}
+
+fn check_repo(repo: &str) -> Result<(), GithubError> {
+    let mut parts = repo.split('/');
+    let ok = matches!((parts.next(), parts.next(), parts.next()),
+        (Some(o), Some(n), None) if !o.is_empty() && !n.is_empty()
+            && repo.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b)));
+    if ok {
+        Ok(())
+    } else {
+        Err(GithubError::InvalidRepo {
+            repo: repo.to_string(),
+        })
+    }
+}
+
+/// Percent-encode one path segment or query value (RFC 3986 unreserved kept).
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn status_text(status: StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(reason) => format!("{} {reason}", status.as_u16()),
+        None => status.as_u16().to_string(),
+    }
+}
+
+/// GitHub's `message`, else the start of the body.
+fn error_message(text: &str) -> String {
+    #[derive(Deserialize)]
+    struct Msg {
+        message: String,
+    }
+    match serde_json::from_str::<Msg>(text) {
+        Ok(m) => m.message,
+        Err(_) => text.chars().take(200).collect(),
+    }
+}
+
+/// `gh auth token`, killed after [`GH_CLI_TIMEOUT`]; None if gh is missing,
+/// logged out or slow.
+fn gh_auth_token() -> Option<String> {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("gh")
+        .args(["auth", "token"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = std::time::Instant::now() + GH_CLI_TIMEOUT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => break,
+            Ok(Some(_)) => return None,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take()?, &mut out).ok()?;
+    let token = out.trim().to_string();
+    (!token.is_empty()).then_some(token)
+}

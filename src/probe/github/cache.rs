@@ -1,0 +1,141 @@
+//! ETag cache: remembers the last 200 body per URL so a 304 can reuse it.
+//!
+//! In memory always; on disk when a cache directory is given, so a fresh
+//! `villa-telemetry run` also makes only conditional requests (a 304 costs no
+//! rate-limit point). Only successful bodies are stored: an error is never
+//! replayed.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Bound on URLs kept in memory (disk entries stay and reload on demand).
+const MAX_MEM_ENTRIES: usize = 1024;
+
+/// One remembered answer.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    /// Sent back byte for byte (weak `W/"…"` included) in `If-None-Match`.
+    pub etag: String,
+    /// The parsed body of the 200 that carried `etag`.
+    pub body: Arc<Value>,
+}
+
+/// On-disk form; the URL is kept to detect (unlikely) hash collisions.
+#[derive(Serialize, Deserialize)]
+struct DiskEntry {
+    url: String,
+    etag: String,
+    body: Value,
+}
+
+pub(crate) struct EtagCache {
+    mem: Mutex<HashMap<String, Entry>>,
+    /// `<cache_dir>/github`, when disk caching is on.
+    dir: Option<PathBuf>,
+    /// Hash of the token (never the token): answers differ per identity
+    /// (`Vary: Authorization`), so one identity must not reuse another's.
+    identity: String,
+}
+
+impl EtagCache {
+    pub(crate) fn new(cache_dir: Option<PathBuf>, token: Option<&str>) -> Self {
+        let identity = match token {
+            Some(t) => hex(&Sha256::digest(
+                format!("villa-telemetry token:{t}").as_bytes(),
+            )),
+            None => "anonymous".to_string(),
+        };
+        EtagCache {
+            mem: Mutex::new(HashMap::new()),
+            dir: cache_dir.map(|d| d.join("github")),
+            identity,
+        }
+    }
+
+    /// The remembered answer for `url`, from memory, else from disk.
+    pub(crate) async fn get(&self, url: &str) -> Option<Entry> {
+        if let Some(e) = self.mem.lock().expect("cache lock").get(url) {
+            return Some(e.clone());
+        }
+        let file = self.file_for(url)?;
+        let bytes = tokio::fs::read(&file).await.ok()?;
+        // A corrupt or foreign file is only a cache miss.
+        let disk: DiskEntry = serde_json::from_slice(&bytes).ok()?;
+        if disk.url != url {
+            return None;
+        }
+        let entry = Entry {
+            etag: disk.etag,
+            body: Arc::new(disk.body),
+        };
+        self.mem
+            .lock()
+            .expect("cache lock")
+            .insert(url.to_string(), entry.clone());
+        Some(entry)
+    }
+
+    /// Remember a 200 answer; disk errors are ignored (the cache is an optimisation).
+    pub(crate) async fn put(&self, url: &str, entry: Entry) {
+        {
+            let mut mem = self.mem.lock().expect("cache lock");
+            // `serve` runs for days and every new sha adds URLs; a run needs
+            // a handful, so starting over past the cap costs one cold run.
+            if mem.len() >= MAX_MEM_ENTRIES && !mem.contains_key(url) {
+                mem.clear();
+            }
+            mem.insert(url.to_string(), entry.clone());
+        }
+        let Some(file) = self.file_for(url) else {
+            return;
+        };
+        let disk = DiskEntry {
+            url: url.to_string(),
+            etag: entry.etag,
+            body: (*entry.body).clone(),
+        };
+        if let Ok(bytes) = serde_json::to_vec(&disk) {
+            let _ = write_atomically(&file, &bytes).await;
+        }
+    }
+
+    fn file_for(&self, url: &str) -> Option<PathBuf> {
+        let dir = self.dir.as_ref()?;
+        let key = hex(&Sha256::digest(
+            format!("{}\n{}", self.identity, url).as_bytes(),
+        ));
+        Some(dir.join(format!("{key}.json")))
+    }
+}
+
+/// Write to a temporary file in the same directory, then rename: a reader
+/// (another process sharing the cache) sees the old file or the new one,
+/// never half of one.
+async fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = file.parent().expect("cache file has a parent");
+    tokio::fs::create_dir_all(dir).await?;
+    // Unique per process and per write: two tasks may store the same URL at once.
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let tmp = dir.join(format!(
+        ".{}.{}.{}.tmp",
+        file.file_name().and_then(|n| n.to_str()).unwrap_or("entry"),
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    tokio::fs::write(&tmp, bytes).await?;
+    if let Err(e) = tokio::fs::rename(&tmp, file).await {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(e);
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
