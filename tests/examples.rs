@@ -53,7 +53,10 @@ fn http_examples_are_valid_configs() {
         );
         seen += 1;
     }
-    assert!(seen >= 5, "expected the five HTTP examples, validated {seen}");
+    assert!(
+        seen >= 5,
+        "expected the five HTTP examples, validated {seen}"
+    );
 }
 
 #[test]
@@ -64,7 +67,11 @@ fn shipped_config_is_valid() {
         .arg("check")
         .output()
         .expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("3 environments"), "{stdout}");
 }

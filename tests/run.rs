@@ -217,6 +217,26 @@ fn http_5xx_is_an_error() {
 }
 
 #[test]
+fn http_5xx_html_page_names_the_status_not_the_body() {
+    // A proxy's 502 page is HTML: the shipped health check's JSONPath must
+    // not hide the real cause behind "body is not JSON".
+    let s = Server::start();
+    s.route(
+        "/gateway",
+        Reply::text(502, "text/html", "<html>Bad Gateway</html>"),
+    );
+    let (_, r) = fault(
+        &s,
+        "",
+        &format!(
+            "[[checks]]\nid = \"bad\"\nhttp = {{ url = \"{}\" }}\nexpect = [\"status == 200\", \"$.status == 'ok'\"]\n",
+            s.url("/gateway")
+        ),
+    );
+    assert_error_contains(&r, "bad", None, "HTTP 502 Bad Gateway");
+}
+
+#[test]
 fn redirect_loop_is_an_error() {
     let s = Server::start();
     let target = s.url("/loop");
