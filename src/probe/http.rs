@@ -180,6 +180,17 @@ fn describe_error(e: &reqwest::Error, url: &str) -> String {
         format!("DNS lookup failed for {host}: is the host name right?")
     } else if lower.contains("connection refused") {
         format!("connection refused by {host} (is the service running?)")
+    } else if let Some(tls) = rustls_error(e) {
+        if matches!(
+            tls,
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)
+        ) {
+            format!(
+                "TLS handshake with {host} failed: the server does not speak TLS (is it plain http://?)"
+            )
+        } else {
+            format!("TLS handshake with {host} failed: {tls}")
+        }
     } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
     {
         format!("TLS handshake with {host} failed: {detail}")
@@ -190,6 +201,26 @@ fn describe_error(e: &reqwest::Error, url: &str) -> String {
     } else {
         format!("request to {url} failed: {detail}")
     }
+}
+
+/// The rustls error behind a request error, if any. rustls errors reach
+/// reqwest wrapped in an `io::Error`, whose `source()` skips the payload, so
+/// each io error is opened by hand.
+fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(t) = err.downcast_ref::<rustls::Error>() {
+            return Some(t);
+        }
+        cur = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => match io.get_ref() {
+                Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+                None => err.source(),
+            },
+            None => err.source(),
+        };
+    }
+    None
 }
 
 /// The error and its sources, deduplicated, as one line.
