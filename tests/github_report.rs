@@ -648,12 +648,15 @@ async fn second_pass_in_one_process_is_all_304() {
     );
     // Villa shape: 2 runs + 1 drift compare + commit CI of 2 distinct shas
     // (local and staging share one) x 2 + local HEAD in each of the 2 shas
-    // (404: this checkout's commits are not in the simulated repo).
-    assert_eq!(cold_gh.requests, 2 + 1 + 2 * 2 + 2);
+    // (404: this checkout's commits are not in the simulated repo). Points,
+    // not requests: on loopback a shared call can finish before its twin is
+    // first polled, and the twin then asks again conditionally (a free 304).
+    assert_eq!(cold_gh.requests - cold_gh.not_modified, 2 + 1 + 2 * 2 + 2);
     assert_eq!(cold_gh.requests as usize, after_cold);
     // The 404s have no ETag; they are remembered, not asked again.
-    assert_eq!(warm_gh.requests, 2 + 1 + 2 * 2);
-    assert_eq!(cold_gh.not_modified, 0);
+    let warm_paths: std::collections::BTreeSet<&str> =
+        warm_log.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(warm_paths.len(), 2 + 1 + 2 * 2, "{warm_paths:#?}");
     assert_eq!(warm_gh.requests as usize, warm_log.len());
     let conditional = warm_log
         .iter()
