@@ -1,6 +1,7 @@
 //! Runs a plan: independent checks together, dependent ones after what they
 //! read, each under its timeout, at most `concurrency` in flight.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -28,7 +29,18 @@ pub struct Services {
     /// GitHub request counters at the end of the previous run, so each
     /// report counts only its own requests.
     pub github_counted: std::sync::Arc<Mutex<(u64, u64)>>,
+    /// Compares GitHub answered 404 (a sha it does not have, e.g. an
+    /// unpushed local HEAD), by API path, with when. A 404 carries no ETag,
+    /// so asking again on every `serve` refresh would cost a rate-limit
+    /// point each time; the report skips them for [`NOT_FOUND_TTL`].
+    pub(crate) github_not_found: std::sync::Arc<Mutex<HashMap<String, Instant>>>,
+    /// The GitHub token, only to scrub it from results: a proxy or GHE that
+    /// echoes the `Authorization` header into a body must not leak it.
+    pub(crate) secrets: Vec<String>,
 }
+
+/// How long a GitHub 404 for a compare is believed before asking again.
+pub const NOT_FOUND_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Services {
     /// Clients for `plan`, with the GitHub token from the environment.
@@ -44,6 +56,11 @@ impl Services {
     /// Clients for `plan` with this GitHub token (None: anonymous).
     pub fn with_token(plan: &Plan, token: Option<(String, probe::github::TokenSource)>) -> Self {
         let http = probe::http::client();
+        let secrets: Vec<String> = token
+            .iter()
+            .map(|(t, _)| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .collect();
         let github = uses_github(plan).then(|| {
             let cache_dir = plan.settings.github_disk_cache.then(cache_dir).flatten();
             GithubClient::new(
@@ -68,6 +85,8 @@ impl Services {
             http,
             github,
             github_counted: std::sync::Arc::default(),
+            github_not_found: std::sync::Arc::default(),
+            secrets,
         }
     }
 }
@@ -221,7 +240,7 @@ async fn run_job(
             .map_err(|e| template_error(text, &e))
     };
 
-    let mut secrets: Vec<String> = Vec::new();
+    let mut secrets: Vec<String> = services.secrets.clone();
     let probed = match resolve_and_observe(plan, check, services, &render, &mut secrets) {
         Err(reason) => Probed::error(reason, started.elapsed()),
         Ok(fut) => match tokio::time::timeout(check.timeout, fut).await {

@@ -1,6 +1,8 @@
 //! From check results to the report: environment facts, drift, CI, git,
 //! links, summary.
 
+use std::time::Instant;
+
 use chrono::Utc;
 use handlebars::Handlebars;
 use indexmap::IndexMap;
@@ -12,7 +14,8 @@ use super::{
 };
 use crate::plan::{FACTS, GithubKind, Plan, ProbeSpec};
 use crate::probe::git;
-use crate::runner::Services;
+use crate::probe::github::{Compare, GithubClient, GithubError};
+use crate::runner::{NOT_FOUND_TTL, Services};
 
 /// Assembles the report of one run. Async because drift is counted with
 /// git or GitHub.
@@ -190,7 +193,7 @@ pub async fn build(
                     if let (Some(gh), Some(repo)) = (&services.github, &plan.project.repo) {
                         // base = the environment, head = what it tracks: GitHub's
                         // ahead_by is then how far the environment is behind.
-                        match gh.compare(repo, a, b).await {
+                        match compare_remembering_404(services, gh, repo, a, b).await {
                             Ok(cmp) => {
                                 c.commits_behind = Some(cmp.ahead_by);
                                 c.commits_ahead = Some(cmp.behind_by);
@@ -243,6 +246,14 @@ pub async fn build(
                 e.warning = Some(text);
             }
         }
+        // GitHub's words reach the report here, outside any check result.
+        for text in c.error.iter_mut().chain(c.diff_url.iter_mut()).chain(
+            c.commits
+                .iter_mut()
+                .flat_map(|m| std::iter::once(&mut m.message).chain(m.author.iter_mut())),
+        ) {
+            scrub(text, &services.secrets);
+        }
         comparison.insert(format!("{tracked}_vs_{}", env.id), c);
     }
 
@@ -283,11 +294,9 @@ pub async fn build(
                     .filter(|(id, _)| !info.deployed.contains_key(id))
                     .cloned()
                     .collect();
-                let answers = futures::future::join_all(
-                    missing
-                        .iter()
-                        .map(|(_, sha)| gh.compare(repo, &info.sha_full, sha)),
-                )
+                let answers = futures::future::join_all(missing.iter().map(|(_, sha)| {
+                    compare_remembering_404(services, gh, repo, &info.sha_full, sha)
+                }))
                 .await;
                 for ((id, _), answer) in missing.iter().zip(answers) {
                     if let Ok(cmp) = answer {
@@ -327,6 +336,45 @@ pub async fn build(
         checks,
         github: github_info,
         duration_ms,
+    }
+}
+
+/// `gh.compare`, but a 404 seen in an earlier run less than
+/// [`NOT_FOUND_TTL`] ago is answered from memory: a 404 has no ETag, so
+/// asking again (an unpushed local HEAD, on every `serve` refresh) would
+/// spend a rate-limit point each time for the same answer.
+async fn compare_remembering_404(
+    services: &Services,
+    gh: &GithubClient,
+    repo: &str,
+    base: &str,
+    head: &str,
+) -> Result<Compare, GithubError> {
+    let path = format!("repos/{repo}/compare/{base}...{head}");
+    {
+        let mut seen = services.github_not_found.lock().expect("not poisoned");
+        seen.retain(|_, at| at.elapsed() < NOT_FOUND_TTL);
+        if seen.contains_key(&path) {
+            return Err(GithubError::NotFound { path });
+        }
+    }
+    let answer = gh.compare(repo, base, head).await;
+    if matches!(answer, Err(GithubError::NotFound { .. })) {
+        services
+            .github_not_found
+            .lock()
+            .expect("not poisoned")
+            .insert(path, Instant::now());
+    }
+    answer
+}
+
+/// Replaces every secret (the GitHub token) in `text` with `••••`.
+fn scrub(text: &mut String, secrets: &[String]) {
+    for secret in secrets {
+        if text.contains(secret.as_str()) {
+            *text = text.replace(secret.as_str(), "••••");
+        }
     }
 }
 
