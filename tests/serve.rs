@@ -731,3 +731,57 @@ async fn sigterm_shuts_down_gracefully_even_with_a_dashboard_open() {
     .await;
     assert!(end.is_ok(), "the SSE stream ended with the server");
 }
+
+/// The demo world through the router: every panel has data, and each
+/// environment's CI matches the scenario (the healthy world is green).
+#[tokio::test]
+async fn demo_world_reports_through_the_router() {
+    use villa_telemetry::demo::world::{Scenario, World};
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (scenario, overall, ci) in [
+        (
+            Scenario::Healthy,
+            "healthy",
+            ["success", "success", "success"],
+        ),
+        (
+            Scenario::Drift,
+            "failing",
+            ["failure", "failure", "success"],
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let world = World::start(scenario, dir.path(), repo).await.unwrap();
+        let state = state_for(&world.config_path, LISTEN);
+        let r = get(&state, "/api/telemetry/status").await.json();
+        assert_eq!(r["status"], overall, "{scenario:?}: {}", r["summary"]);
+        for (id, want) in ["local", "staging", "production"].into_iter().zip(ci) {
+            assert_eq!(
+                r["environments"][id]["ci"]["status"], want,
+                "{scenario:?} {id}: {:#}",
+                r["environments"][id]
+            );
+        }
+        if scenario == Scenario::Drift {
+            assert_eq!(r["environments"]["production"]["status"], "warning");
+            assert_eq!(
+                r["environments"]["production"]["warning"],
+                "2 commits behind staging"
+            );
+            assert_eq!(r["ci"]["ci"]["status"], "failure");
+            let cmp = r["comparison"]
+                .as_object()
+                .unwrap()
+                .values()
+                .next()
+                .unwrap();
+            assert_eq!(cmp["commits_behind"], 2);
+        }
+        assert!(
+            world
+                .services
+                .iter()
+                .all(|s| s.requests.load(Ordering::SeqCst) == 1)
+        );
+    }
+}
