@@ -35,6 +35,13 @@ echo "== warm-up (first run waits for the 1 s upstreams)"
 curl -s -o /dev/null -w 'first request: %{time_total}s\n' "$URL"
 curl -s -o /dev/null -w 'cached request: %{time_total}s, %{size_download} bytes\n' "$URL"
 
+rss() { echo "after $(metric villa_runs_total) runs: RSS $(ps -o rss= -p "$SERVE" | tr -d ' ') KiB ($1)"; }
+metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+echo "== resident memory with $CHECKS checks"
+for _ in 1 2 3 4 5; do curl -s -o /dev/null "$URL?refresh=1"; done
+curl -s -o /dev/null "http://127.0.0.1:$PORT/"
+rss "a few refreshes, before any load"
+
 echo "== wrk -t2 -c64 -d10s --latency $URL  ($RUNS runs)"
 rps=(); p99=()
 for i in $(seq "$RUNS"); do
@@ -50,17 +57,16 @@ echo "median: $(median "${rps[@]}") req/s"
 echo "p99 per run: ${p99[*]}"
 
 echo "== upstream calls per refresh, 1,000 concurrent viewers"
-before=$(curl -s "$UPSTREAM/count")
-seq 1000 | xargs -P 1000 -I{} curl -s -o /dev/null "$URL?refresh=1" 
-after=$(curl -s "$UPSTREAM/count")
-echo "1,000 concurrent ?refresh=1 requests: $((after - before)) upstream calls for $CHECKS checks"
-before=$after
-seq 1000 | xargs -P 1000 -I{} curl -s -o /dev/null "$URL"
-after=$(curl -s "$UPSTREAM/count")
-echo "1,000 concurrent plain requests on a fresh report: $((after - before)) upstream calls"
+calls0=$(curl -s "$UPSTREAM/count"); runs0=$(metric villa_runs_total)
+# Every viewer asks for a re-check (?refresh=1) for 10 s: all requests that
+# arrive while a run is in flight must share it.
+wrk -t2 -c1000 -d10s "$URL?refresh=1" | grep -E 'Requests/sec|requests in|Non-2xx|Socket errors' || true
+sleep 2 # let the run still in flight finish, so calls and runs match
+calls=$(( $(curl -s "$UPSTREAM/count") - calls0 )); runs=$(( $(metric villa_runs_total) - runs0 ))
+echo "1,000 connections x 10 s of ?refresh=1: $runs refreshes, $calls upstream calls = $((calls / runs)) per refresh for $CHECKS checks"
+calls0=$(curl -s "$UPSTREAM/count")
+wrk -t2 -c1000 -d5s "$URL" | grep -E 'Requests/sec|Non-2xx|Socket errors' || true
+echo "1,000 connections x 5 s on a fresh report: $(( $(curl -s "$UPSTREAM/count") - calls0 )) upstream calls"
 
-echo "== resident memory with $CHECKS checks"
-for _ in 1 2 3 4 5; do curl -s -o /dev/null "$URL?refresh=1"; done
-curl -s -o /dev/null "http://127.0.0.1:$PORT/"
-runs=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^villa_runs_total/ {print $2}')
-echo "after $runs runs: RSS $(ps -o rss= -p "$SERVE" | tr -d ' ') KiB"
+echo "== resident memory after the load"
+rss "after wrk with 64 and 1,000 connections"
