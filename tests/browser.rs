@@ -169,10 +169,10 @@ fn drive(demo: &mut Demo, state: &str, on_ready: impl FnOnce(&mut Demo)) -> Stri
     let mut on_ready = Some(on_ready);
     let deadline = Instant::now() + Duration::from_secs(90);
     let status = loop {
-        if rx.try_recv().is_ok() {
-            if let Some(f) = on_ready.take() {
-                f(demo);
-            }
+        if rx.try_recv().is_ok()
+            && let Some(f) = on_ready.take()
+        {
+            f(demo);
         }
         if let Some(status) = node.try_wait().unwrap() {
             break status;
