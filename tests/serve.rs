@@ -113,6 +113,14 @@ async fn fixture(delay: Duration, refresh: &str) -> Fixture {
     }
 }
 
+/// A plain HTTP client; reqwest is built without a default rustls provider,
+/// so install one first, as the library's own client does (otherwise the test
+/// passes or panics depending on which test ran first).
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 struct Answer {
     status: StatusCode,
     headers: HeaderMap,
@@ -519,7 +527,7 @@ async fn sse_delivers_a_new_report_within_a_second() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &upstream.url, &upstream.url, "1h");
     let (base, _state) = serve_on_socket(&config).await;
-    let client = reqwest::Client::new();
+    let client = client();
 
     let events = client
         .get(format!("{base}/api/telemetry/events"))
@@ -582,7 +590,7 @@ async fn real_socket_serves_the_dashboard() {
     let config = write_config(dir.path(), &upstream.url, &upstream.url, "1h");
     let (base, _state) = serve_on_socket(&config).await;
     // reqwest sends `Host: 127.0.0.1:PORT`: the real port must be accepted.
-    let resp = reqwest::get(format!("{base}/")).await.unwrap();
+    let resp = client().get(format!("{base}/")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     assert!(
         resp.headers()["content-type"]
@@ -603,7 +611,7 @@ async fn real_socket_serves_the_dashboard() {
     );
 
     let port = base.rsplit(':').next().unwrap();
-    let localhost = reqwest::Client::new()
+    let localhost = client()
         .get(format!("{base}/healthz"))
         .header("host", format!("localhost:{port}"))
         .send()
@@ -684,7 +692,7 @@ async fn sigterm_shuts_down_gracefully_even_with_a_dashboard_open() {
         ],
         dir.path(),
     );
-    let client = reqwest::Client::new();
+    let client = client();
     let body = client
         .get(format!("{base}/api/telemetry/status"))
         .send()
