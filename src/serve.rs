@@ -59,6 +59,9 @@ pub struct AppState {
     in_flight: Mutex<Option<Shared<BoxFuture<'static, Arc<Snapshot>>>>>,
     history: Mutex<VecDeque<Arc<Report>>>,
     runs: std::sync::atomic::AtomicU64,
+    /// Flips to true when the server shuts down: SSE streams end then, or
+    /// an open dashboard would hold graceful shutdown forever.
+    closing: watch::Sender<bool>,
 }
 
 impl AppState {
@@ -93,6 +96,7 @@ impl AppState {
             in_flight: Mutex::new(None),
             history: Mutex::new(VecDeque::with_capacity(HISTORY)),
             runs: std::sync::atomic::AtomicU64::new(0),
+            closing: watch::channel(false).0,
         })
     }
 
@@ -112,11 +116,12 @@ impl AppState {
             // A task of its own: a viewer that disconnects must not cancel
             // the run everyone else is waiting for.
             let run_state = Arc::clone(&state);
-            let snapshot = tokio::spawn(async move { run_state.run_once().await })
-                .await
-                .expect("a run never panics");
+            let snapshot = tokio::spawn(async move { run_state.run_once().await }).await;
+            // Cleared before looking at the outcome: were a run ever to
+            // panic, the next request must start a new one rather than
+            // re-join the dead one forever.
             *state.in_flight.lock().expect("not poisoned") = None;
-            snapshot
+            snapshot.expect("a run never panics")
         }
         .boxed()
         .shared();
@@ -170,6 +175,30 @@ impl AppState {
                 s
             }
             None => self.refresh_now().await,
+        }
+    }
+
+    /// Ends every SSE stream; called when shutdown starts.
+    pub fn begin_shutdown(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once shutdown has started.
+    fn closed(&self) -> impl std::future::Future<Output = ()> + Send + use<> {
+        let mut rx = self.closing.subscribe();
+        async move {
+            let _ = rx.wait_for(|c| *c).await;
+        }
+    }
+
+    /// Render extras for the live page showing `snapshot`: trends from the
+    /// history, and its age when it is older than `refresh` (a refresh is
+    /// running by then).
+    fn extras_for(&self, snapshot: &Snapshot) -> RenderExtras {
+        let age = snapshot.at.elapsed();
+        RenderExtras {
+            stale_seconds: (age >= self.refresh).then(|| age.as_secs().max(1)),
+            ..self.extras()
         }
     }
 
@@ -308,7 +337,7 @@ fn bytes_response(body: Bytes, content_type: &'static str) -> Response {
 
 async fn dashboard(State(state): State<Arc<AppState>>, Query(q): Query<RefreshQuery>) -> Response {
     let s = snapshot_for(&state, &q).await;
-    let extras = state.extras();
+    let extras = state.extras_for(&s);
     match state.renderer.render(Format::Html, &s.report, &extras) {
         Ok(html) => bytes_response(html.into(), "text/html; charset=utf-8"),
         Err(e) => (
@@ -325,7 +354,7 @@ async fn named_report(
     Query(q): Query<RefreshQuery>,
 ) -> Response {
     let s = snapshot_for(&state, &q).await;
-    let extras = state.extras();
+    let extras = state.extras_for(&s);
     match state.renderer.render_named(&name, &s.report, &extras) {
         None => (
             StatusCode::NOT_FOUND,
@@ -357,13 +386,17 @@ async fn events(
     State(state): State<Arc<AppState>>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = state.latest.subscribe();
-    let stream = tokio_stream::wrappers::WatchStream::from_changes(rx).filter_map(|s| async move {
-        s.map(|s| {
-            Ok(Event::default()
-                .event("report")
-                .data(String::from_utf8_lossy(&s.json)))
+    let stream = tokio_stream::wrappers::WatchStream::from_changes(rx)
+        .filter_map(|s| async move {
+            s.map(|s| {
+                Ok(Event::default()
+                    .event("report")
+                    .data(String::from_utf8_lossy(&s.json)))
+            })
         })
-    });
+        // Graceful shutdown waits for every response to finish; an SSE
+        // stream never would.
+        .take_until(state.closed());
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
@@ -492,13 +525,32 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> R
         state.endpoint
     );
     let ticker = spawn_ticker(Arc::clone(&state));
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string());
+    let signalled = Arc::clone(&state);
+    let server = axum::serve(listener, app(Arc::clone(&state)))
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            signalled.begin_shutdown();
+        })
+        .into_future();
+    // A viewer still waiting on a slow first run must not keep the process
+    // alive for the whole check timeout after Ctrl-C.
+    let grace = async {
+        state.closed().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    let result = tokio::select! {
+        r = server => r.map_err(|e| e.to_string()),
+        () = grace => {
+            eprintln!("villa-telemetry: requests still open after {}s; exiting anyway", SHUTDOWN_GRACE.as_secs());
+            Ok(())
+        }
+    };
     ticker.abort();
     result
 }
+
+/// How long shutdown waits for requests in progress.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 async fn shutdown_signal() {
     let ctrl_c = async {

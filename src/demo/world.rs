@@ -277,6 +277,50 @@ impl World {
                 );
             }
         }
+        // CI of each environment's commit. Without these the recorded
+        // combined status (state "failure") answered for every sha, so even
+        // the healthy world showed "CI ✗ Failed" on every card.
+        let commit_ci = |failed: bool| {
+            let mut statuses = fx
+                .body("commit_combined_status.json")
+                .expect("fixture commit_combined_status.json");
+            let state = if failed { "failure" } else { "success" };
+            statuses["state"] = json!(state);
+            for s in statuses["statuses"].as_array_mut().into_iter().flatten() {
+                s["state"] = json!(state);
+            }
+            let mut checks = fx
+                .body("commit_check_runs.json")
+                .expect("fixture commit_check_runs.json");
+            if failed {
+                checks["check_runs"][0]["conclusion"] = json!("failure");
+            }
+            (statuses, checks)
+        };
+        let shas: &[(&str, bool)] = match scenario {
+            Scenario::Healthy => &[(NEW_SHA, false), (OLD_SHA, false)],
+            // The failed CI run is on the new commit; production still runs
+            // the old one, which passed.
+            Scenario::Drift | Scenario::Down => &[(NEW_SHA, true), (OLD_SHA, false)],
+        };
+        for &(sha, failed) in shas {
+            let (statuses, checks) = commit_ci(failed);
+            for id in [sha, short(sha)] {
+                github.set(
+                    &format!("{base}/commits/{id}/status"),
+                    200,
+                    statuses.clone(),
+                    &[],
+                );
+                github.set(
+                    &format!("{base}/commits/{id}/check-runs"),
+                    200,
+                    checks.clone(),
+                    &[],
+                );
+            }
+        }
+
         let mut compare = fx.compare_with("ahead", 2, 0);
         compare["html_url"] = json!(format!(
             "https://github.com/{DEMO_REPO}/compare/{}...{}",
