@@ -85,7 +85,14 @@ pub async fn observe(dir: PathBuf) -> Probed {
         "ahead": facts.ahead,
         "behind": facts.behind,
     });
-    let fields: Map<String, Value> = value.as_object().cloned().unwrap_or_default();
+    // Unknowns (no upstream) stay null in `$` but are not shown as fields.
+    let fields: Map<String, Value> = value
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let mut summary = match (&facts.branch, sha.is_empty()) {
         (_, true) => "empty repository (no commits yet)".to_owned(),
         (Some(b), false) => format!("{b} at {sha}"),

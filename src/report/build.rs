@@ -559,17 +559,26 @@ pub fn summarize(
             _ => {}
         }
     }
+    // Global checks that did not pass are named in the counts, so the line
+    // agrees with the overall status.
     for r in global {
-        match r.status {
-            CheckStatus::Fail | CheckStatus::Error | CheckStatus::Warn => {
-                let what = r
-                    .fields
-                    .get("status")
-                    .and_then(value_text)
-                    .unwrap_or_else(|| r.status.as_str().to_owned());
-                details.push(format!("{} {what}", r.name));
-            }
-            _ => {}
+        if matches!(
+            r.status,
+            CheckStatus::Fail | CheckStatus::Error | CheckStatus::Warn
+        ) {
+            let word = match r.fields.get("status").and_then(Value::as_str) {
+                Some("failure") => "failed",
+                Some("in_progress") => "in progress",
+                Some("queued") => "queued",
+                Some("stalled") => "stalled",
+                Some("cancelled") => "cancelled",
+                _ => match r.status {
+                    CheckStatus::Fail => "failing",
+                    CheckStatus::Warn => "warning",
+                    _ => "could not run",
+                },
+            };
+            parts.push(format!("{} {word}", r.name));
         }
     }
     if parts.is_empty() {
