@@ -1,0 +1,4 @@
+//! Probes: the code that performs checks.
+
+#[cfg(feature = "plugins")]
+pub mod plugin;
