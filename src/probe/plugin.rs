@@ -48,8 +48,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_MEMORY_BYTES: u64 = 32 * 1024 * 1024;
 /// Default cap on an `http-fetch` / `github-get` response body.
 pub const DEFAULT_BODY_CAP: usize = 1024 * 1024;
-/// How often the epoch advances; also how often a busy guest yields to tokio.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// How often the epoch advances while a plugin runs; also how often a busy
+/// guest yields its tokio worker. Short on purpose: tokio polls its timer and
+/// I/O driver only every ~61 scheduler ticks of a busy worker, so with 10 ms
+/// slices a spinning plugin delayed every timer in the process by ~0.6 s
+/// (measured); 1 ms keeps that near 60 ms. The ticker sleeps when idle.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// Extra time the outer tokio timeout allows beyond the epoch deadline, so a
 /// guest spinning in wasm is stopped by the epoch (cheaply, with a clear
 /// trap) and the outer timeout only catches time blocked in host calls.
@@ -127,7 +131,7 @@ impl LoadedPlugin {
         &self.path
     }
 
-    /// The `villa:telemetry` version the plugin imports, if it imports the host interface.
+    /// The `villa:telemetry` WIT version the plugin imports (`None` if it imports none of it).
     pub fn wit_version(&self) -> Option<&str> {
         self.wit_version.as_deref()
     }
@@ -171,7 +175,11 @@ pub struct PluginRequest {
 
 impl PluginRequest {
     /// A request with the documented defaults and an empty allowlist.
-    pub fn new(check_id: impl Into<String>, config: serde_json::Value, http: reqwest::Client) -> Self {
+    pub fn new(
+        check_id: impl Into<String>,
+        config: serde_json::Value,
+        http: reqwest::Client,
+    ) -> Self {
         Self {
             check_id: check_id.into(),
             config,
@@ -255,6 +263,7 @@ impl From<types::Status> for PluginStatus {
 /// Loads and runs plugins. Create one per process and share it.
 pub struct PluginHost {
     engine: Engine,
+    ticker: Arc<Ticker>,
     linker: Linker<HostState>,
     cache: Mutex<HashMap<PathBuf, Arc<LoadedPlugin>>>,
 }
@@ -274,33 +283,61 @@ impl PluginHost {
         // would ever time out (the prototype hung exactly like that). The
         // weak handle lets the thread end when the engine is dropped.
         let weak = engine.weak();
-        std::thread::Builder::new()
+        let active = Arc::new(AtomicUsize::new(0));
+        let running = active.clone();
+        let thread = std::thread::Builder::new()
             .name("wasm-epoch".into())
             .spawn(move || {
                 while let Some(engine) = weak.upgrade() {
+                    if running.load(Ordering::Acquire) == 0 {
+                        // Nothing to interrupt: don't wake 1000 times a second.
+                        drop(engine);
+                        std::thread::park_timeout(Duration::from_secs(1));
+                        continue;
+                    }
                     engine.increment_epoch();
                     drop(engine);
                     std::thread::sleep(EPOCH_TICK);
                 }
             })
             .map_err(|e| PluginError::Engine(format!("cannot start the epoch thread: {e}")))?;
+        let ticker = Arc::new(Ticker {
+            active,
+            thread: thread.thread().clone(),
+        });
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_err)?;
-        bindings::CheckPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(engine_err)?;
-        Ok(Self { engine, linker, cache: Mutex::new(HashMap::new()) })
+        bindings::CheckPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(engine_err)?;
+        Ok(Self {
+            engine,
+            ticker,
+            linker,
+            cache: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Reads, compiles and type-checks a plugin (CPU-heavy and blocking: call
     /// it from `spawn_blocking`). Compiled plugins are cached by canonical
     /// path and content, so loading an unchanged file again is cheap.
     pub fn load(&self, path: &Path) -> Result<Arc<LoadedPlugin>, PluginError> {
-        let path = std::fs::canonicalize(path).map_err(|source| PluginError::Read { path: path.to_owned(), source })?;
-        let bytes = std::fs::read(&path).map_err(|source| PluginError::Read { path: path.clone(), source })?;
+        let path = std::fs::canonicalize(path).map_err(|source| PluginError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let bytes = std::fs::read(&path).map_err(|source| PluginError::Read {
+            path: path.clone(),
+            source,
+        })?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         bytes.hash(&mut hasher);
         let content_hash = hasher.finish();
-        if let Some(hit) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&path)
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&path)
             && hit.content_hash == content_hash
         {
             return Ok(hit.clone());
@@ -313,28 +350,52 @@ impl PluginHost {
         if bytes[4..8] == [1, 0, 0, 0] {
             return Err(PluginError::NotComponent { path });
         }
-        let component = Component::new(&self.engine, &bytes)
-            .map_err(|e| PluginError::Compile { path: path.clone(), reason: format!("{e:#}") })?;
-        let incompatible = |reason: String| PluginError::Incompatible { path: path.clone(), reason };
+        let component = Component::new(&self.engine, &bytes).map_err(|e| PluginError::Compile {
+            path: path.clone(),
+            reason: format!("{e:#}"),
+        })?;
+        let incompatible = |reason: String| PluginError::Incompatible {
+            path: path.clone(),
+            reason,
+        };
 
         let ty = component.component_type();
-        let exports: Vec<String> = ty.exports(&self.engine).map(|(name, _)| name.to_owned()).collect();
+        let exports: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
         for wanted in ["run", "describe"] {
             if !exports.iter().any(|e| e == wanted) {
-                return Err(incompatible(format!("missing export `{wanted}` (it exports: {})", list_or_none(&exports))));
+                return Err(incompatible(format!(
+                    "missing export `{wanted}` (it exports: {})",
+                    list_or_none(&exports)
+                )));
             }
         }
-        let wit_version = ty
-            .imports(&self.engine)
-            .find_map(|(name, _)| name.strip_prefix("villa:telemetry/host@").map(str::to_owned));
+        let wit_version = ty.imports(&self.engine).find_map(|(name, _)| {
+            Some(
+                name.strip_prefix("villa:telemetry/")?
+                    .split_once('@')?
+                    .1
+                    .to_owned(),
+            )
+        });
         let pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| incompatible(format!("{e:#}")))?;
         let pre = bindings::CheckPluginPre::new(pre).map_err(|e| incompatible(format!("{e:#}")))?;
 
-        let loaded = Arc::new(LoadedPlugin { path: path.clone(), content_hash, wit_version, pre });
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(path, loaded.clone());
+        let loaded = Arc::new(LoadedPlugin {
+            path: path.clone(),
+            content_hash,
+            wit_version,
+            pre,
+        });
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path, loaded.clone());
         Ok(loaded)
     }
 
@@ -346,7 +407,10 @@ impl PluginHost {
             env: req.env.clone(),
             timeout_ms: u32::try_from(req.timeout.as_millis()).unwrap_or(u32::MAX),
         };
-        let limits = Limits { timeout: req.timeout, memory_bytes: req.memory_bytes };
+        let limits = Limits {
+            timeout: req.timeout,
+            memory_bytes: req.memory_bytes,
+        };
         let env = req.env.clone();
         let net = Net {
             allow_http: req.allow_http,
@@ -356,18 +420,27 @@ impl PluginHost {
             body_cap: req.body_cap,
             deadline: Instant::now() + req.timeout,
         };
-        let (result, log, duration) = self.invoke(plugin, limits, env, net, Call::Run(input)).await;
+        let (result, log, duration) = self
+            .invoke(plugin, limits, env, net, Call::Run(input))
+            .await;
         let result = result.and_then(|r| match r {
             Returned::Run(Ok(out)) => validate_output(out),
             Returned::Run(Err(msg)) => Err(truncate(msg, MAX_SUMMARY)),
             Returned::Describe(_) => Err("internal error: describe() answered a run".into()),
         });
-        PluginOutcome { result, log, duration }
+        PluginOutcome {
+            result,
+            log,
+            duration,
+        }
     }
 
     /// Calls the plugin's `describe()` (default limits, no network) and parses its JSON.
     pub async fn describe(&self, plugin: &LoadedPlugin) -> Result<serde_json::Value, String> {
-        let limits = Limits { timeout: DEFAULT_TIMEOUT, memory_bytes: DEFAULT_MEMORY_BYTES };
+        let limits = Limits {
+            timeout: DEFAULT_TIMEOUT,
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+        };
         let net = Net {
             allow_http: Vec::new(),
             allow_github: Vec::new(),
@@ -376,10 +449,16 @@ impl PluginHost {
             body_cap: 0,
             deadline: Instant::now() + DEFAULT_TIMEOUT,
         };
-        let (result, _log, _) = self.invoke(plugin, limits, Vec::new(), net, Call::Describe).await;
+        let (result, _log, _) = self
+            .invoke(plugin, limits, Vec::new(), net, Call::Describe)
+            .await;
         match result? {
-            Returned::Describe(text) => serde_json::from_str(&text)
-                .map_err(|e| format!("describe() did not return JSON ({e}): {}", truncate(text, 200))),
+            Returned::Describe(text) => serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "describe() did not return JSON ({e}): {}",
+                    truncate(text, 200)
+                )
+            }),
             Returned::Run(_) => Err("internal error: run() answered describe".into()),
         }
     }
@@ -393,6 +472,7 @@ impl PluginHost {
         net: Net,
         call: Call,
     ) -> (Result<Returned, String>, Vec<String>, Duration) {
+        let _ticking = ActiveRun::start(&self.ticker);
         let start = Instant::now();
         let budget = Arc::new(AtomicUsize::new(STDIO_CAP));
         let truncated = Arc::new(AtomicBool::new(false));
@@ -400,7 +480,11 @@ impl PluginHost {
         let stderr = Capture::new(&budget, &truncated);
         // Deny-all WASI: no preopens, no args, no inherited stdio or env;
         // only the env vars the check allows.
-        let wasi = WasiCtxBuilder::new().envs(&env).stdout(stdout.clone()).stderr(stderr.clone()).build();
+        let wasi = WasiCtxBuilder::new()
+            .envs(&env)
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build();
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
@@ -418,14 +502,24 @@ impl PluginHost {
         let deadline = start + limits.timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
-            Ok(if Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
         });
 
         let fut = async {
             let instance = plugin.pre.instantiate_async(&mut store).await?;
             match &call {
-                Call::Run(input) => instance.call_run(&mut store, input).await.map(Returned::Run),
-                Call::Describe => instance.call_describe(&mut store).await.map(Returned::Describe),
+                Call::Run(input) => instance
+                    .call_run(&mut store, input)
+                    .await
+                    .map(Returned::Run),
+                Call::Describe => instance
+                    .call_describe(&mut store)
+                    .await
+                    .map(Returned::Describe),
             }
         };
         // Epochs cannot interrupt a guest blocked in an async host call; this can.
@@ -435,36 +529,86 @@ impl PluginHost {
         let result = match outcome {
             Err(_elapsed) => Err(timeout_reason(limits.timeout)),
             Ok(Ok(returned)) => Ok(returned),
-            Ok(Err(err)) => Err(failure_reason(&err, store.data().limiter.memory_exceeded, &limits, &stderr_text)),
+            Ok(Err(err)) => Err(failure_reason(
+                &err,
+                store.data().limiter.memory_exceeded,
+                &limits,
+                &stderr_text,
+            )),
         };
         let mut log = std::mem::take(&mut store.data_mut().log);
         for (stream, text) in [("stdout", stdout.text()), ("stderr", stderr_text)] {
             log.extend(text.lines().map(|line| format!("{stream}: {line}")));
         }
         if truncated.load(Ordering::Relaxed) {
-            log.push(format!("(plugin output truncated at {})", format_bytes(STDIO_CAP as u64)));
+            log.push(format!(
+                "(plugin output truncated at {})",
+                format_bytes(STDIO_CAP as u64)
+            ));
         }
         (result, log, duration)
     }
 }
 
+/// The epoch thread and how many runs currently need it.
+struct Ticker {
+    active: Arc<AtomicUsize>,
+    thread: std::thread::Thread,
+}
+
+/// Keeps the epoch ticking while it lives (drop-based, so a cancelled run
+/// future still lets the ticker go idle).
+struct ActiveRun<'a>(&'a Ticker);
+
+impl<'a> ActiveRun<'a> {
+    fn start(ticker: &'a Ticker) -> Self {
+        ticker.active.fetch_add(1, Ordering::AcqRel);
+        ticker.thread.unpark();
+        Self(ticker)
+    }
+}
+
+impl Drop for ActiveRun<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() { "nothing".into() } else { items.join(", ") }
+    if items.is_empty() {
+        "nothing".into()
+    } else {
+        items.join(", ")
+    }
 }
 
 fn timeout_reason(timeout: Duration) -> String {
-    format!("plugin exceeded timeout {}", humantime::format_duration(timeout))
+    format!(
+        "plugin exceeded timeout {}",
+        humantime::format_duration(timeout)
+    )
 }
 
 /// Turns a failed call into one sentence, most specific cause first.
-fn failure_reason(err: &wasmtime::Error, memory_exceeded: bool, limits: &Limits, stderr: &str) -> String {
-    if matches!(err.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+fn failure_reason(
+    err: &wasmtime::Error,
+    memory_exceeded: bool,
+    limits: &Limits,
+    stderr: &str,
+) -> String {
+    if matches!(
+        err.downcast_ref::<wasmtime::Trap>(),
+        Some(wasmtime::Trap::Interrupt)
+    ) {
         return timeout_reason(limits.timeout);
     }
     // The guest's allocator usually turns a refused grow into an abort, so
     // the trap itself says "unreachable"; the limiter knows the real cause.
     if memory_exceeded {
-        return format!("plugin exceeded memory limit {}", format_bytes(limits.memory_bytes));
+        return format!(
+            "plugin exceeded memory limit {}",
+            format_bytes(limits.memory_bytes)
+        );
     }
     if let Some(panic) = panic_message(stderr) {
         return format!("plugin panicked: {panic}");
@@ -473,7 +617,12 @@ fn failure_reason(err: &wasmtime::Error, memory_exceeded: bool, limits: &Limits,
         Some(trap) => format!("plugin trapped: {trap}"),
         None => format!("plugin failed: {err:#}"),
     };
-    let tail: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).rev().take(3).collect();
+    let tail: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .rev()
+        .take(3)
+        .collect();
     if tail.is_empty() {
         why
     } else {
@@ -487,10 +636,18 @@ fn failure_reason(err: &wasmtime::Error, memory_exceeded: bool, limits: &Limits,
 fn panic_message(stderr: &str) -> Option<String> {
     let mut lines = stderr.lines();
     let header = lines.find(|l| l.contains(" panicked at "))?;
-    let location = header.split(" panicked at ").nth(1).unwrap_or("").trim_end_matches(':');
+    let location = header
+        .split(" panicked at ")
+        .nth(1)
+        .unwrap_or("")
+        .trim_end_matches(':');
     let message: Vec<&str> = lines.take_while(|l| !l.starts_with("note:")).collect();
     let message = truncate(message.join(" ").trim().to_owned(), 1024);
-    Some(if location.is_empty() { message } else { format!("{message} (at {location})") })
+    Some(if location.is_empty() {
+        message
+    } else {
+        format!("{message} (at {location})")
+    })
 }
 
 /// Checks and caps what the guest returned.
@@ -507,12 +664,19 @@ fn validate_output(out: types::CheckOutput) -> Result<PluginOutput, String> {
         Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
             Ok(serde_json::Value::Object(map)) => map,
             Ok(other) => {
-                return Err(format!("plugin returned fields-json that is not a JSON object (got {})", json_kind(&other)));
+                return Err(format!(
+                    "plugin returned fields-json that is not a JSON object (got {})",
+                    json_kind(&other)
+                ));
             }
             Err(e) => return Err(format!("plugin returned invalid fields-json: {e}")),
         },
     };
-    Ok(PluginOutput { status: out.status.into(), summary: truncate(out.summary, MAX_SUMMARY), fields })
+    Ok(PluginOutput {
+        status: out.status.into(),
+        summary: truncate(out.summary, MAX_SUMMARY),
+        fields,
+    })
 }
 
 fn json_kind(v: &serde_json::Value) -> &'static str {
@@ -579,7 +743,10 @@ struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -590,7 +757,12 @@ struct Limiter {
 }
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.memory_cap {
             self.memory_exceeded = true;
             return Ok(false);
@@ -598,7 +770,12 @@ impl ResourceLimiter for Limiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 
@@ -629,7 +806,11 @@ struct Capture {
 
 impl Capture {
     fn new(budget: &Arc<AtomicUsize>, truncated: &Arc<AtomicBool>) -> Self {
-        Self { buf: Arc::default(), budget: budget.clone(), truncated: truncated.clone() }
+        Self {
+            buf: Arc::default(),
+            budget: budget.clone(),
+            truncated: truncated.clone(),
+        }
     }
 
     fn text(&self) -> String {
@@ -650,15 +831,24 @@ impl StdoutStream for Capture {
 }
 
 impl tokio::io::AsyncWrite for Capture {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         let granted = self
             .budget
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| Some(left.saturating_sub(data.len())))
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                Some(left.saturating_sub(data.len()))
+            })
             .map_or(0, |left| left.min(data.len()));
         if granted < data.len() {
             self.truncated.store(true, Ordering::Relaxed);
         }
-        self.buf.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(&data[..granted]);
+        self.buf
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(&data[..granted]);
         // Report everything as written: dropping output is the policy, not an error.
         Poll::Ready(Ok(data.len()))
     }
@@ -684,7 +874,9 @@ struct Net {
 
 impl Net {
     fn remaining(&self) -> Option<Duration> {
-        self.deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
+        self.deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
     }
 
     async fn fetch(&self, req: host::HttpRequest) -> Result<host::HttpResponse, host::HttpError> {
@@ -694,21 +886,33 @@ impl Net {
         };
         let mut method = reqwest::Method::from_bytes(req.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| HttpError::Transport(format!("invalid method {:?}", req.method)))?;
-        let mut url =
-            reqwest::Url::parse(&req.url).map_err(|e| HttpError::Transport(format!("invalid URL {:?}: {e}", req.url)))?;
+        let mut url = reqwest::Url::parse(&req.url)
+            .map_err(|e| HttpError::Transport(format!("invalid URL {:?}: {e}", req.url)))?;
         let mut body = req.body;
         let mut headers = req.headers;
         for hop in 0..=MAX_REDIRECTS {
             if !matches!(url.scheme(), "http" | "https") {
-                return Err(HttpError::Denied(format!("scheme {:?} is not allowed (http and https only)", url.scheme())));
+                return Err(HttpError::Denied(format!(
+                    "scheme {:?} is not allowed (http and https only)",
+                    url.scheme()
+                )));
             }
-            let host = url.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+            let host = url
+                .host_str()
+                .unwrap_or("")
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_ascii_lowercase();
             if !host_allowed(&host, &self.allow_http) {
                 let what = if hop == 0 { "host" } else { "redirect to host" };
-                return Err(HttpError::Denied(format!("{what} {host:?} is not in allow.http")));
+                return Err(HttpError::Denied(format!(
+                    "{what} {host:?} is not in allow.http"
+                )));
             }
             let remaining = self.remaining().ok_or(HttpError::Timeout)?;
-            let mut builder = client.request(method.clone(), url.clone()).timeout(remaining);
+            let mut builder = client
+                .request(method.clone(), url.clone())
+                .timeout(remaining);
             for (name, value) in &headers {
                 // The URL decides where the request goes, not a Host header.
                 if !name.eq_ignore_ascii_case("host") {
@@ -729,17 +933,25 @@ impl Net {
             if status.is_redirection()
                 && let Some(location) = resp.headers().get(reqwest::header::LOCATION)
             {
-                let location = location.to_str().map_err(|_| HttpError::Transport("redirect Location is not text".into()))?;
-                let next = url.join(location).map_err(|e| HttpError::Transport(format!("bad redirect Location {location:?}: {e}")))?;
+                let location = location
+                    .to_str()
+                    .map_err(|_| HttpError::Transport("redirect Location is not text".into()))?;
+                let next = url.join(location).map_err(|e| {
+                    HttpError::Transport(format!("bad redirect Location {location:?}: {e}"))
+                })?;
                 if next.host_str() != url.host_str() {
                     // Credentials meant for one host must not follow a redirect to another.
                     headers.retain(|(name, _)| {
-                        !["authorization", "cookie", "x-api-key"].iter().any(|h| name.eq_ignore_ascii_case(h))
+                        !["authorization", "cookie", "x-api-key"]
+                            .iter()
+                            .any(|h| name.eq_ignore_ascii_case(h))
                     });
                 }
                 // 303 always, and 301/302 for non-GET in practice, become a body-less GET.
                 if status == reqwest::StatusCode::SEE_OTHER
-                    || (matches!(status.as_u16(), 301 | 302) && method != reqwest::Method::GET && method != reqwest::Method::HEAD)
+                    || (matches!(status.as_u16(), 301 | 302)
+                        && method != reqwest::Method::GET
+                        && method != reqwest::Method::HEAD)
                 {
                     method = reqwest::Method::GET;
                     body = None;
@@ -753,23 +965,41 @@ impl Net {
                 .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
                 .take(100)
                 .collect();
-            let body = read_capped(resp, self.body_cap, self.remaining().unwrap_or_default()).await?;
-            return Ok(host::HttpResponse { status: status.as_u16(), headers, body });
+            let body =
+                read_capped(resp, self.body_cap, self.remaining().unwrap_or_default()).await?;
+            return Ok(host::HttpResponse {
+                status: status.as_u16(),
+                headers,
+                body,
+            });
         }
-        Err(HttpError::Transport(format!("too many redirects (more than {MAX_REDIRECTS})")))
+        Err(HttpError::Transport(format!(
+            "too many redirects (more than {MAX_REDIRECTS})"
+        )))
     }
 
     async fn github_get(&self, path: &str) -> Result<String, String> {
         let (Some(client), Some(github)) = (&self.http, &self.github) else {
-            return Err("github-get is not available: the host has no GitHub access configured".into());
+            return Err(
+                "github-get is not available: the host has no GitHub access configured".into(),
+            );
         };
         let path = path.trim_start_matches('/');
         let route = path.split(['?', '#']).next().unwrap_or("");
-        if route.split('/').any(|seg| seg == ".." || seg == "." || seg.is_empty()) {
+        if route
+            .split('/')
+            .any(|seg| seg == ".." || seg == "." || seg.is_empty())
+        {
             return Err(format!("github-get path {path:?} is not a plain API path"));
         }
-        if !self.allow_github.iter().any(|allowed| repo_allowed(route, allowed)) {
-            return Err(format!("github-get path {path:?} is not under a repository in allow.github"));
+        if !self
+            .allow_github
+            .iter()
+            .any(|allowed| repo_allowed(route, allowed))
+        {
+            return Err(format!(
+                "github-get path {path:?} is not under a repository in allow.github"
+            ));
         }
         let url = format!("{}/{}", github.api_url.trim_end_matches('/'), path);
         let remaining = self.remaining().ok_or("github-get timed out")?;
@@ -782,20 +1012,32 @@ impl Net {
         if let Some(token) = &github.token {
             builder = builder.bearer_auth(token);
         }
-        let resp = builder.send().await.map_err(|e| format!("github-get {path}: {}", describe_reqwest(&e)))?;
+        let resp = builder
+            .send()
+            .await
+            .map_err(|e| format!("github-get {path}: {}", describe_reqwest(&e)))?;
         let status = resp.status();
         let body = read_capped(resp, self.body_cap, self.remaining().unwrap_or_default())
             .await
             .map_err(|e| match e {
-                host::HttpError::TooLarge => format!("github-get {path}: response larger than {}", format_bytes(self.body_cap as u64)),
+                host::HttpError::TooLarge => format!(
+                    "github-get {path}: response larger than {}",
+                    format_bytes(self.body_cap as u64)
+                ),
                 host::HttpError::Timeout => format!("github-get {path}: timed out"),
-                host::HttpError::Denied(why) | host::HttpError::Transport(why) => format!("github-get {path}: {why}"),
+                host::HttpError::Denied(why) | host::HttpError::Transport(why) => {
+                    format!("github-get {path}: {why}")
+                }
             })?;
         let body = String::from_utf8_lossy(&body).into_owned();
         if status.is_success() {
             Ok(body)
         } else {
-            Err(format!("github-get {path}: GitHub answered HTTP {}: {}", status.as_u16(), truncate(body, 300)))
+            Err(format!(
+                "github-get {path}: GitHub answered HTTP {}: {}",
+                status.as_u16(),
+                truncate(body, 300)
+            ))
         }
     }
 }
@@ -806,7 +1048,9 @@ fn host_allowed(host: &str, allow: &[String]) -> bool {
         && allow.iter().any(|entry| {
             let entry = entry.trim().to_ascii_lowercase();
             match entry.strip_prefix("*.") {
-                Some(suffix) => host.len() > suffix.len() + 1 && host.ends_with(&format!(".{suffix}")),
+                Some(suffix) => {
+                    host.len() > suffix.len() + 1 && host.ends_with(&format!(".{suffix}"))
+                }
                 None => host == entry,
             }
         })
@@ -815,17 +1059,23 @@ fn host_allowed(host: &str, allow: &[String]) -> bool {
 /// `repos/OWNER/REPO[/...]` against `owner/repo` or `owner/*` (case-insensitive, like GitHub).
 fn repo_allowed(route: &str, allowed: &str) -> bool {
     let mut parts = route.split('/');
-    let (Some("repos"), Some(owner), Some(repo)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some("repos"), Some(owner), Some(repo)) = (parts.next(), parts.next(), parts.next())
+    else {
         return false;
     };
     let Some((allowed_owner, allowed_repo)) = allowed.trim().split_once('/') else {
         return false;
     };
-    owner.eq_ignore_ascii_case(allowed_owner) && (allowed_repo == "*" || repo.eq_ignore_ascii_case(allowed_repo))
+    owner.eq_ignore_ascii_case(allowed_owner)
+        && (allowed_repo == "*" || repo.eq_ignore_ascii_case(allowed_repo))
 }
 
 /// Reads a body, giving up past `cap` bytes or when the time is spent.
-async fn read_capped(mut resp: reqwest::Response, cap: usize, time: Duration) -> Result<Vec<u8>, host::HttpError> {
+async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+    time: Duration,
+) -> Result<Vec<u8>, host::HttpError> {
     if resp.content_length().is_some_and(|len| len > cap as u64) {
         return Err(host::HttpError::TooLarge);
     }
@@ -839,11 +1089,17 @@ async fn read_capped(mut resp: reqwest::Response, cap: usize, time: Duration) ->
         }
         Ok(body)
     };
-    tokio::time::timeout(time, read).await.unwrap_or(Err(host::HttpError::Timeout))
+    tokio::time::timeout(time, read)
+        .await
+        .unwrap_or(Err(host::HttpError::Timeout))
 }
 
 fn reqwest_error(e: reqwest::Error) -> host::HttpError {
-    if e.is_timeout() { host::HttpError::Timeout } else { host::HttpError::Transport(describe_reqwest(&e)) }
+    if e.is_timeout() {
+        host::HttpError::Timeout
+    } else {
+        host::HttpError::Transport(describe_reqwest(&e))
+    }
 }
 
 /// reqwest's Display hides the root cause ("error sending request"); add the chain.
@@ -869,7 +1125,8 @@ impl host::Host for HostState {
                 host::LogLevel::Warn => "warn",
                 host::LogLevel::Error => "error",
             };
-            self.log.push(format!("{level}: {}", truncate(message, MAX_LOG_ENTRY)));
+            self.log
+                .push(format!("{level}: {}", truncate(message, MAX_LOG_ENTRY)));
         }
         Ok(())
     }
@@ -903,7 +1160,10 @@ mod tests {
 
     #[test]
     fn github_paths_must_be_under_an_allowed_repo() {
-        assert!(repo_allowed("repos/villa/telemetry/pulls", "villa/telemetry"));
+        assert!(repo_allowed(
+            "repos/villa/telemetry/pulls",
+            "villa/telemetry"
+        ));
         assert!(repo_allowed("repos/Villa/Telemetry", "villa/telemetry"));
         assert!(repo_allowed("repos/villa/other", "villa/*"));
         assert!(!repo_allowed("repos/villa/telemetry2", "villa/telemetry"));
@@ -923,7 +1183,10 @@ mod tests {
     #[test]
     fn panic_message_is_taken_from_rust_std_stderr() {
         let stderr = "thread '<unnamed>' panicked at src/lib.rs:12:13:\nboom went\nthe plugin\nnote: run with `RUST_BACKTRACE=1`\n";
-        assert_eq!(panic_message(stderr).as_deref(), Some("boom went the plugin (at src/lib.rs:12:13)"));
+        assert_eq!(
+            panic_message(stderr).as_deref(),
+            Some("boom went the plugin (at src/lib.rs:12:13)")
+        );
         assert_eq!(panic_message("just noise\n"), None);
     }
 }

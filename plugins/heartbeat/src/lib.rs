@@ -60,28 +60,43 @@ impl Guest for Plugin {
     }
 
     fn run(input: CheckInput) -> Result<CheckOutput, String> {
-        let config: Config = serde_json::from_str(&input.config_json).map_err(|e| format!("bad config: {e}"))?;
+        let config: Config =
+            serde_json::from_str(&input.config_json).map_err(|e| format!("bad config: {e}"))?;
         let schedule = croner::parser::CronParser::builder()
             .seconds(croner::parser::Seconds::Optional)
             .build()
             .parse(&config.schedule)
             .map_err(|e| format!("bad schedule {:?}: {e}", config.schedule))?;
-        let grace = humantime::parse_duration(&config.grace).map_err(|e| format!("bad grace {:?}: {e}", config.grace))?;
-        let grace = chrono::Duration::from_std(grace).map_err(|e| format!("grace too long: {e}"))?;
+        let grace = humantime::parse_duration(&config.grace)
+            .map_err(|e| format!("bad grace {:?}: {e}", config.grace))?;
+        let grace =
+            chrono::Duration::from_std(grace).map_err(|e| format!("grace too long: {e}"))?;
 
         let mut headers = vec![("accept".to_string(), "application/json".to_string())];
         if let Some(name) = &config.api_key_env {
-            let key = input.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-            let key = key.ok_or_else(|| format!("api_key_env {name:?} is not in the check's allow.env"))?;
+            let key = input
+                .env
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone());
+            let key =
+                key.ok_or_else(|| format!("api_key_env {name:?} is not in the check's allow.env"))?;
             headers.push(("x-api-key".into(), key));
         }
-        let req = HttpRequest { method: "GET".into(), url: config.url.clone(), headers, body: None };
+        let req = HttpRequest {
+            method: "GET".into(),
+            url: config.url.clone(),
+            headers,
+            body: None,
+        };
         let resp = host::http_fetch(&req).map_err(|e| fetch_error(&config.url, e))?;
         if !(200..300).contains(&resp.status) {
             return Err(format!("{} answered HTTP {}", config.url, resp.status));
         }
-        let doc: serde_json::Value = serde_json::from_slice(&resp.body).map_err(|e| format!("{} did not return JSON: {e}", config.url))?;
-        let raw = lookup(&doc, &config.path).ok_or_else(|| format!("no field {:?} in the response", config.path))?;
+        let doc: serde_json::Value = serde_json::from_slice(&resp.body)
+            .map_err(|e| format!("{} did not return JSON: {e}", config.url))?;
+        let raw = lookup(&doc, &config.path)
+            .ok_or_else(|| format!("no field {:?} in the response", config.path))?;
 
         let now = now();
         let mut fields = serde_json::Map::new();
@@ -90,23 +105,48 @@ impl Guest for Plugin {
         let Some(last_run) = parse_time(raw)? else {
             // Healthchecks reports `null` before the first ping: "new", not down.
             fields.insert("state".into(), "new".into());
-            return Ok(output(Status::Unknown, "no run recorded yet".into(), fields));
+            return Ok(output(
+                Status::Unknown,
+                "no run recorded yet".into(),
+                fields,
+            ));
         };
         let next_expected = schedule
             .find_next_occurrence(&last_run, false)
-            .map_err(|e| format!("schedule {:?} has no run after {last_run}: {e}", config.schedule))?;
+            .map_err(|e| {
+                format!(
+                    "schedule {:?} has no run after {last_run}: {e}",
+                    config.schedule
+                )
+            })?;
         let deadline = next_expected + grace;
         let (state, status, summary) = if now < next_expected {
-            let summary = format!("last run {}, next expected {}", when(last_run, now), when(next_expected, now));
+            let summary = format!(
+                "last run {}, next expected {}",
+                when(last_run, now),
+                when(next_expected, now)
+            );
             ("up", Status::Pass, summary)
         } else if now < deadline {
-            let summary = format!("late: expected {}, last run {}, down after {}", when(next_expected, now), when(last_run, now), when(deadline, now));
+            let summary = format!(
+                "late: expected {}, last run {}, down after {}",
+                when(next_expected, now),
+                when(last_run, now),
+                when(deadline, now)
+            );
             ("late", Status::Warn, summary)
         } else {
-            let summary = format!("down: expected {}, last run {}", when(next_expected, now), when(last_run, now));
+            let summary = format!(
+                "down: expected {}, last run {}",
+                when(next_expected, now),
+                when(last_run, now)
+            );
             ("down", Status::Fail, summary)
         };
-        host::log(LogLevel::Debug, &format!("last run {last_run}, next expected {next_expected}, now {now}"));
+        host::log(
+            LogLevel::Debug,
+            &format!("last run {last_run}, next expected {next_expected}, now {now}"),
+        );
         fields.insert("state".into(), state.into());
         fields.insert("last_run".into(), last_run.to_rfc3339().into());
         fields.insert("next_expected".into(), next_expected.to_rfc3339().into());
@@ -116,8 +156,16 @@ impl Guest for Plugin {
     }
 }
 
-fn output(status: Status, summary: String, fields: serde_json::Map<String, serde_json::Value>) -> CheckOutput {
-    CheckOutput { status, summary, fields_json: Some(serde_json::Value::Object(fields).to_string()) }
+fn output(
+    status: Status,
+    summary: String,
+    fields: serde_json::Map<String, serde_json::Value>,
+) -> CheckOutput {
+    CheckOutput {
+        status,
+        summary,
+        fields_json: Some(serde_json::Value::Object(fields).to_string()),
+    }
 }
 
 fn fetch_error(url: &str, e: HttpError) -> String {
@@ -131,23 +179,32 @@ fn fetch_error(url: &str, e: HttpError) -> String {
 
 /// The WASI wall clock, through std.
 fn now() -> DateTime<Utc> {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    DateTime::from_timestamp(since_epoch.as_secs() as i64, since_epoch.subsec_nanos()).unwrap_or_default()
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    DateTime::from_timestamp(since_epoch.as_secs() as i64, since_epoch.subsec_nanos())
+        .unwrap_or_default()
 }
 
 /// Follows a dotted key path (`a.b.0.c`, optional leading `$.`).
 fn lookup<'a>(doc: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
-    let path = path.strip_prefix("$.").or_else(|| path.strip_prefix('$')).unwrap_or(path);
-    path.split('.').filter(|seg| !seg.is_empty()).try_fold(doc, |node, seg| match node {
-        serde_json::Value::Array(items) => items.get(seg.parse::<usize>().ok()?),
-        _ => node.get(seg),
-    })
+    let path = path
+        .strip_prefix("$.")
+        .or_else(|| path.strip_prefix('$'))
+        .unwrap_or(path);
+    path.split('.')
+        .filter(|seg| !seg.is_empty())
+        .try_fold(doc, |node, seg| match node {
+            serde_json::Value::Array(items) => items.get(seg.parse::<usize>().ok()?),
+            _ => node.get(seg),
+        })
 }
 
 /// RFC 3339 strings or unix seconds (number or numeric string); `null` means "never".
 fn parse_time(v: &serde_json::Value) -> Result<Option<DateTime<Utc>>, String> {
     let from_secs = |secs: f64| {
-        DateTime::from_timestamp(secs.trunc() as i64, (secs.fract() * 1e9) as u32).ok_or_else(|| format!("timestamp {secs} is out of range"))
+        DateTime::from_timestamp(secs.trunc() as i64, (secs.fract() * 1e9) as u32)
+            .ok_or_else(|| format!("timestamp {secs} is out of range"))
     };
     match v {
         serde_json::Value::Null => Ok(None),

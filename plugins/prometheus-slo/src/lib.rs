@@ -84,22 +84,43 @@ impl Guest for Plugin {
     }
 
     fn run(input: CheckInput) -> Result<CheckOutput, String> {
-        let config: Config = serde_json::from_str(&input.config_json).map_err(|e| format!("bad config: {e}"))?;
-        let url = format!("{}/api/v1/query?query={}", config.url.trim_end_matches('/'), percent_encode(&config.query));
+        let config: Config =
+            serde_json::from_str(&input.config_json).map_err(|e| format!("bad config: {e}"))?;
+        let url = format!(
+            "{}/api/v1/query?query={}",
+            config.url.trim_end_matches('/'),
+            percent_encode(&config.query)
+        );
         let mut headers = vec![("accept".to_string(), "application/json".to_string())];
         if let Some(name) = &config.bearer_token_env {
-            let token = input.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-            let token = token.ok_or_else(|| format!("bearer_token_env {name:?} is not in the check's allow.env"))?;
+            let token = input
+                .env
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone());
+            let token = token.ok_or_else(|| {
+                format!("bearer_token_env {name:?} is not in the check's allow.env")
+            })?;
             headers.push(("authorization".into(), format!("Bearer {token}")));
         }
-        let resp = host::http_fetch(&HttpRequest { method: "GET".into(), url, headers, body: None }).map_err(|e| match e {
+        let resp = host::http_fetch(&HttpRequest {
+            method: "GET".into(),
+            url,
+            headers,
+            body: None,
+        })
+        .map_err(|e| match e {
             HttpError::Denied(why) => format!("query to {} was denied: {why}", config.url),
             HttpError::Timeout => format!("query to {} timed out", config.url),
             HttpError::TooLarge => format!("query result from {} is too large", config.url),
             HttpError::Transport(why) => format!("query to {} failed: {why}", config.url),
         })?;
-        let doc: serde_json::Value =
-            serde_json::from_slice(&resp.body).map_err(|e| format!("Prometheus answered HTTP {} with non-JSON: {e}", resp.status))?;
+        let doc: serde_json::Value = serde_json::from_slice(&resp.body).map_err(|e| {
+            format!(
+                "Prometheus answered HTTP {} with non-JSON: {e}",
+                resp.status
+            )
+        })?;
         if doc["status"] != "success" {
             let why = doc["error"].as_str().unwrap_or("no error message");
             return Err(format!("Prometheus answered HTTP {}: {why}", resp.status));
@@ -128,8 +149,16 @@ impl Guest for Plugin {
         fields.insert("margin".into(), margin.into());
 
         let u = &config.unit;
-        let cmp = if config.direction.meets(value, config.target) { "meets" } else { "misses" };
-        let summary = format!("{value}{u} {cmp} target {} {}{u}", config.direction.name(), config.target);
+        let cmp = if config.direction.meets(value, config.target) {
+            "meets"
+        } else {
+            "misses"
+        };
+        let summary = format!(
+            "{value}{u} {cmp} target {} {}{u}",
+            config.direction.name(),
+            config.target
+        );
         let status = if !config.direction.meets(value, critical) {
             Status::Fail
         } else if !config.direction.meets(value, warn) {
@@ -141,8 +170,16 @@ impl Guest for Plugin {
     }
 }
 
-fn output(status: Status, summary: String, fields: serde_json::Map<String, serde_json::Value>) -> CheckOutput {
-    CheckOutput { status, summary, fields_json: Some(serde_json::Value::Object(fields).to_string()) }
+fn output(
+    status: Status,
+    summary: String,
+    fields: serde_json::Map<String, serde_json::Value>,
+) -> CheckOutput {
+    CheckOutput {
+        status,
+        summary,
+        fields_json: Some(serde_json::Value::Object(fields).to_string()),
+    }
 }
 
 /// Extracts the one number from a `scalar` or single-series `vector` result.
@@ -150,19 +187,38 @@ fn single_value(data: &serde_json::Value) -> Result<f64, String> {
     let sample = match data["resultType"].as_str() {
         Some("scalar") => &data["result"],
         Some("vector") => {
-            let series = data["result"].as_array().map(Vec::as_slice).unwrap_or_default();
+            let series = data["result"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             match series {
                 [one] => &one["value"],
                 [] => return Err("query returned no series".into()),
-                many => return Err(format!("query returned {} series; it must return one (wrap it in sum() or similar)", many.len())),
+                many => {
+                    return Err(format!(
+                        "query returned {} series; it must return one (wrap it in sum() or similar)",
+                        many.len()
+                    ));
+                }
             }
         }
-        other => return Err(format!("query returned a {} result; expected scalar or vector", other.unwrap_or("missing"))),
+        other => {
+            return Err(format!(
+                "query returned a {} result; expected scalar or vector",
+                other.unwrap_or("missing")
+            ));
+        }
     };
     // Prometheus encodes a sample as [unix_time, "value-as-string"].
     let text = sample[1].as_str().ok_or("sample has no value")?;
-    let value: f64 = text.parse().map_err(|_| format!("sample value {text:?} is not a number"))?;
-    if value.is_finite() { Ok(value) } else { Err(format!("query returned {text}")) }
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("sample value {text:?} is not a number"))?;
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(format!("query returned {text}"))
+    }
 }
 
 /// RFC 3986 query-component encoding (everything but unreserved characters).

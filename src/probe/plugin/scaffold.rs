@@ -10,7 +10,9 @@ const WIT: &str = include_str!("../../../plugins/wit/check.wit");
 #[derive(Debug, thiserror::Error)]
 pub enum ScaffoldError {
     /// The name cannot be a crate name.
-    #[error("plugin name {0:?} is not valid: use lowercase letters, digits and '-', starting with a letter")]
+    #[error(
+        "plugin name {0:?} is not valid: use lowercase letters, digits and '-', starting with a letter"
+    )]
     InvalidName(String),
     /// Refusing to overwrite someone's work.
     #[error("{} already exists and is not empty", .0.display())]
@@ -30,7 +32,9 @@ pub enum ScaffoldError {
 /// `src/lib.rs` (a check that passes) and a `README.md` saying how to build.
 pub fn scaffold(name: &str, dir: &Path) -> Result<(), ScaffoldError> {
     let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.ends_with('-');
     if !valid {
         return Err(ScaffoldError::InvalidName(name.to_owned()));

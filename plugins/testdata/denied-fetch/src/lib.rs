@@ -14,13 +14,25 @@ impl Guest for Plugin {
     }
 
     fn run(input: CheckInput) -> Result<CheckOutput, String> {
-        let config: serde_json::Value = serde_json::from_str(&input.config_json).map_err(|e| e.to_string())?;
+        let config: serde_json::Value =
+            serde_json::from_str(&input.config_json).map_err(|e| e.to_string())?;
         let strings = |key: &str| -> Vec<String> {
-            config.get(key).and_then(|v| v.as_array()).into_iter().flatten().filter_map(|v| v.as_str().map(String::from)).collect()
+            config
+                .get(key)
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
         };
         let mut http = Vec::new();
         for url in strings("urls") {
-            let req = HttpRequest { method: "GET".into(), url: url.clone(), headers: vec![("x-test".into(), "1".into())], body: None };
+            let req = HttpRequest {
+                method: "GET".into(),
+                url: url.clone(),
+                headers: vec![("x-test".into(), "1".into())],
+                body: None,
+            };
             let outcome = match host::http_fetch(&req) {
                 Ok(resp) => format!("ok {} {}", resp.status, String::from_utf8_lossy(&resp.body)),
                 Err(HttpError::Denied(why)) => format!("denied: {why}"),
@@ -39,7 +51,11 @@ impl Guest for Plugin {
             github.push(serde_json::json!({ "path": path, "outcome": outcome }));
         }
         let fields = serde_json::json!({ "http": http, "github": github });
-        Ok(CheckOutput { status: Status::Pass, summary: "fetched".into(), fields_json: Some(fields.to_string()) })
+        Ok(CheckOutput {
+            status: Status::Pass,
+            summary: "fetched".into(),
+            fields_json: Some(fields.to_string()),
+        })
     }
 }
 

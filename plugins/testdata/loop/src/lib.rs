@@ -16,7 +16,11 @@ impl Guest for Plugin {
             // black_box keeps the optimiser from proving the loop useless.
             n = std::hint::black_box(n.wrapping_add(1));
             if n == u64::MAX {
-                return Ok(CheckOutput { status: Status::Pass, summary: String::new(), fields_json: None });
+                return Ok(CheckOutput {
+                    status: Status::Pass,
+                    summary: String::new(),
+                    fields_json: None,
+                });
             }
         }
     }

@@ -15,7 +15,11 @@ impl Guest for Plugin {
         loop {
             hoard.push(std::hint::black_box(vec![1u8; 1 << 20]));
             if hoard.len() > 1 << 16 {
-                return Ok(CheckOutput { status: Status::Pass, summary: String::new(), fields_json: None });
+                return Ok(CheckOutput {
+                    status: Status::Pass,
+                    summary: String::new(),
+                    fields_json: None,
+                });
             }
         }
     }

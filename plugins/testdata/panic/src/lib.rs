@@ -14,7 +14,11 @@ impl Guest for Plugin {
         if input.check_id != "never" {
             panic!("deliberate panic: the plugin gave up");
         }
-        Ok(CheckOutput { status: Status::Pass, summary: String::new(), fields_json: None })
+        Ok(CheckOutput {
+            status: Status::Pass,
+            summary: String::new(),
+            fields_json: None,
+        })
     }
 }
 

@@ -24,7 +24,8 @@ impl Guest for Plugin {
         let fs_root = probe(std::fs::read_dir("/"));
         let fs_cwd = probe(std::fs::read_dir("."));
         let passwd = probe(std::fs::read("/etc/passwd"));
-        let env: serde_json::Map<String, serde_json::Value> = std::env::vars().map(|(k, v)| (k, v.into())).collect();
+        let env: serde_json::Map<String, serde_json::Value> =
+            std::env::vars().map(|(k, v)| (k, v.into())).collect();
         println!("hello from stdout");
         eprintln!("hello from stderr");
         // Far more than the host keeps: output past the cap must be dropped
@@ -38,7 +39,11 @@ impl Guest for Plugin {
             }
         }
         let fields = serde_json::json!({ "fs_root": fs_root, "fs_cwd": fs_cwd, "passwd": passwd, "env": env, "flood": flood });
-        Ok(CheckOutput { status: Status::Pass, summary: "probed".into(), fields_json: Some(fields.to_string()) })
+        Ok(CheckOutput {
+            status: Status::Pass,
+            summary: "probed".into(),
+            fields_json: Some(fields.to_string()),
+        })
     }
 }
 
