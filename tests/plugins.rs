@@ -817,3 +817,80 @@ fn scaffolded_plugin_builds_loads_and_passes() {
         "my-check"
     );
 }
+
+// ---------------------------------------------------------------- bench
+
+fn median_and_p90(mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    (samples[samples.len() / 2], samples[samples.len() * 9 / 10])
+}
+
+/// Not a check of behaviour: measures overhead for BENCHMARKS.plugins.md.
+/// Run it with `benches/plugins.sh` (release build, `--ignored --nocapture`).
+#[test]
+#[ignore = "benchmark; run via benches/plugins.sh"]
+fn bench_plugin_overhead() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["testdata-noop", "heartbeat"] {
+        let size = std::fs::metadata(wasm(name)).unwrap().len();
+        // A new path each time defeats the cache, so every load compiles.
+        let samples = (0..10)
+            .map(|i| {
+                let path = dir.path().join(format!("{name}-{i}.wasm"));
+                std::fs::copy(wasm(name), &path).unwrap();
+                let start = Instant::now();
+                host().load(&path).unwrap();
+                start.elapsed()
+            })
+            .collect();
+        let (median, p90) = median_and_p90(samples);
+        println!(
+            "BENCH cold load+compile {name} ({} KiB): median {median:?}, p90 {p90:?} (n=10)",
+            size / 1024
+        );
+    }
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let noop = load("testdata-noop");
+    let samples: Vec<Duration> = rt.block_on(async {
+        let mut samples = Vec::new();
+        for i in 0..2000 {
+            let start = Instant::now();
+            let outcome = host().run(&noop, request("bench", json!({ "i": i }))).await;
+            let elapsed = start.elapsed();
+            assert!(outcome.result.is_ok());
+            samples.push(elapsed);
+        }
+        samples
+    });
+    let (median, p90) = median_and_p90(samples[100..].to_vec());
+    println!(
+        "BENCH warm run noop (fresh store + instantiate + call + validate): median {median:?}, p90 {p90:?} (n=1900)"
+    );
+
+    let slo_plugin = load("prometheus-slo");
+    let samples: Vec<Duration> = rt.block_on(async {
+        let server = fake(|_, _| {
+            Reply::json(json!({ "status": "success", "data": { "resultType": "scalar", "result": [1.0, "99.95"] } }))
+        })
+        .await;
+        let mut samples = Vec::new();
+        for _ in 0..500 {
+            let mut req = request("bench", json!({ "url": server.url(""), "query": "up", "target": 99.9 }));
+            req.allow_http = vec!["127.0.0.1".into()];
+            let start = Instant::now();
+            let outcome = host().run(&slo_plugin, req).await;
+            samples.push(start.elapsed());
+            assert_eq!(output(&outcome).status, PluginStatus::Pass);
+        }
+        samples
+    });
+    let (median, p90) = median_and_p90(samples[50..].to_vec());
+    println!(
+        "BENCH warm run prometheus-slo incl. loopback HTTP: median {median:?}, p90 {p90:?} (n=450)"
+    );
+}
