@@ -26,6 +26,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 pub mod scaffold;
+pub use scaffold::{ScaffoldError, scaffold};
 
 /// Host-side bindings generated from the WIT the plugins are built against.
 /// Kept in one place so a wasmtime upgrade touches one macro call.
