@@ -6,6 +6,8 @@
 
 pub mod git;
 pub mod github;
+#[cfg(feature = "plugins")]
+pub mod plugin;
 pub mod http;
 
 use std::time::Duration;
