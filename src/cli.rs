@@ -53,11 +53,32 @@ enum Command {
         #[arg(long, short, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Write or inspect WASM check plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Validate the configuration without running anything.
     Check {
         /// Config file.
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Scaffold a plugin crate that builds as is
+    /// (`cargo build --release --target wasm32-wasip2`).
+    New {
+        /// Crate name, e.g. `disk-space`.
+        name: String,
+        /// Where to create the crate's directory (default: the current one).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Print what a plugin's `describe` returns and the WIT it was built against.
+    Info {
+        /// The .wasm component.
+        file: PathBuf,
     },
 }
 
@@ -118,6 +139,7 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => run(args, color),
         Command::Check { config } => check(&config, color),
+        Command::Plugin(cmd) => plugin(cmd),
         Command::Serve { config, listen } => serve(&config, listen),
         Command::Demo {
             listen,
@@ -170,7 +192,52 @@ pub fn load_plan(path: &Path) -> Result<Plan, ConfigError> {
             ),
         });
     }
-    plan::build(Config::load(path)?)
+    let plan = plan::build(Config::load(path)?)?;
+    crate::runner::load_plugins(&plan)?;
+    Ok(plan)
+}
+
+#[cfg(feature = "plugins")]
+fn plugin(cmd: PluginCommand) -> Result<Exit, Failure> {
+    use crate::probe::plugin;
+    match cmd {
+        PluginCommand::New { name, dir } => {
+            let at = dir.join(&name);
+            plugin::scaffold(&name, &at).map_err(|e| Failure::Usage(e.to_string()))?;
+            println!("created {}", at.display());
+            println!(
+                "build it:  cargo build --release --target wasm32-wasip2 --manifest-path {}/Cargo.toml",
+                at.display()
+            );
+            Ok(Exit::Healthy)
+        }
+        PluginCommand::Info { file } => {
+            let host = crate::runner::plugin_host().map_err(Failure::Internal)?;
+            let loaded = host
+                .load(&file)
+                .map_err(|e| Failure::Usage(e.to_string()))?;
+            let described = runtime()?
+                .block_on(host.describe(&loaded))
+                .map_err(|e| Failure::Usage(format!("{}: describe failed: {e}", file.display())))?;
+            println!("file: {}", file.display());
+            println!(
+                "wit:  villa:telemetry@{}",
+                loaded.wit_version().unwrap_or("unknown")
+            );
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&described).unwrap_or_else(|_| described.to_string())
+            );
+            Ok(Exit::Healthy)
+        }
+    }
+}
+
+#[cfg(not(feature = "plugins"))]
+fn plugin(_cmd: PluginCommand) -> Result<Exit, Failure> {
+    Err(Failure::Usage(
+        "this build has no plugin support (rebuild with the default `plugins` feature)".into(),
+    ))
 }
 
 fn check(path: &Path, _color: bool) -> Result<Exit, Failure> {

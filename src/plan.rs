@@ -65,6 +65,8 @@ pub struct Settings {
 pub const DEFAULT_CONCURRENCY: usize = 256;
 /// Default `[run] timeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default timeout of a plugin check.
+pub const PLUGIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Default `[run] max_body`.
 pub const DEFAULT_BODY_CAP: usize = 1 << 20;
 
@@ -177,6 +179,8 @@ pub struct PluginSpec {
     pub allow_env: Vec<String>,
     /// Repositories for `github-get`.
     pub allow_github: Vec<String>,
+    /// Where `wasm = ...` is written (file index, byte span), for load errors.
+    pub source: (usize, std::ops::Range<usize>),
 }
 
 /// One check instance.
@@ -489,11 +493,17 @@ pub fn build(config: Config) -> Result<Plan, ConfigError> {
             }
         }
 
+        // Plugins default to a tighter budget than network checks (DESIGN.md).
+        let probe_default = if c.plugin.is_some() {
+            PLUGIN_TIMEOUT
+        } else {
+            default_timeout
+        };
         let timeout = c
             .timeout
             .or(c.http.as_ref().and_then(|h| h.get_ref().timeout))
             .or(c.plugin.as_ref().and_then(|p| p.get_ref().timeout))
-            .unwrap_or(default_timeout);
+            .unwrap_or(probe_default);
         check_index.insert(id.clone(), checks.len());
         checks.push(CheckPlan {
             name: c.name.clone().unwrap_or_else(|| id.clone()),
@@ -996,6 +1006,7 @@ fn probe_spec(
         allow_http: p.allow.http.clone(),
         allow_env: p.allow.env.clone(),
         allow_github: p.allow.github.clone(),
+        source: (file, p.wasm.span()),
     }))
 }
 

@@ -26,6 +26,9 @@ pub struct Services {
     pub http: reqwest::Client,
     /// Present when the plan talks to GitHub (a repo and a github check).
     pub github: Option<GithubClient>,
+    /// For plugins' `http-fetch`: follows no redirects itself, so the host
+    /// can re-check the allowlist on every hop.
+    pub plugin_http: reqwest::Client,
     /// GitHub request counters at the end of the previous run, so each
     /// report counts only its own requests.
     pub github_counted: std::sync::Arc<Mutex<(u64, u64)>>,
@@ -45,7 +48,12 @@ pub const NOT_FOUND_TTL: std::time::Duration = std::time::Duration::from_secs(60
 impl Services {
     /// Clients for `plan`, with the GitHub token from the environment.
     pub fn new(plan: &Plan) -> Self {
-        let token = if uses_github(plan) {
+        let wants_token = uses_github(plan)
+            || plan
+                .checks
+                .iter()
+                .any(|c| matches!(&c.probe, ProbeSpec::Plugin(p) if !p.allow_github.is_empty()));
+        let token = if wants_token {
             GithubClient::resolve_token()
         } else {
             None
@@ -84,6 +92,7 @@ impl Services {
         Services {
             http,
             github,
+            plugin_http: probe::http::plugin_client(),
             github_counted: std::sync::Arc::default(),
             github_not_found: std::sync::Arc::default(),
             secrets,
@@ -243,7 +252,18 @@ async fn run_job(
     let mut secrets: Vec<String> = services.secrets.clone();
     let probed = match resolve_and_observe(plan, check, services, &render, &mut secrets) {
         Err(reason) => Probed::error(reason, started.elapsed()),
-        Ok(fut) => match tokio::time::timeout(check.timeout, fut).await {
+        // A plugin enforces its own timeout (and says so precisely); the
+        // outer one only backs it up.
+        Ok(fut) => match tokio::time::timeout(
+            if matches!(check.probe, ProbeSpec::Plugin(_)) {
+                check.timeout + std::time::Duration::from_secs(1)
+            } else {
+                check.timeout
+            },
+            fut,
+        )
+        .await
+        {
             Ok(p) => p,
             Err(_) => Probed::error(
                 format!(
@@ -344,7 +364,141 @@ fn resolve_and_observe<'a>(
             };
             Ok(probe::github::observe(client, repo, request).boxed())
         }
-        ProbeSpec::Plugin(_) => Err("plugins are not available in this build".into()),
+        ProbeSpec::Plugin(spec) => plugin_probe(plan, check, services, spec, render),
+    }
+}
+
+#[cfg(feature = "plugins")]
+fn plugin_probe<'a>(
+    plan: &'a Plan,
+    check: &'a CheckPlan,
+    services: &'a Services,
+    spec: &'a crate::plan::PluginSpec,
+    render: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<ProbeFuture<'a>, String> {
+    use crate::probe::plugin::{GithubAccess, PluginRequest, PluginStatus};
+    let host = plugin_host()?;
+    let plugin = host.load(&spec.wasm).map_err(|e| e.to_string())?;
+    let config = render_strings(&spec.config, render)?;
+    let env = spec
+        .allow_env
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v)))
+        .collect();
+    let mut req = PluginRequest::new(check.id.clone(), config, services.plugin_http.clone());
+    req.env = env;
+    req.timeout = check.timeout;
+    req.memory_bytes = spec.memory_bytes;
+    req.allow_http = spec.allow_http.clone();
+    req.allow_github = spec.allow_github.clone();
+    req.body_cap = plan.settings.body_cap;
+    req.github = Some(GithubAccess {
+        api_url: plan.settings.github_api_url.clone(),
+        token: services.secrets.first().cloned(),
+    });
+    Ok(async move {
+        let outcome = host.run(&plugin, req).await;
+        let mut probed = match outcome.result {
+            Err(reason) => Probed::error(reason, outcome.duration),
+            Ok(out) => {
+                let verdict = match out.status {
+                    PluginStatus::Pass => Verdict::Pass,
+                    PluginStatus::Warn => Verdict::Warn(out.summary.clone()),
+                    PluginStatus::Fail => Verdict::Fail(out.summary.clone()),
+                    PluginStatus::Unknown => {
+                        Verdict::Error(format!("plugin could not tell: {}", out.summary))
+                    }
+                };
+                Probed {
+                    observation: probe::Observation {
+                        value: Value::Object(out.fields.clone()),
+                        body_is_json: true,
+                        duration: outcome.duration,
+                        ..probe::Observation::default()
+                    },
+                    summary: out.summary,
+                    fields: out.fields,
+                    verdict,
+                    log: Vec::new(),
+                }
+            }
+        };
+        probed.log = outcome.log;
+        probed
+    }
+    .boxed())
+}
+
+#[cfg(not(feature = "plugins"))]
+fn plugin_probe<'a>(
+    _plan: &'a Plan,
+    _check: &'a CheckPlan,
+    _services: &'a Services,
+    _spec: &'a crate::plan::PluginSpec,
+    _render: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<ProbeFuture<'a>, String> {
+    Err("this build has no plugin support (built without the `plugins` feature)".into())
+}
+
+/// Renders every string in a plugin's config that holds a template.
+#[cfg_attr(not(feature = "plugins"), allow(dead_code))]
+fn render_strings(
+    v: &Value,
+    render: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<Value, String> {
+    Ok(match v {
+        Value::String(s) => Value::String(render(s)?),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| render_strings(x, render))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| Ok((k.clone(), render_strings(x, render)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// The process's one plugin host (engine, epoch thread, compiled components).
+#[cfg(feature = "plugins")]
+pub fn plugin_host() -> Result<&'static crate::probe::plugin::PluginHost, String> {
+    static HOST: std::sync::OnceLock<Result<crate::probe::plugin::PluginHost, String>> =
+        std::sync::OnceLock::new();
+    HOST.get_or_init(|| crate::probe::plugin::PluginHost::new().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Compiles every plugin of the plan once, so a bad `.wasm` is a config
+/// error naming the file, before anything runs.
+pub fn load_plugins(plan: &Plan) -> Result<(), crate::error::ConfigError> {
+    let mut diags = Vec::new();
+    for check in &plan.checks {
+        let ProbeSpec::Plugin(spec) = &check.probe else {
+            continue;
+        };
+        let (file, span) = &spec.source;
+        #[cfg(feature = "plugins")]
+        let problem =
+            plugin_host().and_then(|h| h.load(&spec.wasm).map(drop).map_err(|e| e.to_string()));
+        #[cfg(not(feature = "plugins"))]
+        let problem: Result<(), String> = Err(
+            "this build has no plugin support (rebuild with the default `plugins` feature)".into(),
+        );
+        if let Err(reason) = problem {
+            diags.push(
+                crate::error::Diagnostic::new(&plan.sources[*file], span.clone(), reason)
+                    .with_help("build plugins with `cargo build --release --target wasm32-wasip2` against plugins/wit (villa:telemetry@0.1.0)"),
+            );
+        }
+    }
+    if diags.is_empty() {
+        Ok(())
+    } else {
+        Err(crate::error::ConfigError::Invalid(diags))
     }
 }
 

@@ -33,6 +33,21 @@ pub fn client() -> reqwest::Client {
         .expect("the TLS backend is compiled in")
 }
 
+/// The client plugins' `http-fetch` uses: it follows no redirects, so the
+/// plugin host can check its allowlist on every hop.
+pub fn plugin_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!(
+            "villa-telemetry-plugin/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .expect("the TLS backend is compiled in")
+}
+
 /// Sends the request and observes the answer. `needs_body` is false when no
 /// condition or extract reads the body: then an oversized body is cut, not an
 /// error.

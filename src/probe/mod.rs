@@ -6,9 +6,9 @@
 
 pub mod git;
 pub mod github;
+pub mod http;
 #[cfg(feature = "plugins")]
 pub mod plugin;
-pub mod http;
 
 use std::time::Duration;
 
