@@ -341,14 +341,23 @@ fn run(args: RunArgs, _color: bool) -> Result<Exit, Failure> {
         }
     }
     plan.restrict_to(&args.envs);
-    let renderer = Renderer::new(plan.settings.templates_dir.as_deref())
-        .map_err(|e| Failure::Internal(e.to_string()))?;
+    // JSON needs no templates: agents calling `run` in a loop skip compiling them.
+    let renderer = match args.format {
+        Format::Json => None,
+        _ => Some(
+            Renderer::new(plan.settings.templates_dir.as_deref())
+                .map_err(|e| Failure::Internal(e.to_string()))?,
+        ),
+    };
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))?;
     let report = runtime.block_on(run_once(&plan));
-    let text = renderer
-        .render(args.format, &report, &RenderExtras::default())
-        .map_err(|e| Failure::Internal(e.to_string()))?;
+    let text = match &renderer {
+        None => crate::render::to_json(&report),
+        Some(r) => r
+            .render(args.format, &report, &RenderExtras::default())
+            .map_err(|e| Failure::Internal(e.to_string()))?,
+    };
     match &args.output {
         Some(path) => std::fs::write(path, &text)
             .map_err(|e| Failure::Internal(format!("cannot write {}: {e}", path.display())))?,

@@ -89,10 +89,17 @@ impl Services {
                 .unwrap_or(plan.settings.timeout);
             gh.set_max_retry_wait(shortest / 2);
         }
+        // Building a TLS client reads the system's root certificates (~150
+        // files): only pay for a second one when a plugin may fetch.
+        let plugin_http = if plan.checks.iter().any(|c| matches!(c.probe, ProbeSpec::Plugin(_))) {
+            probe::http::plugin_client()
+        } else {
+            http.clone()
+        };
         Services {
             http,
             github,
-            plugin_http: probe::http::plugin_client(),
+            plugin_http,
             github_counted: std::sync::Arc::default(),
             github_not_found: std::sync::Arc::default(),
             secrets,
