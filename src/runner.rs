@@ -91,7 +91,11 @@ impl Services {
         }
         // Building a TLS client reads the system's root certificates (~150
         // files): only pay for a second one when a plugin may fetch.
-        let plugin_http = if plan.checks.iter().any(|c| matches!(c.probe, ProbeSpec::Plugin(_))) {
+        let plugin_http = if plan
+            .checks
+            .iter()
+            .any(|c| matches!(c.probe, ProbeSpec::Plugin(_)))
+        {
             probe::http::plugin_client()
         } else {
             http.clone()

@@ -3,52 +3,13 @@
 #![cfg(feature = "plugins")]
 
 use std::path::{Path, PathBuf};
-use std::process::Command as StdCommand;
-use std::sync::OnceLock;
 
 use assert_cmd::Command;
 use serde_json::{Value, json};
 
-fn manifest_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Builds the plugin workspace once (shared with tests/plugins.rs through
-/// the same target dir; cargo's lock serializes the two).
-fn wasm(name: &str) -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        if let Some(dir) = std::env::var_os("VILLA_PLUGIN_WASM_DIR") {
-            return PathBuf::from(dir);
-        }
-        let target = manifest_dir().join("target/plugin-build");
-        let out = StdCommand::new(env!("CARGO"))
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--manifest-path",
-            ])
-            .arg(manifest_dir().join("plugins/Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&target)
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("CARGO_BUILD_TARGET_DIR")
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env("RUSTC_WRAPPER", "")
-            .output()
-            .expect("cargo runs");
-        assert!(
-            out.status.success(),
-            "plugin build failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        target.join("wasm32-wasip2/release")
-    });
-    dir.join(format!("{}.wasm", name.replace('-', "_")))
-}
+#[path = "support/plugin_build.rs"]
+mod plugin_build;
+use plugin_build::wasm;
 
 /// A loopback server answering every GET with `body`.
 fn serve_json(body: Value) -> (String, std::thread::JoinHandle<()>) {
