@@ -194,6 +194,14 @@ pub struct Job {
     pub deps: Vec<usize>,
 }
 
+impl CheckPlan {
+    /// Whether this check's `extract` names `field`: only extracted values
+    /// become an environment's facts (a probe's own `sha` field does not).
+    pub fn extracts(&self, field: &str) -> bool {
+        self.extract.iter().any(|(n, _)| n == field)
+    }
+}
+
 impl Plan {
     /// The check definition of a job.
     pub fn check_of(&self, job: &Job) -> &CheckPlan {
@@ -712,9 +720,7 @@ fn add_fact_deps(
     let providers: Vec<usize> = jobs
         .iter()
         .enumerate()
-        .filter(|(i, j)| {
-            *i != me && j.env == Some(env) && checks[j.check].extract.iter().any(|(n, _)| n == fact)
-        })
+        .filter(|(i, j)| *i != me && j.env == Some(env) && checks[j.check].extracts(fact))
         .map(|(i, _)| i)
         .collect();
     if providers.is_empty() {

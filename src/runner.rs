@@ -607,6 +607,7 @@ fn template_context(plan: &Plan, job: &Job, results: &[Mutex<Option<CheckResult>
             if plan.jobs[*ji].env == Some(ei) {
                 for fact in FACTS {
                     if e.get(fact).is_none()
+                        && plan.check_of(&plan.jobs[*ji]).extracts(fact)
                         && let Some(v) = r.fields.get(fact)
                     {
                         e[fact] = v.clone();

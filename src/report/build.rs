@@ -35,16 +35,9 @@ pub async fn build(
             .enumerate()
             .filter(|(i, _)| plan.jobs[*i].env == Some(ei))
             .collect();
-        // Only extracted values are facts: a probe's own `sha` field (say, of
-        // a deployment) is not what the environment runs unless asked for.
         let fact = |name: &str| -> Option<String> {
             mine.iter()
-                .filter(|(i, _)| {
-                    plan.check_of(&plan.jobs[*i])
-                        .extract
-                        .iter()
-                        .any(|(n, _)| n == name)
-                })
+                .filter(|(i, _)| plan.check_of(&plan.jobs[*i]).extracts(name))
                 .find_map(|(_, r)| r.fields.get(name).and_then(value_text))
         };
         let latency_ms = mine
@@ -206,6 +199,7 @@ pub async fn build(
                         }
                     }
                     if c.source.is_some() {
+                        // GitHub answered.
                     } else if let Some(dir) = &git_dir {
                         match git::count_between(dir, a, b).await {
                             Ok((behind, ahead)) => {
