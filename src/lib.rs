@@ -11,6 +11,7 @@ pub mod demo;
 pub mod error;
 pub mod plan;
 pub mod probe;
+pub mod redact;
 pub mod render;
 pub mod report;
 pub mod runner;

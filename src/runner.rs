@@ -16,6 +16,7 @@ use crate::condition::Outcome;
 use crate::plan::{CheckPlan, FACTS, GithubKind, Job, Plan, ProbeSpec, secret_refs};
 use crate::probe::github::GithubClient;
 use crate::probe::{self, Probed, Verdict};
+use crate::redact::Redactor;
 use crate::report::{CheckResult, CheckStatus};
 
 /// Shared clients every run uses: one HTTP client, one GitHub client, one
@@ -37,9 +38,12 @@ pub struct Services {
     /// so asking again on every `serve` refresh would cost a rate-limit
     /// point each time; the report skips them for [`NOT_FOUND_TTL`].
     pub(crate) github_not_found: std::sync::Arc<Mutex<HashMap<String, Instant>>>,
-    /// The GitHub token, only to scrub it from results: a proxy or GHE that
-    /// echoes the `Authorization` header into a body must not leak it.
+    /// The GitHub token (for plugins' `github-get`).
     pub(crate) secrets: Vec<String>,
+    /// The run's secrets (the GitHub token and every `${VAR}` in a header
+    /// value) in every form: a proxy or an upstream that echoes a header must
+    /// not leak it, whichever check's output it lands in.
+    pub(crate) redactor: Redactor,
 }
 
 /// How long a GitHub 404 for a compare is believed before asking again.
@@ -106,9 +110,24 @@ impl Services {
             plugin_http,
             github_counted: std::sync::Arc::default(),
             github_not_found: std::sync::Arc::default(),
+            redactor: Redactor::new(secrets.iter().chain(&header_secrets(plan))),
             secrets,
         }
     }
+}
+
+/// The values of every `${VAR}` the plan's header values name, as set now.
+fn header_secrets(plan: &Plan) -> Vec<String> {
+    plan.checks
+        .iter()
+        .filter_map(|c| match &c.probe {
+            ProbeSpec::Http { headers, .. } => Some(headers),
+            _ => None,
+        })
+        .flatten()
+        .flat_map(|(_, value)| secret_refs(value))
+        .filter_map(|var| std::env::var(var).ok())
+        .collect()
 }
 
 /// A plan uses GitHub when it has a github check.
@@ -285,8 +304,13 @@ async fn run_job(
             ),
         },
     };
+    // Redacted before the conditions read it: a failed condition shows the
+    // value cut short, and a cut secret would no longer be recognised.
+    let redactor = services.redactor.with(secrets.as_slice());
+    let mut probed = probed;
+    probed.redact(&redactor);
     let mut result = evaluate(check, probed, base(CheckStatus::Pass, String::new(), None));
-    redact(&mut result, &secrets);
+    redact(&mut result, &redactor);
     result
 }
 
@@ -310,9 +334,14 @@ fn resolve_and_observe<'a>(
         } => {
             let url = render(url)?;
             let mut resolved = Vec::new();
+            let mut secret_headers = Vec::new();
             for (name, value) in headers {
                 let mut value = render(value)?;
-                for var in secret_refs(&value) {
+                let refs = secret_refs(&value);
+                if !refs.is_empty() {
+                    secret_headers.push(name.clone());
+                }
+                for var in refs {
                     let secret = std::env::var(&var)
                         .map_err(|_| format!("environment variable {var} is not set"))?;
                     if !secret.is_empty() {
@@ -327,6 +356,7 @@ fn resolve_and_observe<'a>(
                 method: method.clone(),
                 url,
                 headers: resolved,
+                secret_headers,
                 body,
             };
             Ok(probe::http::observe(
@@ -403,6 +433,7 @@ fn plugin_probe<'a>(
     req.allow_http = spec.allow_http.clone();
     req.allow_github = spec.allow_github.clone();
     req.body_cap = plan.settings.body_cap;
+    req.redactor = services.redactor.clone();
     req.github = Some(GithubAccess {
         api_url: plan.settings.github_api_url.clone(),
         token: services.secrets.first().cloned(),
@@ -661,33 +692,19 @@ fn template_error(text: &str, e: &handlebars::RenderError) -> String {
     }
 }
 
-/// Replaces every secret value in the result's text with `••••`.
-pub fn redact(result: &mut CheckResult, secrets: &[String]) {
-    if secrets.is_empty() {
+/// Replaces every secret in the result's text with `••••`.
+pub fn redact(result: &mut CheckResult, redactor: &Redactor) {
+    if redactor.is_empty() {
         return;
     }
-    let clean = |s: &mut String| {
-        for secret in secrets {
-            if s.contains(secret.as_str()) {
-                *s = s.replace(secret.as_str(), "••••");
-            }
-        }
-    };
-    clean(&mut result.summary);
+    redactor.redact_string(&mut result.summary);
     if let Some(e) = &mut result.error {
-        clean(e);
+        redactor.redact_string(e);
     }
-    result.failed_conditions.iter_mut().for_each(clean);
-    result.log.iter_mut().for_each(clean);
-    fn walk(v: &mut Value, clean: &dyn Fn(&mut String)) {
-        match v {
-            Value::String(s) => clean(s),
-            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, clean)),
-            Value::Object(o) => o.values_mut().for_each(|x| walk(x, clean)),
-            _ => {}
-        }
-    }
-    for v in result.fields.values_mut() {
-        walk(v, &clean);
-    }
+    result
+        .failed_conditions
+        .iter_mut()
+        .chain(result.log.iter_mut())
+        .for_each(|s| redactor.redact_string(s));
+    redactor.redact_map(&mut result.fields);
 }

@@ -16,6 +16,7 @@ mod check;
 mod error;
 mod model;
 
+use crate::redact::Redactor;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -74,6 +75,8 @@ struct Inner {
     api_url: String,
     /// `Bearer …`, marked sensitive so no HTTP-level debug output prints it.
     auth_header: Option<HeaderValue>,
+    /// Takes the token out of GitHub's error messages before they are cut.
+    redactor: Redactor,
     source: TokenSource,
     cache: EtagCache,
     requests: AtomicU64,
@@ -144,11 +147,18 @@ impl GithubClient {
                 .filter(|_| auth_header.is_some())
                 .map(|(t, _)| t.trim()),
         );
+        let redactor = Redactor::new(
+            token
+                .as_ref()
+                .filter(|_| auth_header.is_some())
+                .map(|(t, _)| t.trim()),
+        );
         GithubClient {
             inner: Arc::new(Inner {
                 http,
                 api_url: api_url.trim_end_matches('/').to_string(),
                 auth_header,
+                redactor,
                 source,
                 cache,
                 requests: AtomicU64::new(0),
@@ -404,7 +414,7 @@ impl GithubClient {
 
             let headers = resp.headers().clone();
             let text = resp.text().await.unwrap_or_default();
-            let message = error_message(&text);
+            let message = error_message(&self.inner.redactor.redact(&text));
             match self.classify(status, &headers, &message, shown) {
                 Failure::RetryAfter(wait) if !retried => {
                     retried = true;

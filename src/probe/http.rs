@@ -16,17 +16,37 @@ pub struct HttpRequest {
     pub url: String,
     /// Header name and value (may hold secrets: never print).
     pub headers: Vec<(String, String)>,
+    /// Names of the headers whose value holds a `${VAR}` secret: never sent
+    /// to another origin on a redirect.
+    pub secret_headers: Vec<String>,
     /// Request body.
     pub body: Option<String>,
 }
 
+/// Most redirects followed for one request.
+const MAX_REDIRECTS: usize = 10;
+
 /// Builds the one client all HTTP checks share: rustls, verified TLS,
-/// limited redirects, pooled connections.
+/// pooled connections, redirects followed within an origin only. reqwest
+/// strips only `Authorization` and cookies on a hop to another origin, so
+/// [`observe`] takes those hops itself, without the secret headers.
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .user_agent(concat!("villa-telemetry/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::limited(10))
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error("too many redirects")
+            } else if attempt
+                .previous()
+                .last()
+                .is_some_and(|prev| !same_origin(prev, attempt.url()))
+            {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        }))
         .connect_timeout(Duration::from_secs(10))
         .pool_max_idle_per_host(256)
         .build()
@@ -58,16 +78,55 @@ pub async fn observe(
     needs_body: bool,
 ) -> Probed {
     let started = Instant::now();
-    let mut builder = client.request(req.method.clone(), &req.url);
-    for (name, value) in &req.headers {
-        builder = builder.header(name, value);
-    }
-    if let Some(body) = req.body {
-        builder = builder.body(body);
-    }
-    let response = match builder.send().await {
-        Ok(r) => r,
-        Err(e) => return Probed::error(describe_error(&e, &req.url), started.elapsed()),
+    let (mut method, mut url, mut headers, mut body) = (
+        req.method.clone(),
+        req.url.clone(),
+        req.headers.clone(),
+        req.body.clone(),
+    );
+    let mut hops = 0;
+    let response = loop {
+        let mut builder = client.request(method.clone(), &url);
+        for (name, value) in &headers {
+            builder = builder.header(name, value);
+        }
+        if let Some(body) = &body {
+            builder = builder.body(body.clone());
+        }
+        let response = match builder.send().await {
+            Ok(r) => r,
+            Err(e) => return Probed::error(describe_error(&e, &req.url), started.elapsed()),
+        };
+        let Some(next) = cross_origin_redirect(&response) else {
+            break response;
+        };
+        hops += 1;
+        if hops > MAX_REDIRECTS {
+            return Probed::error(
+                format!("too many redirects from {} (a redirect loop?)", req.url),
+                started.elapsed(),
+            );
+        }
+        // Another origin gets no secret: not the `${VAR}` headers, and not
+        // what reqwest itself would strip.
+        headers.retain(|(name, _)| {
+            let name = name.to_ascii_lowercase();
+            !req.secret_headers
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(&name))
+                && !matches!(
+                    name.as_str(),
+                    "authorization" | "cookie" | "proxy-authorization"
+                )
+        });
+        let status = response.status().as_u16();
+        if status == 303 && method != reqwest::Method::HEAD
+            || matches!(status, 301 | 302) && method == reqwest::Method::POST
+        {
+            method = reqwest::Method::GET;
+            body = None;
+        }
+        url = next.to_string();
     };
     let status = response.status();
     let headers: Vec<(String, String)> = response
@@ -170,6 +229,29 @@ pub async fn observe(
         verdict,
         log: Vec::new(),
     }
+}
+
+/// Same scheme, host and port (as reqwest decides whether to keep
+/// `Authorization` on a redirect).
+fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Where a redirect that the client stopped at (another origin) points.
+fn cross_origin_redirect(response: &reqwest::Response) -> Option<reqwest::Url> {
+    if !response.status().is_redirection() {
+        return None;
+    }
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)?
+        .to_str()
+        .ok()?;
+    let next = response.url().join(location).ok()?;
+    (!same_origin(response.url(), &next) && matches!(next.scheme(), "http" | "https"))
+        .then_some(next)
 }
 
 /// "connection refused by 127.0.0.1:9 (is the service running?)" and the like.

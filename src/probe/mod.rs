@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::redact::Redactor;
+
 /// What a probe saw; `expect`, `warn_unless` and `extract` read it.
 #[derive(Debug, Clone, Default)]
 pub struct Observation {
@@ -74,6 +76,27 @@ impl Probed {
             verdict: Verdict::Error(reason),
             log: Vec::new(),
         }
+    }
+}
+
+impl Probed {
+    /// Takes the run's secrets out of everything the probe saw, before any
+    /// condition reads it or any output shortens it.
+    pub fn redact(&mut self, redactor: &Redactor) {
+        if redactor.is_empty() {
+            return;
+        }
+        redactor.redact_value(&mut self.observation.value);
+        for (_, value) in &mut self.observation.headers {
+            redactor.redact_string(value);
+        }
+        redactor.redact_string(&mut self.summary);
+        redactor.redact_map(&mut self.fields);
+        match &mut self.verdict {
+            Verdict::Pass => {}
+            Verdict::Warn(s) | Verdict::Fail(s) | Verdict::Error(s) => redactor.redact_string(s),
+        }
+        self.log.iter_mut().for_each(|s| redactor.redact_string(s));
     }
 }
 

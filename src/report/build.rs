@@ -246,7 +246,7 @@ pub async fn build(
                 .iter_mut()
                 .flat_map(|m| std::iter::once(&mut m.message).chain(m.author.iter_mut())),
         ) {
-            scrub(text, &services.secrets);
+            services.redactor.redact_string(text);
         }
         comparison.insert(format!("{tracked}_vs_{}", env.id), c);
     }
@@ -361,15 +361,6 @@ async fn compare_remembering_404(
             .insert(path, Instant::now());
     }
     answer
-}
-
-/// Replaces every secret (the GitHub token) in `text` with `••••`.
-fn scrub(text: &mut String, secrets: &[String]) {
-    for secret in secrets {
-        if text.contains(secret.as_str()) {
-            *text = text.replace(secret.as_str(), "••••");
-        }
-    }
 }
 
 fn ci_run(r: &CheckResult) -> CiRun {

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::redact::Redactor;
+
 use super::bindings::villa::telemetry::types;
 
 /// The WIT package plugins must be built against.
@@ -86,6 +88,9 @@ pub struct PluginRequest {
     pub github: Option<GithubAccess>,
     /// Largest response body a plugin may receive.
     pub body_cap: usize,
+    /// The run's secrets: taken out of what the plugin reports (before any
+    /// cut) and out of `github-get` answers.
+    pub redactor: Redactor,
 }
 
 impl PluginRequest {
@@ -106,6 +111,7 @@ impl PluginRequest {
             http,
             github: None,
             body_cap: DEFAULT_BODY_CAP,
+            redactor: Redactor::default(),
         }
     }
 }

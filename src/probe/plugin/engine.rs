@@ -11,6 +11,8 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 
+use crate::redact::Redactor;
+
 use super::api::{
     DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT, PluginError, PluginOutcome, PluginRequest,
 };
@@ -213,6 +215,7 @@ impl PluginHost {
             memory_bytes: req.memory_bytes,
         };
         let env = req.env.clone();
+        let redactor = req.redactor.clone();
         let net = Net {
             allow_http: req.allow_http,
             allow_github: req.allow_github,
@@ -220,13 +223,16 @@ impl PluginHost {
             github: req.github,
             body_cap: req.body_cap,
             deadline: Instant::now() + req.timeout,
+            redactor: req.redactor,
         };
         let (result, log, duration) = self
             .invoke(plugin, limits, env, net, Call::Run(input))
             .await;
         let result = result.and_then(|r| match r {
-            Returned::Run(Ok(out)) => validate_output(out),
-            Returned::Run(Err(msg)) => Err(truncate(msg, MAX_SUMMARY)),
+            Returned::Run(Ok(out)) => validate_output(out, &redactor),
+            Returned::Run(Err(msg)) => {
+                Err(truncate(redactor.redact(&msg).into_owned(), MAX_SUMMARY))
+            }
             Returned::Describe(_) => Err("internal error: describe() answered a run".into()),
         });
         PluginOutcome {
@@ -249,6 +255,7 @@ impl PluginHost {
             github: None,
             body_cap: 0,
             deadline: Instant::now() + DEFAULT_TIMEOUT,
+            redactor: Redactor::default(),
         };
         let (result, _log, _) = self
             .invoke(plugin, limits, Vec::new(), net, Call::Describe)
@@ -326,7 +333,20 @@ impl PluginHost {
         // Epochs cannot interrupt a guest blocked in an async host call; this can.
         let outcome = tokio::time::timeout(limits.timeout + OUTER_TIMEOUT_SLACK, fut).await;
         let duration = start.elapsed();
-        let stderr_text = stderr.text();
+        // Redacted before the cuts below (failure reasons keep a tail of
+        // stderr); the capture cap may have cut a secret in a stream's last
+        // line, so a cut stream loses that line.
+        let redactor = store.data().net.redactor.clone();
+        let cut = truncated.load(Ordering::Relaxed);
+        let captured = |c: &Capture| {
+            let mut text = c.text();
+            if cut && !text.ends_with('\n') {
+                text.truncate(text.rfind('\n').map_or(0, |i| i + 1));
+            }
+            redactor.redact(&text).into_owned()
+        };
+        let stdout_text = captured(&stdout);
+        let stderr_text = captured(&stderr);
         let result = match outcome {
             Err(_elapsed) => Err(timeout_reason(limits.timeout)),
             Ok(Ok(returned)) => Ok(returned),
@@ -338,7 +358,7 @@ impl PluginHost {
             )),
         };
         let mut log = std::mem::take(&mut store.data_mut().log);
-        for (stream, text) in [("stdout", stdout.text()), ("stderr", stderr_text)] {
+        for (stream, text) in [("stdout", stdout_text), ("stderr", stderr_text)] {
             log.extend(text.lines().map(|line| format!("{stream}: {line}")));
         }
         if truncated.load(Ordering::Relaxed) {

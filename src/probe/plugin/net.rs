@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::redact::Redactor;
+
 use super::api::GithubAccess;
 use super::bindings::villa::telemetry::host;
 use super::output::{format_bytes, truncate};
@@ -17,6 +19,9 @@ pub(super) struct Net {
     pub(super) github: Option<GithubAccess>,
     pub(super) body_cap: usize,
     pub(super) deadline: Instant,
+    /// Takes the run's secrets (the token above all) out of what reaches
+    /// the plugin and its error messages.
+    pub(super) redactor: Redactor,
 }
 
 impl Net {
@@ -179,7 +184,11 @@ impl Net {
                     format!("github-get {path}: {why}")
                 }
             })?;
-        let body = String::from_utf8_lossy(&body).into_owned();
+        // The token stays on the host even when GitHub (or a proxy) echoes it.
+        let body = self
+            .redactor
+            .redact(&String::from_utf8_lossy(&body))
+            .into_owned();
         if status.is_success() {
             Ok(body)
         } else {

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::redact::Redactor;
+
 use super::api::PluginOutput;
 use super::bindings::villa::telemetry::types;
 use super::sandbox::Limits;
@@ -80,7 +82,10 @@ fn panic_message(stderr: &str) -> Option<String> {
 }
 
 /// Checks and caps what the guest returned.
-pub(super) fn validate_output(out: types::CheckOutput) -> Result<PluginOutput, String> {
+pub(super) fn validate_output(
+    out: types::CheckOutput,
+    redactor: &Redactor,
+) -> Result<PluginOutput, String> {
     let fields = match out.fields_json {
         None => serde_json::Map::new(),
         Some(text) if text.len() > MAX_FIELDS_JSON => {
@@ -103,7 +108,7 @@ pub(super) fn validate_output(out: types::CheckOutput) -> Result<PluginOutput, S
     };
     Ok(PluginOutput {
         status: out.status.into(),
-        summary: truncate(out.summary, MAX_SUMMARY),
+        summary: truncate(redactor.redact(&out.summary).into_owned(), MAX_SUMMARY),
         fields,
     })
 }

@@ -167,6 +167,7 @@ impl host::Host for HostState {
                 host::LogLevel::Warn => "warn",
                 host::LogLevel::Error => "error",
             };
+            let message = self.net.redactor.redact(&message).into_owned();
             self.log
                 .push(format!("{level}: {}", truncate(message, MAX_LOG_ENTRY)));
         }
