@@ -9,15 +9,79 @@ use tokio::process::Command;
 
 use super::{Observation, Probed, Verdict};
 
-/// Runs git in `dir` and returns stdout, or a reason a person can act on.
-pub async fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
-    let out = Command::new("git")
-        .arg("-C")
+/// Settings that keep git from running programs a repository configures:
+/// the repository's own `.git/config` is not trusted (it may come with a
+/// downloaded or shared checkout), the user's and the system's are.
+const OVERRIDES: &[&str] = &[
+    // `git status` would start the fsmonitor daemon or hook.
+    "core.fsmonitor=false",
+    // Index writes trigger `post-index-change`; no hook runs from here.
+    "core.hooksPath=/dev/null",
+    "core.pager=cat",
+    "diff.external=",
+    // An empty value empties the list of helpers.
+    "credential.helper=",
+];
+
+/// A `git` command in `dir` with every guard applied, and nothing
+/// inherited that points git elsewhere. Every git call goes through here.
+fn command(dir: &Path, filter_keys: &[String]) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.arg("--no-pager")
+        // `status` would otherwise refresh (write) the index.
+        .arg("--no-optional-locks");
+    for setting in OVERRIDES {
+        cmd.arg("-c").arg(setting);
+    }
+    for key in filter_keys {
+        cmd.arg("-c").arg(format!("{key}="));
+    }
+    cmd.arg("-C")
         .arg(dir)
-        .args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_PAGER", "cat")
         .env("LC_ALL", "C")
-        .kill_on_drop(true)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+        .env_remove("GIT_EXTERNAL_DIFF")
+        .env_remove("GIT_ASKPASS")
+        .env_remove("SSH_ASKPASS")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// The repository's clean/smudge/process filter commands (by config key):
+/// `git status` runs a clean filter on a file whose stat data changed, and
+/// the filter's name is chosen by the repository's `.gitattributes`, so the
+/// only way to switch them off is to blank each key the config defines.
+async fn filter_keys(dir: &Path) -> Vec<String> {
+    let out = command(dir, &[])
+        .args([
+            "config",
+            "--name-only",
+            "--get-regexp",
+            r"^filter\..*\.(clean|smudge|process)$",
+        ])
+        .output()
+        .await;
+    match out {
+        Ok(out) => String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Runs git in `dir` (guarded: see [`command`]) and returns stdout, or a
+/// reason a person can act on.
+pub async fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+    let filters = filter_keys(dir).await;
+    let out = command(dir, &filters)
+        .args(args)
         .output()
         .await
         .map_err(|e| {
@@ -54,7 +118,19 @@ pub async fn observe(dir: PathBuf) -> Probed {
             started.elapsed(),
         );
     }
-    let status = match git(&dir, &["status", "--porcelain=v2", "--branch"]).await {
+    // Submodules are compared by commit only: looking inside one runs a
+    // second git there.
+    let status = match git(
+        &dir,
+        &[
+            "status",
+            "--porcelain=v2",
+            "--branch",
+            "--ignore-submodules=dirty",
+        ],
+    )
+    .await
+    {
         Ok(s) => s,
         Err(e) => return Probed::error(e, started.elapsed()),
     };
@@ -183,12 +259,11 @@ pub async fn count_between(dir: &Path, a: &str, b: &str) -> Result<(u64, u64), S
 
 /// Whether `ancestor` is contained in `tip` in the repository at `dir`.
 pub async fn contains(dir: &Path, tip: &str, ancestor: &str) -> Result<bool, String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
+    let filters = filter_keys(dir).await;
+    let out = command(dir, &filters)
         .args(["merge-base", "--is-ancestor", ancestor, tip])
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
         .status()
         .await
         .map_err(|e| format!("cannot run git: {e}"))?;
