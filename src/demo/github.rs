@@ -224,10 +224,46 @@ struct Override {
     uses: Option<usize>,
 }
 
+/// Most recent requests kept for [`FakeGithub::log`]: a demo left open all
+/// day must not grow with every refresh.
+pub const LOG_CAP: usize = 1000;
+
+/// Distinct paths counted one by one; requests to further paths count only
+/// in the total.
+const COUNTED_PATHS_CAP: usize = 4096;
+
 struct Shared {
     fixtures: Fixtures,
     overrides: Mutex<HashMap<String, Override>>,
-    log: Mutex<Vec<RecordedRequest>>,
+    record: Mutex<Record>,
+}
+
+/// What the fake remembers of the requests it answered: counters, and the
+/// last [`LOG_CAP`] requests.
+#[derive(Default)]
+struct Record {
+    total: usize,
+    /// Per path: (requests, answered 304).
+    by_path: HashMap<String, (usize, usize)>,
+    recent: std::collections::VecDeque<RecordedRequest>,
+}
+
+impl Record {
+    fn push(&mut self, r: RecordedRequest) {
+        self.total += 1;
+        let counted = self.by_path.len() < COUNTED_PATHS_CAP;
+        if let Some(c) = self.by_path.get_mut(&r.path) {
+            c.0 += 1;
+            c.1 += usize::from(r.status == 304);
+        } else if counted {
+            self.by_path
+                .insert(r.path.clone(), (1, usize::from(r.status == 304)));
+        }
+        if self.recent.len() == LOG_CAP {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(r);
+    }
 }
 
 /// A running fake; the server stops when this is dropped.
@@ -258,7 +294,7 @@ impl FakeGithub {
         let shared = Arc::new(Shared {
             fixtures,
             overrides: Mutex::new(HashMap::new()),
-            log: Mutex::new(Vec::new()),
+            record: Mutex::new(Record::default()),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let (tx, rx) = oneshot::channel::<()>();
@@ -368,27 +404,29 @@ impl FakeGithub {
 
     /// Requests received for `path` (leading slash and query ignored).
     pub fn requests(&self, path: &str) -> usize {
-        let k = key(path);
-        self.log().iter().filter(|r| r.path == k).count()
+        self.counted(path).0
     }
 
     /// Requests received for `path` that were answered 304.
     pub fn not_modified(&self, path: &str) -> usize {
-        let k = key(path);
-        self.log()
-            .iter()
-            .filter(|r| r.path == k && r.status == 304)
-            .count()
+        self.counted(path).1
+    }
+
+    fn counted(&self, path: &str) -> (usize, usize) {
+        let record = self.shared.record.lock().expect("record lock");
+        record.by_path.get(&key(path)).copied().unwrap_or_default()
     }
 
     /// Requests received in all.
     pub fn total_requests(&self) -> usize {
-        self.shared.log.lock().expect("log lock").len()
+        self.shared.record.lock().expect("record lock").total
     }
 
-    /// Every request received, in order.
+    /// The requests received, in order: all of them, or the last
+    /// [`LOG_CAP`] once more have come.
     pub fn log(&self) -> Vec<RecordedRequest> {
-        self.shared.log.lock().expect("log lock").clone()
+        let record = self.shared.record.lock().expect("record lock");
+        record.recent.iter().cloned().collect()
     }
 }
 
@@ -465,15 +503,19 @@ async fn handle(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap)
     let not_modified = canned.status == 200 && etag.is_some() && if_none_match == etag;
     let status = if not_modified { 304 } else { canned.status };
 
-    shared.log.lock().expect("log lock").push(RecordedRequest {
-        path,
-        query: uri.query().map(str::to_string),
-        if_none_match,
-        authorization: sent("authorization"),
-        user_agent: sent("user-agent"),
-        api_version: sent("x-github-api-version"),
-        status,
-    });
+    shared
+        .record
+        .lock()
+        .expect("record lock")
+        .push(RecordedRequest {
+            path,
+            query: uri.query().map(str::to_string),
+            if_none_match,
+            authorization: sent("authorization"),
+            user_agent: sent("user-agent"),
+            api_version: sent("x-github-api-version"),
+            status,
+        });
 
     let mut resp = Response::builder()
         .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
