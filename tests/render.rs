@@ -336,3 +336,47 @@ fn template_render_error_names_the_file() {
     assert!(msg.contains(&path.display().to_string()), "{msg}");
     assert!(msg.contains("nmae"), "{msg}");
 }
+
+/// A loopback environment can answer in 0 ms: that is a measurement, not a
+/// missing one, so every format shows `0 ms` (Handlebars' `#if` treats 0 as
+/// false unless told otherwise).
+#[test]
+fn zero_latency_shows_0_ms_in_every_format() {
+    let mut report = fixture("all_green");
+    let (id, env) = report.environments.iter_mut().next().unwrap();
+    let id = id.clone();
+    env.latency_ms = Some(0);
+    let r = renderer();
+    let html = r.render(Format::Html, &report, &live_extras()).unwrap();
+    let card_start = html
+        .find(&format!("data-testid=\"env-card-{id}\""))
+        .expect("the environment's card");
+    let card = &html[card_start..];
+    let card = &card[..card.find("</article>").unwrap()];
+    assert!(
+        card.contains("<dt>Latency</dt><dd>0 ms</dd>"),
+        "the card shows 0 ms: {card}"
+    );
+    for format in [Format::Text, Format::Markdown] {
+        let out = r.render(format, &report, &RenderExtras::default()).unwrap();
+        assert!(out.contains(" 0 ms"), "{format:?}: {out}");
+    }
+    env_without_latency_shows_a_dash(&r);
+}
+
+/// The other side: no measurement at all still shows "—" on the card.
+fn env_without_latency_shows_a_dash(r: &Renderer) {
+    let mut report = fixture("all_green");
+    let (id, env) = report.environments.iter_mut().next().unwrap();
+    let id = id.clone();
+    env.latency_ms = None;
+    let html = r.render(Format::Html, &report, &live_extras()).unwrap();
+    let card = &html[html
+        .find(&format!("data-testid=\"env-card-{id}\""))
+        .unwrap()..];
+    let card = &card[..card.find("</article>").unwrap()];
+    assert!(
+        card.contains(r#"<dt>Latency</dt><dd class="none">—</dd>"#),
+        "{card}"
+    );
+}
