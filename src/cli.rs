@@ -35,6 +35,10 @@ enum Command {
         /// Address to listen on (overrides `[serve] listen`).
         #[arg(long)]
         listen: Option<String>,
+        /// Allow a non-loopback `--listen` address: the server has no
+        /// authentication, so anyone who can reach it reads everything.
+        #[arg(long)]
+        allow_remote: bool,
     },
     /// Start a simulated world on loopback (three environments with drift, a
     /// failed CI run, a GitHub look-alike), print its report and serve its
@@ -43,6 +47,9 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:3003")]
         listen: String,
+        /// Allow a non-loopback `--listen` address (no authentication).
+        #[arg(long)]
+        allow_remote: bool,
         /// Which state the world is in.
         #[arg(long, value_enum, default_value = "drift")]
         scenario: crate::demo::world::Scenario,
@@ -140,13 +147,18 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args, color),
         Command::Check { config } => check(&config, color),
         Command::Plugin(cmd) => plugin(cmd),
-        Command::Serve { config, listen } => serve(&config, listen),
+        Command::Serve {
+            config,
+            listen,
+            allow_remote,
+        } => serve(&config, listen, allow_remote),
         Command::Demo {
             listen,
+            allow_remote,
             scenario,
             once,
             format,
-        } => demo(&listen, scenario, once, format),
+        } => demo(&listen, access(allow_remote), scenario, once, format),
     };
     match outcome {
         Ok(code) => code.into(),
@@ -256,25 +268,42 @@ fn check(path: &Path, _color: bool) -> Result<Exit, Failure> {
     Ok(Exit::Healthy)
 }
 
-fn serve(path: &Path, listen: Option<String>) -> Result<Exit, Failure> {
+fn serve(path: &Path, listen: Option<String>, allow_remote: bool) -> Result<Exit, Failure> {
     let plan = load_plan(path)?;
     let listen = listen.unwrap_or_else(|| plan.settings.listen.clone());
-    serve_plan(plan, &listen)
+    let access = access(allow_remote || plan.settings.allow_remote);
+    serve_plan(plan, &listen, access)
 }
 
-/// Serves `plan` on `listen` until Ctrl-C; a port in use exits 3.
-pub fn serve_plan(plan: Plan, listen: &str) -> Result<Exit, Failure> {
+fn access(allow_remote: bool) -> crate::serve::Access {
+    if allow_remote {
+        crate::serve::Access::Remote
+    } else {
+        crate::serve::Access::Local
+    }
+}
+
+/// Serves `plan` on `listen` until Ctrl-C; a port in use, or an address
+/// beyond loopback without [`crate::serve::Access::Remote`], exits 3.
+pub fn serve_plan(plan: Plan, listen: &str, access: crate::serve::Access) -> Result<Exit, Failure> {
     let runtime = runtime()?;
     runtime.block_on(async {
         let services = Services::new(&plan);
-        serve_async(plan, services, listen).await
+        serve_async(plan, services, listen, access).await
     })
 }
 
-async fn serve_async(plan: Plan, services: Services, listen: &str) -> Result<Exit, Failure> {
+async fn serve_async(
+    plan: Plan,
+    services: Services,
+    listen: &str,
+    access: crate::serve::Access,
+) -> Result<Exit, Failure> {
     let renderer = Renderer::new(plan.settings.templates_dir.as_deref())
         .map_err(|e| Failure::Internal(e.to_string()))?;
-    let listener = crate::serve::bind(listen).await.map_err(Failure::Usage)?;
+    let listener = crate::serve::bind(listen, access)
+        .await
+        .map_err(Failure::Usage)?;
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::Internal(e.to_string()))?;
@@ -292,6 +321,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 fn demo(
     listen: &str,
+    access: crate::serve::Access,
     scenario: crate::demo::world::Scenario,
     once: bool,
     format: Format,
@@ -321,7 +351,7 @@ fn demo(
             "villa-telemetry: demo world on loopback ({scenario:?}); config written to {}",
             world.config_path.display()
         );
-        let result = serve_async(plan, services, listen).await;
+        let result = serve_async(plan, services, listen, access).await;
         drop(world);
         result
     });

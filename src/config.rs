@@ -139,6 +139,9 @@ pub struct ServeConfig {
     /// Reports older than this are re-checked.
     #[serde(default, with = "humantime_serde::option")]
     pub refresh: Option<Duration>,
+    /// Allow a `listen` address that is not loopback (no authentication).
+    #[serde(default)]
+    pub allow_remote: bool,
 }
 
 /// `[[environments]]`.

@@ -53,6 +53,8 @@ pub struct Settings {
     pub listen: String,
     /// `serve` refresh period.
     pub refresh: Duration,
+    /// `serve` may listen beyond loopback.
+    pub allow_remote: bool,
     /// GitHub API root.
     pub github_api_url: String,
     /// Keep GitHub answers on disk between runs.
@@ -802,6 +804,7 @@ fn settings(b: &mut Builder<'_>) -> Settings {
         body_cap,
         listen,
         refresh: c.serve.refresh.unwrap_or(Duration::from_secs(30)),
+        allow_remote: c.serve.allow_remote,
         github_api_url,
         github_disk_cache: c.github.disk_cache.unwrap_or(true),
         templates_dir,

@@ -51,8 +51,8 @@ pub struct AppState {
     services: Services,
     renderer: Renderer,
     refresh: Duration,
-    /// Host header values accepted (DNS-rebinding guard).
-    allowed_hosts: Vec<String>,
+    /// Which Host / `:authority` values are answered (DNS-rebinding guard).
+    hosts: HostGuard,
     /// Public URL of the JSON endpoint, shown in the footer.
     endpoint: String,
     latest: watch::Sender<Option<Arc<Snapshot>>>,
@@ -69,16 +69,7 @@ impl AppState {
     pub fn new(plan: Plan, services: Services, renderer: Renderer, listen: &str) -> Arc<Self> {
         let port = listen.rsplit(':').next().unwrap_or("3003");
         let host = listen.rsplit_once(':').map_or(listen, |(h, _)| h);
-        let mut allowed_hosts = vec![
-            listen.to_owned(),
-            format!("localhost:{port}"),
-            format!("127.0.0.1:{port}"),
-            format!("[::1]:{port}"),
-            "localhost".to_owned(),
-            "127.0.0.1".to_owned(),
-            host.to_owned(),
-        ];
-        allowed_hosts.dedup();
+        let hosts = HostGuard::new(listen);
         let endpoint_host = if host == "0.0.0.0" || host == "[::]" {
             "127.0.0.1"
         } else {
@@ -90,7 +81,7 @@ impl AppState {
             plan: Arc::new(plan),
             services,
             renderer,
-            allowed_hosts,
+            hosts,
             endpoint: format!("http://{endpoint_host}:{port}/api/telemetry/status"),
             latest,
             in_flight: Mutex::new(None),
@@ -268,27 +259,144 @@ pub fn app(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Rejects requests whose Host is not ours (DNS rebinding).
+/// Rejects requests not addressed to us (DNS rebinding): see [`HostGuard`].
 async fn guard_host(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    if let Some(host) = req.headers().get(header::HOST) {
-        let ok = host
-            .to_str()
-            .map(|h| {
-                state
-                    .allowed_hosts
-                    .iter()
-                    .any(|a| a.eq_ignore_ascii_case(h))
-            })
-            .unwrap_or(false);
-        if !ok {
-            return (
-                StatusCode::MISDIRECTED_REQUEST,
-                "villa-telemetry answers only to localhost / 127.0.0.1 (Host header rejected)\n",
-            )
-                .into_response();
+    match state.hosts.check(&req) {
+        Ok(()) => next.run(req).await,
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// The names a request may address this server by. A page on another origin
+/// can make a browser send requests here through DNS rebinding (a name that
+/// first resolves elsewhere, then to 127.0.0.1); such a request still names
+/// that other host, so anything but our own names is refused. The name comes
+/// from `Host` (HTTP/1) or the URI authority (HTTP/2's `:authority`, or an
+/// HTTP/1 absolute-form request line); a request that gives none is refused.
+#[derive(Debug, Clone)]
+struct HostGuard {
+    /// Our port; a name given with another port is not us.
+    port: Option<u16>,
+    /// Lower-case host names and IP literals answered to (IPv6 in brackets).
+    names: Vec<String>,
+    /// Listening beyond loopback (the user opted in): every IP literal is
+    /// answered too, since a name that is an address cannot be rebound.
+    any_ip: bool,
+}
+
+/// Why a request was refused by [`HostGuard`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HostRefusal {
+    /// Neither a `Host` header nor a URI authority.
+    Missing,
+    /// More than one `Host` header.
+    Repeated,
+    /// A name that is not ours.
+    Foreign,
+}
+
+impl IntoResponse for HostRefusal {
+    fn into_response(self) -> Response {
+        let (status, why) = match self {
+            HostRefusal::Missing => (
+                StatusCode::BAD_REQUEST,
+                "the request names no host (send a Host header)",
+            ),
+            HostRefusal::Repeated => (StatusCode::BAD_REQUEST, "more than one Host header"),
+            HostRefusal::Foreign => (StatusCode::MISDIRECTED_REQUEST, "not one of its names"),
+        };
+        (
+            status,
+            format!(
+                "villa-telemetry answers only to localhost / 127.0.0.1 / [::1] (Host header rejected: {why})\n"
+            ),
+        )
+            .into_response()
+    }
+}
+
+impl HostGuard {
+    /// The guard for a server listening on `listen` (e.g. "127.0.0.1:3003").
+    fn new(listen: &str) -> Self {
+        let mut names: Vec<String> = ["localhost", "127.0.0.1", "[::1]"]
+            .map(str::to_owned)
+            .to_vec();
+        let (port, any_ip) = match listen.parse::<std::net::SocketAddr>() {
+            Ok(addr) => {
+                let ip = addr.ip();
+                if !ip.is_unspecified() {
+                    names.push(match ip {
+                        std::net::IpAddr::V4(v4) => v4.to_string(),
+                        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                    });
+                }
+                (Some(addr.port()), !ip.is_loopback())
+            }
+            // A name, e.g. "localhost:3003": allow that name on that port.
+            Err(_) => {
+                let (host, port) = listen.rsplit_once(':').unwrap_or((listen, ""));
+                names.push(host.to_ascii_lowercase());
+                (port.parse().ok(), false)
+            }
+        };
+        names.dedup();
+        HostGuard {
+            port,
+            names,
+            any_ip,
         }
     }
-    next.run(req).await
+
+    /// Accepts `req` when every name it gives (`Host`, URI authority) is ours.
+    fn check<B>(&self, req: &axum::http::Request<B>) -> Result<(), HostRefusal> {
+        let mut hosts = req.headers().get_all(header::HOST).iter();
+        let host = hosts.next();
+        if hosts.next().is_some() {
+            return Err(HostRefusal::Repeated);
+        }
+        let host = match host {
+            Some(h) => Some(h.to_str().map_err(|_| HostRefusal::Foreign)?),
+            None => None,
+        };
+        let authority = req.uri().authority().map(|a| a.as_str());
+        if host.is_none() && authority.is_none() {
+            return Err(HostRefusal::Missing);
+        }
+        if [host, authority]
+            .into_iter()
+            .flatten()
+            .all(|a| self.allows(a))
+        {
+            Ok(())
+        } else {
+            Err(HostRefusal::Foreign)
+        }
+    }
+
+    /// Whether `authority` ("host", "host:port") names this server.
+    fn allows(&self, authority: &str) -> bool {
+        let Ok(a) = authority.parse::<axum::http::uri::Authority>() else {
+            return false;
+        };
+        // User info has no place in a Host; "host:" hides an empty port.
+        if a.as_str().contains('@') || a.as_str().ends_with(':') {
+            return false;
+        }
+        if a.port_u16().is_some_and(|p| Some(p) != self.port) {
+            return false;
+        }
+        let host = a.host().to_ascii_lowercase();
+        self.names.contains(&host) || (self.any_ip && is_ip_literal(&host))
+    }
+}
+
+/// "192.0.2.1" or "[2001:db8::1]".
+fn is_ip_literal(host: &str) -> bool {
+    host.parse::<std::net::Ipv4Addr>().is_ok()
+        || host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok())
 }
 
 #[derive(Debug, Deserialize)]
@@ -463,6 +571,10 @@ pub fn prometheus_text(report: &Report, runs: u64) -> String {
             u8::from(e.status == Health::Healthy)
         );
     }
+    out.push_str(
+        "# HELP villa_commits_behind Commits one environment is behind the one it tracks.\n",
+    );
+    out.push_str("# TYPE villa_commits_behind gauge\n");
     for (key, c) in &report.comparison {
         if let Some(b) = c.commits_behind {
             let _ = writeln!(
@@ -504,9 +616,32 @@ pub fn spawn_ticker(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Binds `listen`; a port in use is a clear message, not a panic.
-pub async fn bind(listen: &str) -> Result<tokio::net::TcpListener, String> {
-    tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+/// Who may connect: the server has no authentication, so it stays on
+/// loopback unless the user says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Loopback addresses only (127.0.0.0/8, ::1); anything else is refused.
+    Local,
+    /// Any address (`--allow-remote` or `[serve] allow_remote = true`).
+    Remote,
+}
+
+/// Binds `listen`. A port in use is a clear message, not a panic; an address
+/// that is not loopback is refused under [`Access::Local`].
+pub async fn bind(listen: &str, access: Access) -> Result<tokio::net::TcpListener, String> {
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?
+        .collect();
+    if access == Access::Local
+        && let Some(open) = addrs.iter().find(|a| !a.ip().is_loopback())
+    {
+        return Err(format!(
+            "refusing to listen on {listen}: {} is not a loopback address, so anyone on the network could read the dashboard and the API (there is no authentication); listen on 127.0.0.1:PORT, or pass --allow-remote (or set `[serve] allow_remote = true`) to expose it on purpose",
+            open.ip()
+        ));
+    }
+    tokio::net::TcpListener::bind(&addrs[..]).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
             format!(
                 "cannot listen on {listen}: the port is in use (another villa-telemetry serve?); pass --listen 127.0.0.1:PORT"
@@ -517,36 +652,166 @@ pub async fn bind(listen: &str) -> Result<tokio::net::TcpListener, String> {
     })
 }
 
+/// Limits that keep a few clients from holding the server.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A connection whose request headers are not complete this long after
+    /// it opened (or after its previous response) is closed.
+    pub header_timeout: Duration,
+    /// Connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_timeout: Duration::from_secs(10),
+            max_connections: 256,
+        }
+    }
+}
+
 /// Serves on `listener` until Ctrl-C or SIGTERM.
 pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    if !addr.ip().is_loopback() {
+        eprintln!("{}", exposure_warning(addr));
+    }
     eprintln!(
         "villa-telemetry: dashboard on http://{addr}/  (AI endpoint: {})",
         state.endpoint
     );
     let ticker = spawn_ticker(Arc::clone(&state));
-    let signalled = Arc::clone(&state);
-    let server = axum::serve(listener, app(Arc::clone(&state)))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            signalled.begin_shutdown();
-        })
-        .into_future();
+    serve_with(
+        listener,
+        Arc::clone(&state),
+        Limits::default(),
+        shutdown_signal(),
+    )
+    .await;
+    ticker.abort();
+    Ok(())
+}
+
+/// The loud notice printed when listening beyond loopback.
+fn exposure_warning(addr: std::net::SocketAddr) -> String {
+    format!(
+        "villa-telemetry: WARNING: listening on {addr}, which other machines can reach (remote access allowed).\n\
+         villa-telemetry: there is no authentication: anyone who can connect can read the dashboard, \
+         /api/telemetry/* (status, text, events), /report/* and /metrics — environment names and URLs, \
+         versions, commits, CI runs and check messages — and can start check runs with ?refresh=1.\n\
+         villa-telemetry: requests are answered when they name this server by an IP address or localhost."
+    )
+}
+
+/// Accepts connections on `listener` until `shutdown` resolves, each under
+/// `limits`; then ends SSE streams and waits up to [`SHUTDOWN_GRACE`] for
+/// requests in progress. The caller runs the ticker, if any.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioTimer};
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
+    let router = app(Arc::clone(&state));
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors and the like: the next accept may
+                // work once connections close.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            refuse_busy(&stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(serve_connection(
+            stream,
+            router.clone(),
+            Arc::clone(&builder),
+            limits.header_timeout,
+            graceful.watcher(),
+            slot,
+        ));
+    }
+    drop(listener);
+    state.begin_shutdown();
     // A viewer still waiting on a slow first run must not keep the process
     // alive for the whole check timeout after Ctrl-C.
-    let grace = async {
-        state.closed().await;
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "villa-telemetry: requests still open after {}s; exiting anyway",
+            SHUTDOWN_GRACE.as_secs()
+        );
+    }
+}
+
+/// Serves one connection (HTTP/1 or HTTP/2 with prior knowledge). hyper's
+/// HTTP/1 header timeout covers each request head; this covers the time
+/// before the protocol is known and HTTP/2's first request: a connection
+/// that has not sent complete request headers within `header_timeout` is
+/// closed.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    router: Router,
+    builder: Arc<hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>>,
+    header_timeout: Duration,
+    watcher: hyper_util::server::graceful::Watcher,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+) {
+    use hyper::service::Service as _;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let requested = Arc::new(AtomicBool::new(false));
+    let service = {
+        let requested = Arc::clone(&requested);
+        let router = hyper_util::service::TowerToHyperService::new(router);
+        hyper::service::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
+            requested.store(true, Ordering::Relaxed);
+            router.call(req)
+        })
     };
-    let result = tokio::select! {
-        r = server => r.map_err(|e| e.to_string()),
-        () = grace => {
-            eprintln!("villa-telemetry: requests still open after {}s; exiting anyway", SHUTDOWN_GRACE.as_secs());
-            Ok(())
-        }
-    };
-    ticker.abort();
-    result
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let mut conn = std::pin::pin!(watcher.watch(builder.serve_connection(io, service)));
+    tokio::select! {
+        _ = &mut conn => return,
+        () = tokio::time::sleep(header_timeout) => {}
+    }
+    if requested.load(Ordering::Relaxed) {
+        let _ = conn.await;
+    }
+    // Otherwise dropping the connection closes the socket.
+}
+
+/// Answers a connection over the cap with 503 and closes it.
+fn refuse_busy(stream: &tokio::net::TcpStream) {
+    const BODY: &str = "villa-telemetry: too many open connections; try again.\n";
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    // A fresh socket's send buffer is empty: this never blocks.
+    let _ = stream.try_write(answer.as_bytes());
 }
 
 /// How long shutdown waits for requests in progress.

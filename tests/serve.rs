@@ -151,7 +151,14 @@ async fn send(state: &Arc<AppState>, req: Request<Body>) -> Answer {
 }
 
 async fn get(state: &Arc<AppState>, uri: &str) -> Answer {
-    send(state, Request::get(uri).body(Body::empty()).unwrap()).await
+    send(
+        state,
+        Request::get(uri)
+            .header(header::HOST, LISTEN)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -240,6 +247,83 @@ async fn metrics_expose_check_status_and_environment_info() {
     );
 }
 
+/// True under CI (`CI` set to anything but empty, `0` or `false`): a test
+/// that cannot run there fails instead of skipping.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
+}
+
+/// Panics under CI; elsewhere prints a SKIP line the test harness does not
+/// capture (`eprintln!` output of a passing test is hidden by default).
+fn skip_or_fail(reason: &str) {
+    assert!(!in_ci(), "cannot run under CI: {reason}");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIP: {reason}");
+}
+
+/// Every metric `/metrics` exposes has HELP and TYPE, and Debian's
+/// `promtool check metrics` accepts the page (the drift world, so every
+/// family, `villa_commits_behind` included, has samples).
+#[tokio::test]
+async fn metrics_pass_promtool_check() {
+    use villa_telemetry::demo::world::{Scenario, World};
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let world = World::start(Scenario::Drift, dir.path(), repo)
+        .await
+        .unwrap();
+    let state = state_for(&world.config_path, LISTEN);
+    let a = get(&state, "/metrics").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(
+        a.body
+            .lines()
+            .any(|l| l.starts_with("villa_commits_behind{")),
+        "{}",
+        a.body
+    );
+    for line in a.body.lines().filter(|l| !l.starts_with('#')) {
+        let name = line.split(['{', ' ']).next().unwrap();
+        for kind in ["HELP", "TYPE"] {
+            assert!(
+                a.body.contains(&format!("# {kind} {name} ")),
+                "no {kind} for `{name}` in\n{}",
+                a.body
+            );
+        }
+    }
+    let promtool = std::env::var_os("PROMTOOL").unwrap_or_else(|| "promtool".into());
+    let child = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            skip_or_fail(&format!(
+                "metrics_pass_promtool_check: cannot run {} ({e}); apt-get install prometheus",
+                promtool.to_string_lossy()
+            ));
+            return;
+        }
+    };
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(a.body.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics rejected /metrics:\n{}{}\n--- page:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        a.body
+    );
+}
+
 #[tokio::test]
 async fn user_template_is_served_at_report_name() {
     let f = fixture(Duration::ZERO, "1h").await;
@@ -297,6 +381,7 @@ async fn only_get_is_allowed() {
             Request::builder()
                 .method(method.clone())
                 .uri(uri)
+                .header(header::HOST, LISTEN)
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -320,6 +405,11 @@ async fn foreign_host_header_is_rejected() {
         "evil.example",
         "127.0.0.1.evil.example:3003",
         "localhost:3004",
+        "[::1]:3004",
+        "localhost.:3003",
+        "localhost:",
+        "user@localhost:3003",
+        "192.168.1.5:3003",
     ] {
         let a = send(&f.state, with_host(bad)).await;
         assert_eq!(a.status, StatusCode::MISDIRECTED_REQUEST, "Host: {bad}");
@@ -331,10 +421,103 @@ async fn foreign_host_header_is_rejected() {
         "127.0.0.1:3003",
         "LOCALHOST:3003",
         "localhost",
+        "127.0.0.1",
+        "[::1]",
+        "[::1]:3003",
     ] {
         let a = send(&f.state, with_host(good)).await;
         assert_eq!(a.status, StatusCode::OK, "Host: {good}");
         assert_eq!(a.json()["schema_version"], 1);
+    }
+}
+
+/// The authority of a request is its `Host` header (HTTP/1) or its URI's
+/// authority (HTTP/2's `:authority`, an absolute-form request line); every
+/// one given must be ours, and a request that names no host is refused.
+#[tokio::test]
+async fn every_authority_of_a_request_must_be_ours() {
+    let f = fixture(Duration::ZERO, "1h").await;
+    let cases: [(&str, &[&str], StatusCode); 7] = [
+        ("/healthz", &[], StatusCode::BAD_REQUEST),
+        (
+            "/healthz",
+            &["localhost:3003", "evil.example"],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/healthz",
+            &["localhost:3003", "localhost:3003"],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "http://evil.example:3003/healthz",
+            &["localhost:3003"],
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+        (
+            "http://evil.example:3003/api/telemetry/status.txt",
+            &[],
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+        ("http://localhost:3003/healthz", &[], StatusCode::OK),
+        (
+            "http://[::1]:3003/healthz",
+            &["127.0.0.1:3003"],
+            StatusCode::OK,
+        ),
+    ];
+    for (uri, hosts, want) in cases {
+        let mut req = Request::get(uri);
+        for h in hosts {
+            req = req.header(header::HOST, *h);
+        }
+        let a = send(&f.state, req.body(Body::empty()).unwrap()).await;
+        assert_eq!(a.status, want, "{uri} with Host {hosts:?}: {}", a.body);
+        if want != StatusCode::OK {
+            assert!(a.body.contains("Host header rejected"), "{}", a.body);
+        }
+    }
+    assert_eq!(f.state.runs(), 0, "a rejected request runs nothing");
+}
+
+/// Listening beyond loopback (the user opted in), a request may name the
+/// server by any IP address, never by another DNS name.
+#[tokio::test]
+async fn remote_listener_answers_to_ip_addresses_only() {
+    let upstream = start_service("staging", 200, health_body("1", "abc1234"), Duration::ZERO)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &upstream.url, &upstream.url, "1h");
+    let state = state_for(&config, "0.0.0.0:3003");
+    let with_host = |host: &str| {
+        Request::get("/healthz")
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .unwrap()
+    };
+    for good in [
+        "192.168.1.5:3003",
+        "[fe80::1]:3003",
+        "localhost:3003",
+        "10.0.0.2",
+    ] {
+        assert_eq!(
+            send(&state, with_host(good)).await.status,
+            StatusCode::OK,
+            "{good}"
+        );
+    }
+    for bad in [
+        "evil.example:3003",
+        "192.168.1.5:3004",
+        "0.0.0.0.evil.example",
+    ] {
+        assert_eq!(
+            send(&state, with_host(bad)).await.status,
+            StatusCode::MISDIRECTED_REQUEST,
+            "{bad}"
+        );
     }
 }
 
@@ -354,6 +537,7 @@ async fn no_cors_headers_anywhere() {
         let a = send(
             &f.state,
             Request::get(uri)
+                .header(header::HOST, LISTEN)
                 .header(header::ORIGIN, "https://evil.example")
                 .body(Body::empty())
                 .unwrap(),
@@ -377,6 +561,7 @@ async fn no_cors_headers_anywhere() {
         Request::builder()
             .method(Method::OPTIONS)
             .uri("/api/telemetry/status")
+            .header(header::HOST, LISTEN)
             .header(header::ORIGIN, "https://evil.example")
             .header("access-control-request-method", "GET")
             .body(Body::empty())
@@ -506,11 +691,22 @@ async fn stale_report_is_served_at_once_while_one_refresh_runs() {
 
 /// Serves `state` on a real loopback socket; returns the base URL.
 async fn serve_on_socket(config: &Path) -> (String, Arc<AppState>) {
-    let listener = serve::bind("127.0.0.1:0").await.unwrap();
+    serve_on_socket_with(config, serve::Limits::default()).await
+}
+
+/// Like [`serve_on_socket`], with `limits`.
+async fn serve_on_socket_with(config: &Path, limits: serve::Limits) -> (String, Arc<AppState>) {
+    let listener = serve::bind("127.0.0.1:0", serve::Access::Local)
+        .await
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     let state = state_for(config, &addr.to_string());
-    let app = serve::app(Arc::clone(&state));
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(serve::serve_with(
+        listener,
+        Arc::clone(&state),
+        limits,
+        std::future::pending(),
+    ));
     (format!("http://{addr}"), state)
 }
 
@@ -624,7 +820,7 @@ async fn real_socket_serves_the_dashboard() {
 async fn bind_reports_a_port_in_use() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let err = serve::bind(&addr).await.unwrap_err();
+    let err = serve::bind(&addr, serve::Access::Local).await.unwrap_err();
     assert!(err.contains("in use") && err.contains(&addr), "{err}");
 }
 
@@ -648,6 +844,315 @@ fn serve_exits_3_when_the_port_is_in_use() {
     );
     assert!(stderr.contains("--listen"), "says what to do: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Writes `request` on a fresh connection to `addr` and reads the answer
+/// until the server closes (at most 5 s).
+async fn raw_exchange(addr: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// What hyper hands the guard from real HTTP/1 bytes: repeated Host headers,
+/// an absolute-form request line and HTTP/1.0 without Host are refused;
+/// `[::1]` without a port is us.
+#[tokio::test]
+async fn http1_requests_on_a_socket_must_name_this_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "http://127.0.0.1:9", "http://127.0.0.1:9", "1h");
+    let (base, state) = serve_on_socket(&config).await;
+    let addr = base.trim_start_matches("http://");
+    let cases: [(&str, &str); 7] = [
+        (
+            "GET /healthz HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 400",
+        ),
+        (
+            "GET http://evil.example/api/telemetry/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 421",
+        ),
+        ("GET /api/telemetry/status HTTP/1.0\r\n\r\n", "HTTP/1.0 400"),
+        (
+            "GET /healthz HTTP/1.1\r\nHost: [::1]\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200",
+        ),
+        (
+            "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
+            "HTTP/1.0 200",
+        ),
+        (
+            "GET /healthz HTTP/1.1\r\nHost: LocalHost\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200",
+        ),
+        (
+            "GET /healthz HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 421",
+        ),
+    ];
+    for (request, want) in cases {
+        let answer = raw_exchange(addr, request.as_bytes()).await;
+        assert!(
+            answer.starts_with(want),
+            "{request:?}: want {want}, got {answer:?}"
+        );
+    }
+    assert_eq!(state.runs(), 0, "a rejected request runs nothing");
+}
+
+/// HTTP/2 with prior knowledge sends no Host header, only `:authority`: the
+/// guard reads that (the `curl --http2-prior-knowledge --connect-to
+/// evil.example:…` case of the red-team pass).
+#[tokio::test]
+async fn http2_prior_knowledge_requests_must_name_this_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "http://127.0.0.1:9", "http://127.0.0.1:9", "1h");
+    let (base, state) = serve_on_socket(&config).await;
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .resolve("evil.example", addr)
+        .build()
+        .unwrap();
+    let port = addr.port();
+    let evil = h2
+        .get(format!(
+            "http://evil.example:{port}/api/telemetry/status.txt"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(evil.version(), reqwest::Version::HTTP_2);
+    assert_eq!(evil.status(), StatusCode::MISDIRECTED_REQUEST);
+    assert_eq!(state.runs(), 0, "a rejected request runs nothing");
+    let ours = h2
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ours.version(), reqwest::Version::HTTP_2);
+    assert_eq!(ours.status(), StatusCode::OK);
+    assert_eq!(ours.text().await.unwrap(), "ok\n");
+}
+
+/// Reads from `conn` until the server closes it; returns how long that took
+/// (None: still open after `limit`).
+async fn closed_within(conn: &mut tokio::net::TcpStream, limit: Duration) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let start = Instant::now();
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(limit, async {
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => return start.elapsed(),
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+/// A client that sends its request headers one line at a time, or sends
+/// nothing, or only the HTTP/2 preface, is cut off after the header timeout.
+#[tokio::test]
+async fn slow_headers_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "http://127.0.0.1:9", "http://127.0.0.1:9", "1h");
+    let limits = serve::Limits {
+        header_timeout: Duration::from_secs(1),
+        max_connections: 16,
+    };
+    let (base, _state) = serve_on_socket_with(&config, limits).await;
+    let addr = base.trim_start_matches("http://").to_owned();
+
+    // One header line every 200 ms: the head would take 6 s to arrive.
+    let mut dribble = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let started = Instant::now();
+    dribble
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .unwrap();
+    let mut cut = None;
+    for i in 0..30 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if dribble
+            .write_all(format!("X-Slow-{i}: 1\r\n").as_bytes())
+            .await
+            .is_err()
+        {
+            cut = Some(started.elapsed());
+            break;
+        }
+        if let Some(_after) = closed_within(&mut dribble, Duration::from_millis(1)).await {
+            cut = Some(started.elapsed());
+            break;
+        }
+    }
+    let cut = cut.expect("the dribbling connection is closed");
+    assert!(
+        cut >= Duration::from_millis(900) && cut < Duration::from_secs(3),
+        "closed after {cut:?}"
+    );
+
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let closed = closed_within(&mut silent, Duration::from_secs(3)).await;
+    assert!(closed.is_some(), "a silent connection stays open");
+
+    let mut preface_only = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    preface_only
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    let closed = closed_within(&mut preface_only, Duration::from_secs(3)).await;
+    assert!(
+        closed.is_some(),
+        "an HTTP/2 connection without a request stays open"
+    );
+
+    // A prompt request is still answered, and keep-alive still works.
+    let answer = raw_exchange(
+        &addr,
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+}
+
+/// Connections past the cap are answered 503 at once and closed; a slot
+/// frees when a connection ends.
+#[tokio::test]
+async fn connections_past_the_cap_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "http://127.0.0.1:9", "http://127.0.0.1:9", "1h");
+    let limits = serve::Limits {
+        header_timeout: Duration::from_secs(2),
+        max_connections: 3,
+    };
+    let (base, _state) = serve_on_socket_with(&config, limits).await;
+    let addr = base.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    // Let the server accept them before the fourth arrives.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let answer = raw_exchange(&addr, b"").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the fourth connection waited {:?}",
+        started.elapsed()
+    );
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
+    assert!(answer.contains("too many open connections"), "{answer:?}");
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let answer = raw_exchange(
+        &addr,
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+}
+
+#[test]
+fn serve_refuses_a_non_loopback_address_without_opt_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "http://127.0.0.1:9", "http://127.0.0.1:9", "1h");
+    for listen in ["0.0.0.0:0", "[::]:0"] {
+        let out = assert_cmd::Command::new(BIN)
+            .args(["serve", "--listen", listen, "--config"])
+            .arg(&config)
+            .timeout(Duration::from_secs(10))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{listen}: {stderr}");
+        assert!(
+            stderr.contains(&format!("refusing to listen on {listen}"))
+                && stderr.contains("not a loopback address")
+                && stderr.contains("no authentication"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("--allow-remote") && stderr.contains("allow_remote = true"),
+            "says how to opt in: {stderr}"
+        );
+        assert!(!stderr.contains("dashboard on"), "{stderr}");
+    }
+}
+
+/// With the opt-in (flag or config), it listens and says loudly what is
+/// exposed before anything else.
+#[test]
+fn serve_beyond_loopback_with_opt_in_warns_on_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "http://127.0.0.1:9", "http://127.0.0.1:9", "1h");
+    let by_config = dir.path().join("remote.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[serve]\n", "[serve]\nallow_remote = true\n");
+    std::fs::write(&by_config, text).unwrap();
+    for args in [
+        vec![
+            "serve",
+            "--allow-remote",
+            "--listen",
+            "0.0.0.0:0",
+            "--config",
+        ],
+        vec!["serve", "--listen", "0.0.0.0:0", "--config"],
+    ] {
+        let cfg = if args.contains(&"--allow-remote") {
+            &config
+        } else {
+            &by_config
+        };
+        let mut child = Command::new(BIN)
+            .args(&args)
+            .arg(cfg)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut seen = String::new();
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                seen.push_str(&line);
+                seen.push('\n');
+                if line.contains("dashboard on http://") {
+                    let _ = tx.send(seen.clone());
+                }
+            }
+        });
+        let seen = rx.recv_timeout(Duration::from_secs(20));
+        let _ = child.kill();
+        let _ = child.wait();
+        let seen = seen.expect("the server starts and prints its URL");
+        let warning = seen.find("WARNING: listening on 0.0.0.0:").expect(&seen);
+        assert!(
+            warning < seen.find("dashboard on").unwrap(),
+            "the warning comes first: {seen}"
+        );
+        for said in [
+            "no authentication",
+            "/metrics",
+            "?refresh=1",
+            "other machines",
+        ] {
+            assert!(seen.contains(said), "{args:?}: missing `{said}` in {seen}");
+        }
+    }
 }
 
 /// Spawns the binary with `args`, waits for "dashboard on http://ADDR/" on
