@@ -27,6 +27,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use serde::Deserialize;
@@ -611,17 +612,17 @@ fn check_repo(repo: &str) -> Result<(), GithubError> {
     }
 }
 
-/// Percent-encode one path segment or query value (RFC 3986 unreserved kept).
+/// Bytes kept as they are in a path segment or query value: RFC 3986's
+/// unreserved characters; everything else is percent-encoded.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encode one path segment or query value.
 fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
