@@ -180,6 +180,8 @@ pub struct CheckConfig {
     pub git: Option<Spanned<GitConfig>>,
     /// WASM plugin probe.
     pub plugin: Option<Spanned<PluginConfig>>,
+    /// Prometheus instant query probe.
+    pub prometheus: Option<Spanned<PrometheusConfig>>,
     /// Conditions that must hold, else `fail`.
     #[serde(default)]
     pub expect: Vec<Spanned<String>>,
@@ -192,6 +194,53 @@ pub struct CheckConfig {
     /// Per-check timeout.
     #[serde(default, with = "humantime_serde::option")]
     pub timeout: Option<Duration>,
+    /// Show a number from the observation as a metric card with thresholds.
+    pub metric: Option<Spanned<MetricConfig>>,
+    /// Show rows from the observation as a top-N table.
+    pub table: Option<Spanned<TableConfig>>,
+    /// Heading the metric card or table is grouped under.
+    pub panel: Option<Spanned<String>>,
+}
+
+/// `prometheus = { url, query, range }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// Prometheus base URL (templated), e.g. `http://127.0.0.1:9090`.
+    pub url: Spanned<String>,
+    /// PromQL (templated).
+    pub query: Spanned<String>,
+    /// History fetched with `query_range` for a trend, e.g. "1h".
+    pub range: Option<Spanned<String>>,
+}
+
+/// `metric = { value, unit, warn, critical }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricConfig {
+    /// JSONPath of the number, e.g. `$.value`.
+    pub value: Spanned<String>,
+    /// Shown after the number ("ms", "%"), or before it ("$").
+    pub unit: Option<String>,
+    /// Threshold for a warning, e.g. "> 800" or "< 99.5".
+    pub warn: Option<Spanned<String>>,
+    /// Threshold for a failure, e.g. "> 1500".
+    pub critical: Option<Spanned<String>>,
+}
+
+/// `table = { rows, columns, sort, limit }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    /// JSONPath of the rows, e.g. `$.series`.
+    pub rows: Spanned<String>,
+    /// Column name to JSONPath inside a row, in display order.
+    #[serde(default)]
+    pub columns: IndexMap<String, Spanned<String>>,
+    /// Column to sort by; `-name` sorts descending.
+    pub sort: Option<Spanned<String>>,
+    /// Rows shown (default 10).
+    pub limit: Option<Spanned<usize>>,
 }
 
 /// `http = { ... }`.

@@ -9,6 +9,7 @@ pub mod condition;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod metric;
 pub mod plan;
 pub mod probe;
 pub mod redact;

@@ -14,6 +14,8 @@ use crate::config::{CheckConfig, Config, Located, SourceFile};
 use crate::error::{ConfigError, Diagnostic, did_you_mean};
 use crate::report::ProjectInfo;
 
+mod metrics;
+
 /// Facts an environment takes from its checks' `extract`.
 pub const FACTS: [&str; 4] = ["sha", "version", "uptime", "deployed_at"];
 
@@ -110,6 +112,12 @@ pub struct CheckPlan {
     pub needs_body: bool,
     /// Some `expect` reads `status`, so the implicit HTTP status rule is off.
     pub reads_status: bool,
+    /// Number shown as a metric card, with thresholds.
+    pub metric: Option<crate::metric::MetricSpec>,
+    /// Rows shown as a top-N table.
+    pub table: Option<crate::metric::TableSpec>,
+    /// Dashboard panel of its card or table.
+    pub panel: Option<String>,
 }
 
 /// The probe of a check, with templates still unrendered.
@@ -140,6 +148,15 @@ pub enum ProbeSpec {
     },
     /// `plugin = { ... }`.
     Plugin(PluginSpec),
+    /// `prometheus = { url, query, range }`.
+    Prometheus {
+        /// Base URL template.
+        url: String,
+        /// PromQL template.
+        query: String,
+        /// History for a trend.
+        range: Option<Duration>,
+    },
 }
 
 /// The three GitHub probes.
@@ -406,6 +423,13 @@ pub fn build(config: Config) -> Result<Plan, ConfigError> {
         let Some(probe) = probe_spec(&mut b, located, repo.as_deref()) else {
             continue;
         };
+        let display = match metrics::display(c) {
+            Ok(d) => d,
+            Err(errors) => {
+                spec_errors(&mut b, located.file, errors);
+                continue;
+            }
+        };
         let envs = match &c.environments {
             None => Vec::new(),
             Some(list) => {
@@ -524,8 +548,12 @@ pub fn build(config: Config) -> Result<Plan, ConfigError> {
             extract,
             timeout,
             per_env,
-            needs_body,
+            // A metric or table reads the body: a cut one must be an error.
+            needs_body: needs_body || display.metric.is_some() || display.table.is_some(),
             reads_status,
+            metric: display.metric,
+            table: display.table,
+            panel: display.panel,
         });
         check_envs.push(envs);
         refs.push(found);
@@ -823,6 +851,7 @@ fn probe_spec(
         ("github", c.github.as_ref().map(|s| s.span())),
         ("git", c.git.as_ref().map(|s| s.span())),
         ("plugin", c.plugin.as_ref().map(|s| s.span())),
+        ("prometheus", c.prometheus.as_ref().map(|s| s.span())),
     ]
     .into_iter()
     .filter_map(|(n, s)| s.map(|s| (n, s)))
@@ -834,7 +863,7 @@ fn probe_spec(
                 c.id.span(),
                 format!("check `{}` has no probe", c.id.get_ref()),
             );
-            b.help("add exactly one of `http = { url = \"...\" }`, `github = { workflow = \"ci.yml\" }`, `git = { path = \".\" }`, `plugin = { wasm = \"...\" }`");
+            b.help("add exactly one of `http = { url = \"...\" }`, `github = { workflow = \"ci.yml\" }`, `git = { path = \".\" }`, `plugin = { wasm = \"...\" }`, `prometheus = { url = \"...\", query = \"...\" }`");
             return None;
         }
         [_] => {}
@@ -905,6 +934,15 @@ fn probe_spec(
                 .collect(),
             body: h.body.as_ref().map(|s| s.get_ref().clone()),
         });
+    }
+    if let Some(p) = &c.prometheus {
+        return match metrics::prometheus_spec(p.get_ref()) {
+            Ok(spec) => Some(spec),
+            Err(errors) => {
+                spec_errors(b, file, errors);
+                None
+            }
+        };
     }
     if let Some(g) = &c.git {
         return Some(ProbeSpec::Git {
@@ -1038,6 +1076,11 @@ fn template_strings(c: &CheckConfig) -> Vec<(String, std::ops::Range<usize>)> {
             out.push((s.get_ref().clone(), s.span()));
         }
     }
+    if let Some(p) = &c.prometheus {
+        let p = p.get_ref();
+        out.push((p.url.get_ref().clone(), p.url.span()));
+        out.push((p.query.get_ref().clone(), p.query.span()));
+    }
     if let Some(p) = &c.plugin {
         let span = p.span();
         collect_toml_strings(&toml::Value::Table(p.get_ref().config.clone()), &mut |s| {
@@ -1143,6 +1186,16 @@ fn find_cycle(jobs: &[Job]) -> Option<Vec<usize>> {
         }
     }
     None
+}
+
+/// Adds the metric and prometheus config problems as diagnostics.
+fn spec_errors(b: &mut Builder<'_>, file: usize, errors: Vec<crate::metric::SpecError>) {
+    for e in errors {
+        b.error(file, e.span, e.message);
+        if let Some(h) = e.help {
+            b.help(h);
+        }
+    }
 }
 
 fn suggest<'a>(b: &mut Builder<'_>, word: &str, candidates: impl IntoIterator<Item = &'a str>) {

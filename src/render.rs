@@ -22,6 +22,7 @@
 //! Helpers are listed in [`helpers`].
 
 pub mod helpers;
+pub mod panels;
 pub mod view;
 
 use std::collections::HashMap;
@@ -69,6 +70,9 @@ pub struct RenderExtras {
     pub trends: IndexMap<String, EnvTrend>,
     /// Age of the report when it is older than the refresh interval.
     pub stale_seconds: Option<u64>,
+    /// Per metric check (`ID` or `ID-ENV`), its values in serve's last
+    /// reports, oldest first: the sparkline when Prometheus gives none.
+    pub metric_trends: IndexMap<String, Vec<f64>>,
 }
 
 /// Recent history of one environment, kept by `serve`.
@@ -168,6 +172,16 @@ const BUILTIN: &[(&str, &str, &str)] = &[
         "partials/env_card",
         "templates/partials/env_card.hbs",
         include_str!("../templates/partials/env_card.hbs"),
+    ),
+    (
+        "partials/metric_panels",
+        "templates/partials/metric_panels.hbs",
+        include_str!("../templates/partials/metric_panels.hbs"),
+    ),
+    (
+        "partials/metric_styles",
+        "templates/partials/metric_styles.hbs",
+        include_str!("../templates/partials/metric_styles.hbs"),
     ),
 ];
 

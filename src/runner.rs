@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
 use crate::condition::Outcome;
+use crate::metric::{self, MetricSpec};
 use crate::plan::{CheckPlan, FACTS, GithubKind, Job, Plan, ProbeSpec, secret_refs};
 use crate::probe::github::GithubClient;
 use crate::probe::{self, Probed, Verdict};
@@ -248,6 +249,9 @@ async fn run_job(
         error,
         failed_conditions: Vec::new(),
         log: Vec::new(),
+        metric: None,
+        table: None,
+        panel: check.panel.clone(),
     };
 
     // A dependency without a result means this one cannot be resolved.
@@ -368,6 +372,15 @@ fn resolve_and_observe<'a>(
             .boxed())
         }
         ProbeSpec::Git { path } => Ok(probe::git::observe(path.clone()).boxed()),
+        ProbeSpec::Prometheus { url, query, range } => {
+            let req = probe::prometheus::PromRequest {
+                url: render(url)?,
+                query: render(query)?,
+                range: *range,
+                timeout: check.timeout,
+            };
+            Ok(probe::prometheus::observe(&services.http, req, plan.settings.body_cap).boxed())
+        }
         ProbeSpec::Github { repo, kind } => {
             let client = services
                 .github
@@ -551,6 +564,8 @@ pub fn evaluate(check: &CheckPlan, probed: Probed, mut result: CheckResult) -> C
     result.fields = probed.fields;
     result.log = probed.log;
     result.summary = probed.summary;
+    // An errored metric still has a card, showing its unit and thresholds.
+    result.metric = check.metric.as_ref().map(MetricSpec::unknown);
     let mut status = CheckStatus::Pass;
     let mut reason: Option<String> = None;
     // An HTTP error status is the probe's verdict unless the check expects
@@ -603,6 +618,41 @@ pub fn evaluate(check: &CheckPlan, probed: Probed, mut result: CheckResult) -> C
     for (name, path) in &check.extract {
         if let Some(v) = path.query(&obs.value).first() {
             result.fields.insert(name.clone(), (*v).clone());
+        }
+    }
+    if let Some(spec) = &check.metric {
+        let trend = match (&check.probe, obs.value.get("range")) {
+            (ProbeSpec::Prometheus { .. }, Some(range)) => metric::trend_of(range),
+            _ => Vec::new(),
+        };
+        let (m, verdict) = spec.evaluate(obs, trend);
+        if let Some(v) = m.value {
+            result.summary = metric::format_value(v, m.unit.as_deref());
+        }
+        result.metric = Some(m);
+        let (worse, why) = match verdict {
+            Verdict::Error(e) => {
+                result.status = CheckStatus::Error;
+                result.error = Some(e);
+                return result;
+            }
+            Verdict::Fail(e) => (CheckStatus::Fail, e),
+            Verdict::Warn(w) => (CheckStatus::Warn, w),
+            Verdict::Pass => (CheckStatus::Pass, String::new()),
+        };
+        if worse > status {
+            status = worse;
+            reason = Some(why);
+        }
+    }
+    if let Some(spec) = &check.table {
+        match spec.evaluate(obs) {
+            Ok(t) => result.table = Some(t),
+            Err(e) => {
+                result.status = CheckStatus::Error;
+                result.error = Some(e);
+                return result;
+            }
         }
     }
     result.status = status;

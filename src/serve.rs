@@ -4,6 +4,8 @@
 //! older than `refresh` is served at once while the next one is fetched, so
 //! no viewer waits on a slow upstream once a first report exists.
 
+mod metric_export;
+
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -237,6 +239,7 @@ impl AppState {
             endpoint: Some(self.endpoint.clone()),
             trends,
             stale_seconds: None,
+            metric_trends: crate::render::panels::history_trends(history.iter().map(AsRef::as_ref)),
         }
     }
 }
@@ -584,6 +587,7 @@ pub fn prometheus_text(report: &Report, runs: u64) -> String {
             );
         }
     }
+    out.push_str(&metric_export::metric_lines(report));
     out.push_str("# HELP villa_report_timestamp_seconds When the report was made.\n");
     out.push_str("# TYPE villa_report_timestamp_seconds gauge\n");
     let _ = writeln!(

@@ -85,6 +85,7 @@ fn live_extras() -> RenderExtras {
         endpoint: Some("http://127.0.0.1:3003/api/telemetry/status".to_owned()),
         trends,
         stale_seconds: None,
+        ..RenderExtras::default()
     }
 }
 

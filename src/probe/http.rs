@@ -255,7 +255,7 @@ fn cross_origin_redirect(response: &reqwest::Response) -> Option<reqwest::Url> {
 }
 
 /// "connection refused by 127.0.0.1:9 (is the service running?)" and the like.
-fn describe_error(e: &reqwest::Error, url: &str) -> String {
+pub(crate) fn describe_error(e: &reqwest::Error, url: &str) -> String {
     let detail = chain(e);
     let lower = detail.to_ascii_lowercase();
     let host = reqwest::Url::parse(url)

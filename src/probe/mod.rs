@@ -7,6 +7,7 @@
 pub mod git;
 pub mod github;
 pub mod http;
+pub mod prometheus;
 #[cfg(feature = "plugins")]
 pub mod plugin;
 
@@ -20,7 +21,8 @@ use crate::redact::Redactor;
 #[derive(Debug, Clone, Default)]
 pub struct Observation {
     /// `$` for JSONPath: the JSON body for http, the run object for github,
-    /// `{branch, sha, message, uncommitted_changes, ...}` for git.
+    /// `{branch, sha, message, uncommitted_changes, ...}` for git,
+    /// `{value, series, range}` for prometheus.
     pub value: Value,
     /// False when the HTTP body was not JSON.
     pub body_is_json: bool,

@@ -39,6 +39,8 @@ pub struct View<'a> {
     pub quick_actions: Vec<Link>,
     /// Environments whose `status` counts (offline optional ones excluded), per status word.
     pub env_counts: IndexMap<&'static str, usize>,
+    /// Metric cards and tables grouped by panel (see [`super::panels`]).
+    pub panels: Vec<super::panels::PanelView<'a>>,
 }
 
 /// Derived values for one environment.
@@ -303,6 +305,7 @@ impl<'a> View<'a> {
             check_counts,
             quick_actions,
             env_counts,
+            panels: super::panels::panels(report, &extras.metric_trends),
         }
     }
 }

@@ -322,6 +322,15 @@ pub struct CheckResult {
     /// Captured plugin output.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub log: Vec<String>,
+    /// The check's metric: value, unit, level against its thresholds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<crate::metric::MetricResult>,
+    /// The check's top-N table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<crate::metric::TableResult>,
+    /// Dashboard panel its metric card or table is shown in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub panel: Option<String>,
 }
 
 /// How GitHub was reached during the run.

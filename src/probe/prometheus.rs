@@ -1,0 +1,335 @@
+//! Prometheus probe: an instant query (`/api/v1/query`), plus a range query
+//! (`/api/v1/query_range`) for a trend when the check asks for one.
+//!
+//! The observation is `{ value, series: [{ labels, value }], range? }`:
+//! `value` is the scalar, or the value of the only series (null when the
+//! result is empty or has several series); `range` holds `{ labels, values:
+//! [[unix_seconds, value], ...] }` per series of the range query. Sample
+//! values are numbers; `NaN` and `±Inf` stay the strings Prometheus sent.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use serde_json::{Map, Value, json};
+
+use super::http::{describe_error, format_size};
+use super::{Observation, Probed, Verdict, human_ms};
+
+/// Most points a trend asks for; the step is the range divided by this.
+pub const TREND_POINTS: u32 = 60;
+
+/// A query with every template already rendered.
+#[derive(Debug, Clone)]
+pub struct PromRequest {
+    /// Prometheus base URL, e.g. `http://127.0.0.1:9090`.
+    pub url: String,
+    /// PromQL.
+    pub query: String,
+    /// Also fetch this much history for a trend.
+    pub range: Option<Duration>,
+    /// Passed to Prometheus so it stops evaluating when the check gives up.
+    pub timeout: Duration,
+}
+
+/// Runs the instant query (and the range query, concurrently) and observes
+/// the answer. Prometheus's own error message becomes the check's error.
+pub async fn observe(client: &reqwest::Client, req: PromRequest, body_cap: usize) -> Probed {
+    let started = Instant::now();
+    let base = api_base(&req.url);
+    let timeout = format!("{}ms", req.timeout.as_millis().max(1));
+    let instant = endpoint(&base, "query", &[("query", &req.query), ("timeout", &timeout)]);
+    let range = req.range.map(|range| {
+        let end = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        let start = end - range.as_secs_f64();
+        let step = (range.as_secs_f64() / f64::from(TREND_POINTS)).max(1.0);
+        endpoint(
+            &base,
+            "query_range",
+            &[
+                ("query", &req.query),
+                ("start", &format!("{start:.3}")),
+                ("end", &format!("{end:.3}")),
+                ("step", &format!("{step:.3}")),
+                ("timeout", &timeout),
+            ],
+        )
+    });
+    let (instant, range) = match range {
+        None => (fetch(client, instant, body_cap).await, None),
+        Some(r) => {
+            let (i, r) = tokio::join!(
+                fetch(client, instant, body_cap),
+                fetch(client, r, body_cap)
+            );
+            (i, Some(r))
+        }
+    };
+    let duration = started.elapsed();
+    let (data, mut log) = match instant {
+        Ok(ok) => ok,
+        Err(reason) => return Probed::error(reason, duration),
+    };
+    let mut value = match instant_value(&data) {
+        Ok(v) => v,
+        Err(reason) => return Probed::error(reason, duration),
+    };
+    if let Some(range) = range {
+        match range.and_then(|(data, warnings)| Ok((range_series(&data)?, warnings))) {
+            Ok((series, warnings)) => {
+                value["range"] = Value::Array(series);
+                log.extend(warnings);
+            }
+            Err(reason) => return Probed::error(format!("range query: {reason}"), duration),
+        }
+    }
+    let summary = summarize(&value, duration);
+    Probed {
+        observation: Observation {
+            value,
+            body_is_json: true,
+            content_type: Some("application/json".into()),
+            status: None,
+            headers: Vec::new(),
+            duration,
+        },
+        summary,
+        fields: Map::new(),
+        verdict: Verdict::Pass,
+        log,
+    }
+}
+
+/// `http://host:9090/`, `http://host:9090/api/v1/query` and
+/// `http://host:9090/api/v1` all mean the same Prometheus.
+fn api_base(url: &str) -> String {
+    let mut base = url.trim().trim_end_matches('/');
+    for suffix in ["/api/v1/query_range", "/api/v1/query", "/api/v1"] {
+        if let Some(stripped) = base.strip_suffix(suffix) {
+            base = stripped;
+            break;
+        }
+    }
+    format!("{base}/api/v1")
+}
+
+/// The URL of an API endpoint with its parameters, or why it cannot be built.
+fn endpoint(base: &str, path: &str, params: &[(&str, &str)]) -> Result<reqwest::Url, String> {
+    let mut url = reqwest::Url::parse(&format!("{base}/{path}"))
+        .map_err(|e| format!("`{base}` is not a Prometheus URL: {e}"))?;
+    url.query_pairs_mut().extend_pairs(params);
+    Ok(url)
+}
+
+/// One API call: the `data` member of a `success` answer and its warnings,
+/// or Prometheus's own error message.
+async fn fetch(
+    client: &reqwest::Client,
+    url: Result<reqwest::Url, String>,
+    body_cap: usize,
+) -> Result<(Value, Vec<String>), String> {
+    let url = url?;
+    let shown = without_query(&url);
+    let response = client
+        .get(url.clone())
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| describe_error(&e, &shown))?;
+    let status = response.status();
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let bytes = chunk.map_err(|e| format!("connection to {shown} broke: {e}"))?;
+        if body.len() + bytes.len() > body_cap {
+            return Err(format!(
+                "the answer from {shown} is larger than the {} limit (narrow the query, or raise [run] max_body)",
+                format_size(body_cap)
+            ));
+        }
+        body.extend_from_slice(&bytes);
+    }
+    let Ok(answer) = serde_json::from_slice::<Value>(&body) else {
+        return Err(format!(
+            "HTTP {} from {shown} is not a Prometheus API answer (is `url` the Prometheus base URL, like http://prometheus:9090?)",
+            status.as_u16()
+        ));
+    };
+    let warnings = answer
+        .get("warnings")
+        .and_then(Value::as_array)
+        .map(|w| {
+            w.iter()
+                .filter_map(Value::as_str)
+                .map(|w| format!("Prometheus warning: {w}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    match answer.get("status").and_then(Value::as_str) {
+        Some("success") => Ok((answer.get("data").cloned().unwrap_or(Value::Null), warnings)),
+        Some("error") => {
+            let message = answer
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("no message");
+            let kind = answer
+                .get("errorType")
+                .and_then(Value::as_str)
+                .map(|k| format!(" ({k})"))
+                .unwrap_or_default();
+            Err(format!("Prometheus: {message}{kind}"))
+        }
+        _ => Err(format!(
+            "HTTP {} from {shown} is JSON but not a Prometheus API answer (no `status`)",
+            status.as_u16()
+        )),
+    }
+}
+
+/// A URL without its query string: PromQL can be long and is in the config.
+fn without_query(url: &reqwest::Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.to_string()
+}
+
+/// `{ value, series }` from an instant query's `data`.
+fn instant_value(data: &Value) -> Result<Value, String> {
+    let kind = data.get("resultType").and_then(Value::as_str).unwrap_or("");
+    let result = data.get("result").unwrap_or(&Value::Null);
+    match kind {
+        "scalar" | "string" => Ok(json!({ "value": sample(result), "series": [] })),
+        "vector" | "matrix" => {
+            let list = result.as_array().ok_or("Prometheus sent a result that is not a list")?;
+            let series: Vec<Value> = list
+                .iter()
+                .map(|s| {
+                    // A range selector in an instant query gives a matrix:
+                    // its newest sample is the value.
+                    let value = match s.get("value") {
+                        Some(v) => sample(v),
+                        None => s
+                            .get("values")
+                            .and_then(Value::as_array)
+                            .and_then(|v| v.last())
+                            .map_or(Value::Null, sample),
+                    };
+                    json!({ "labels": labels(s), "value": value })
+                })
+                .collect();
+            let value = match series.as_slice() {
+                [only] => only["value"].clone(),
+                _ => Value::Null,
+            };
+            Ok(json!({ "value": value, "series": series }))
+        }
+        other => Err(format!(
+            "Prometheus sent an unknown result type `{other}`"
+        )),
+    }
+}
+
+/// `[{ labels, values: [[t, v], ...] }]` from a range query's `data`.
+fn range_series(data: &Value) -> Result<Vec<Value>, String> {
+    let list = data
+        .get("result")
+        .and_then(Value::as_array)
+        .ok_or("Prometheus sent a range result that is not a list")?;
+    Ok(list
+        .iter()
+        .map(|s| {
+            let values: Vec<Value> = s
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|v| {
+                    v.iter()
+                        .map(|pair| json!([pair.get(0).cloned().unwrap_or(Value::Null), sample(pair)]))
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!({ "labels": labels(s), "values": values })
+        })
+        .collect())
+}
+
+fn labels(series: &Value) -> Value {
+    series
+        .get("metric")
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Map::new()))
+}
+
+/// The value of a `[unix_time, "1.5"]` pair: a number when finite, else the
+/// string as sent (`NaN`, `+Inf`).
+fn sample(pair: &Value) -> Value {
+    match pair.get(1) {
+        Some(Value::String(s)) => match s.parse::<f64>() {
+            Ok(n) if n.is_finite() => serde_json::Number::from_f64(n)
+                .map_or_else(|| Value::String(s.clone()), Value::Number),
+            _ => Value::String(s.clone()),
+        },
+        Some(other) => other.clone(),
+        None => Value::Null,
+    }
+}
+
+fn summarize(value: &Value, took: Duration) -> String {
+    let n = value["series"].as_array().map_or(0, Vec::len);
+    let shown = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let what = match (&value["value"], n) {
+        (Value::Null, 0) => "no data".to_owned(),
+        (Value::Null, n) => format!("{n} series"),
+        (v, 0) => format!("scalar {}", shown(v)),
+        (v, _) => format!("1 series: {}", shown(v)),
+    };
+    format!("{what} in {}", human_ms(took))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_forms_mean_the_same_prometheus() {
+        for u in [
+            "http://p:9090",
+            "http://p:9090/",
+            "http://p:9090/api/v1",
+            "http://p:9090/api/v1/query",
+        ] {
+            assert_eq!(api_base(u), "http://p:9090/api/v1", "{u}");
+        }
+    }
+
+    #[test]
+    fn vector_with_one_series_has_a_value() {
+        let data = json!({"resultType": "vector", "result": [
+            {"metric": {"job": "app"}, "value": [1.0, "0.25"]}]});
+        let v = instant_value(&data).unwrap();
+        assert_eq!(v["value"], json!(0.25));
+        assert_eq!(v["series"][0]["labels"]["job"], "app");
+    }
+
+    #[test]
+    fn several_series_or_none_have_no_single_value() {
+        let data = json!({"resultType": "vector", "result": [
+            {"metric": {"m": "a"}, "value": [1.0, "1"]},
+            {"metric": {"m": "b"}, "value": [1.0, "NaN"]}]});
+        let v = instant_value(&data).unwrap();
+        assert_eq!(v["value"], Value::Null);
+        assert_eq!(v["series"][1]["value"], json!("NaN"));
+        let empty = instant_value(&json!({"resultType": "vector", "result": []})).unwrap();
+        assert_eq!(empty, json!({"value": null, "series": []}));
+    }
+
+    #[test]
+    fn scalar_is_the_value() {
+        let v = instant_value(&json!({"resultType": "scalar", "result": [1.0, "42"]})).unwrap();
+        assert_eq!(v, json!({"value": 42.0, "series": []}));
+    }
+}
