@@ -74,7 +74,13 @@ fn exposition(n: u64) -> String {
     line(format!("http_requests_total{{code=\"200\"}} {}", 200.0 * n));
     line(format!("http_requests_total{{code=\"500\"}} {}", n));
     line("# TYPE http_request_duration_seconds histogram".into());
-    for (le, share) in [("0.1", 50.0), ("0.25", 80.0), ("0.5", 96.0), ("1", 99.0), ("+Inf", 100.0)] {
+    for (le, share) in [
+        ("0.1", 50.0),
+        ("0.25", 80.0),
+        ("0.5", 96.0),
+        ("1", 99.0),
+        ("+Inf", 100.0),
+    ] {
         line(format!(
             "http_request_duration_seconds_bucket{{le=\"{le}\"}} {}",
             share * n
@@ -85,8 +91,14 @@ fn exposition(n: u64) -> String {
     line("# TYPE app_active_sessions gauge".into());
     line("app_active_sessions 3".into());
     line("# TYPE link_processing_total counter".into());
-    line(format!("link_processing_total{{result=\"ok\"}} {}", 998.0 * n));
-    line(format!("link_processing_total{{result=\"failed\"}} {}", 2.0 * n));
+    line(format!(
+        "link_processing_total{{result=\"ok\"}} {}",
+        998.0 * n
+    ));
+    line(format!(
+        "link_processing_total{{result=\"failed\"}} {}",
+        2.0 * n
+    ));
     line("# TYPE ai_cost_dollars_total counter".into());
     line("# TYPE fake_cost_dollars gauge".into());
     line("# TYPE app_errors_total counter".into());
@@ -118,7 +130,10 @@ fn exposition(n: u64) -> String {
         ("tls", 2.0),
         ("rate_limited", 5.0),
     ] {
-        line(format!("app_errors_total{{error=\"{error}\"}} {}", weight * n));
+        line(format!(
+            "app_errors_total{{error=\"{error}\"}} {}",
+            weight * n
+        ));
     }
     line("# TYPE fake_latency_ms gauge".into());
     for (case, v) in [("ok", 412.0), ("warn", 900.0), ("critical", 1620.0)] {
@@ -227,7 +242,9 @@ impl Prometheus {
             if let Ok(r) = answer
                 && let Ok(text) = r.text().await
                 && let Ok(v) = serde_json::from_str::<Value>(&text)
-                && v["data"]["result"].as_array().is_some_and(|a| !a.is_empty())
+                && v["data"]["result"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
             {
                 return;
             }
@@ -285,9 +302,24 @@ async fn against_a_real_prometheus() {
 }
 
 async fn scalar_vector_and_empty(url: &str) {
-    let mut checks = metric_check("scalar", url, "scalar(sum(app_active_sessions))", "{ value = \"$.value\" }");
-    checks += &metric_check("vector", url, "sum(app_active_sessions)", "{ value = \"$.value\", unit = \"sessions\" }");
-    checks += &metric_check("empty", url, "fake_latency_ms{case=\"nope\"}", "{ value = \"$.value\" }");
+    let mut checks = metric_check(
+        "scalar",
+        url,
+        "scalar(sum(app_active_sessions))",
+        "{ value = \"$.value\" }",
+    );
+    checks += &metric_check(
+        "vector",
+        url,
+        "sum(app_active_sessions)",
+        "{ value = \"$.value\", unit = \"sessions\" }",
+    );
+    checks += &metric_check(
+        "empty",
+        url,
+        "fake_latency_ms{case=\"nope\"}",
+        "{ value = \"$.value\" }",
+    );
     checks += &format!(
         "[[checks]]\nid = \"several\"\nprometheus = {{ url = \"{url}\", query = 'fake_latency_ms' }}\n\
          expect = [\"len($.series) == 3\", \"$.series[0].labels.job == 'app'\"]\n\n\
@@ -309,7 +341,10 @@ async fn scalar_vector_and_empty(url: &str) {
     let empty = check(&report, "empty");
     assert_eq!(empty.status, CheckStatus::Error, "{empty:#?}");
     assert!(
-        empty.error.as_deref().is_some_and(|e| e.contains("no data")),
+        empty
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("no data")),
         "{empty:#?}"
     );
     assert_eq!(empty.metric.as_ref().map(|m| m.level), Some(Level::Unknown));
@@ -321,12 +356,20 @@ async fn scalar_vector_and_empty(url: &str) {
 }
 
 async fn bad_promql_is_prometheus_own_message(url: &str) {
-    let report = run(&metric_check("bad", url, "sum(rate(http_requests_total[5m]", "{ value = \"$.value\" }")).await;
+    let report = run(&metric_check(
+        "bad",
+        url,
+        "sum(rate(http_requests_total[5m]",
+        "{ value = \"$.value\" }",
+    ))
+    .await;
     let bad = check(&report, "bad");
     assert_eq!(bad.status, CheckStatus::Error);
     let error = bad.error.as_deref().unwrap_or_default();
     assert!(
-        error.starts_with("Prometheus: ") && error.contains("parse error") && error.contains("bad_data"),
+        error.starts_with("Prometheus: ")
+            && error.contains("parse error")
+            && error.contains("bad_data"),
         "want Prometheus's own parse error, got `{error}`"
     );
 }
@@ -373,7 +416,10 @@ async fn thresholds_in_both_directions(url: &str) {
     );
     let below = check(&report, "success-warn");
     assert!(
-        below.error.as_deref().is_some_and(|e| e.contains("99.2 %") && e.contains("< 99.5")),
+        below
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("99.2 %") && e.contains("< 99.5")),
         "{below:#?}"
     );
 }
@@ -393,7 +439,13 @@ async fn top_n_table(url: &str) {
     let models: Vec<&str> = t.rows.iter().filter_map(|r| r[0].as_str()).collect();
     assert_eq!(
         models,
-        ["claude-opus-4", "gpt-4", "claude-sonnet-4", "whisper-1", "claude-haiku-3"]
+        [
+            "claude-opus-4",
+            "gpt-4",
+            "claude-sonnet-4",
+            "whisper-1",
+            "claude-haiku-3"
+        ]
     );
     assert_eq!(c.panel.as_deref(), Some("Cost"));
 }
@@ -401,8 +453,8 @@ async fn top_n_table(url: &str) {
 /// checks/examples/app-metrics.toml, pointed at this Prometheus: every card
 /// has a value, the range queries give sparklines.
 async fn example_runs_with_trends(url: &str) -> Report {
-    let example = std::fs::read_to_string(repo().join("checks/examples/app-metrics.toml"))
-        .expect("example");
+    let example =
+        std::fs::read_to_string(repo().join("checks/examples/app-metrics.toml")).expect("example");
     assert!(example.contains("http://127.0.0.1:9090"));
     // Let a few more scrapes land for the sparklines.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -419,7 +471,10 @@ async fn example_runs_with_trends(url: &str) -> Report {
             assert!(m.value.is_some(), "{c:#?}");
         }
     }
-    let p95 = check(&report, "latency-p95").metric.as_ref().expect("metric");
+    let p95 = check(&report, "latency-p95")
+        .metric
+        .as_ref()
+        .expect("metric");
     // 95 % of requests are at or under the 0.5 s bucket: p95 is 250..500 ms.
     assert!(
         p95.value.is_some_and(|v| (250.0..=500.0).contains(&v)),
@@ -435,8 +490,15 @@ async fn example_runs_with_trends(url: &str) -> Report {
 fn panels_render_as_text_markdown_and_json(report: &Report) {
     let renderer = Renderer::new(None).expect("templates");
     let extras = RenderExtras::default();
-    let text = renderer.render(Format::Text, report, &extras).expect("text");
-    for heading in ["TRAFFIC\n-------", "PERFORMANCE\n-----------", "COST\n----", "ERRORS\n------"] {
+    let text = renderer
+        .render(Format::Text, report, &extras)
+        .expect("text");
+    for heading in [
+        "TRAFFIC\n-------",
+        "PERFORMANCE\n-----------",
+        "COST\n----",
+        "ERRORS\n------",
+    ] {
         assert!(text.contains(heading), "missing {heading:?} in\n{text}");
     }
     // Values of one panel start in the same column.
@@ -452,13 +514,19 @@ fn panels_render_as_text_markdown_and_json(report: &Report) {
     // Metrics come after the environment and CI sections, before the checks.
     assert!(text.find("TRAFFIC").unwrap() < text.find("CHECKS").unwrap());
 
-    let md = renderer.render(Format::Markdown, report, &extras).expect("markdown");
+    let md = renderer
+        .render(Format::Markdown, report, &extras)
+        .expect("markdown");
     assert!(md.contains("### Performance"), "{md}");
     assert!(md.contains("| model | cost |\n|---|---:|"), "{md}");
 
-    let json: Value = serde_json::from_str(&villa_telemetry::render::to_json(report)).expect("json");
+    let json: Value =
+        serde_json::from_str(&villa_telemetry::render::to_json(report)).expect("json");
     let first = &json["checks"][0];
-    assert!(first["metric"].is_object() || first["table"].is_object(), "{first}");
+    assert!(
+        first["metric"].is_object() || first["table"].is_object(),
+        "{first}"
+    );
     assert!(first["panel"].is_string(), "{first}");
 }
 
@@ -475,9 +543,9 @@ fn metrics_endpoint_exports_the_values(report: &Report) {
         .collect();
     assert_eq!(values.len(), metric_checks, "{text}");
     assert!(
-        values
-            .iter()
-            .any(|l| l.starts_with("villa_metric_value{check=\"latency-p95\",environment=\"\",unit=\"ms\"} ")),
+        values.iter().any(|l| l.starts_with(
+            "villa_metric_value{check=\"latency-p95\",environment=\"\",unit=\"ms\"} "
+        )),
         "{text}"
     );
     let promtool = Path::new("/usr/bin/promtool");
@@ -539,7 +607,10 @@ fn screenshot_of_metric_panels(report: &Report) {
         .output()
         .expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("--- metrics.mjs\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    eprintln!(
+        "--- metrics.mjs\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "browser assertions failed:\n{stdout}");
     assert!(shots.join("metrics-dark.png").exists());
 }
@@ -562,7 +633,10 @@ async fn prometheus_down_is_the_checks_error() {
     );
     // The card still shows its unit and thresholds, with no value.
     let m = down.metric.as_ref().expect("metric");
-    assert_eq!((m.value, m.level, m.unit.as_deref()), (None, Level::Unknown, Some("ms")));
+    assert_eq!(
+        (m.value, m.level, m.unit.as_deref()),
+        (None, Level::Unknown, Some("ms"))
+    );
 }
 
 #[test]

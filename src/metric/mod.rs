@@ -10,13 +10,13 @@ pub mod table;
 
 use std::ops::Range;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::condition::{CompiledPath, Condition, Literal, Op, Outcome, compile_path};
 use crate::probe::{Observation, Verdict};
 
-pub use table::{TableResult, TableSpec};
+pub use crate::report::{Level, MetricResult, TableResult, Thresholds};
+pub use table::TableSpec;
 
 /// Panel that metric cards and tables without `panel = "..."` go to.
 pub const DEFAULT_PANEL: &str = "Metrics";
@@ -40,60 +40,6 @@ pub struct Threshold {
     /// As written, trimmed.
     pub source: String,
     condition: Condition,
-}
-
-/// Where a metric's value stands against its thresholds.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    /// Within both thresholds.
-    Ok,
-    /// Past `warn`.
-    Warning,
-    /// Past `critical`.
-    Critical,
-    /// No value to compare (the check has an error).
-    Unknown,
-}
-
-impl Level {
-    /// Lower-case word used in every output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Ok => "ok",
-            Level::Warning => "warning",
-            Level::Critical => "critical",
-            Level::Unknown => "unknown",
-        }
-    }
-}
-
-/// A check's metric in the report: `metric: { value, unit, level, thresholds }`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct MetricResult {
-    /// The number; null when it could not be read.
-    pub value: Option<f64>,
-    /// Unit as configured.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unit: Option<String>,
-    /// Against the thresholds.
-    pub level: Level,
-    /// The thresholds as written.
-    pub thresholds: Thresholds,
-    /// History for a sparkline, oldest first (a Prometheus `range`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub trend: Vec<f64>,
-}
-
-/// `warn` and `critical` as written, e.g. `"> 800"`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Thresholds {
-    /// Breached => warning.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub warn: Option<String>,
-    /// Breached => critical.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub critical: Option<String>,
 }
 
 /// A config problem, with its byte range inside the config file.
@@ -200,7 +146,9 @@ impl MetricSpec {
                     e.offset,
                     e.len,
                     format!("invalid JSONPath for the metric value: {}", e.message),
-                    e.help.or(Some("e.g. value = \"$.value\" (Prometheus) or \"$.p95_ms\"".into())),
+                    e.help.or(Some(
+                        "e.g. value = \"$.value\" (Prometheus) or \"$.p95_ms\"".into(),
+                    )),
                 ));
             })
             .ok();
@@ -216,7 +164,10 @@ impl MetricSpec {
         match path {
             Some(value) if errors.is_empty() => Ok(MetricSpec {
                 value,
-                unit: unit.map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned),
+                unit: unit
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_owned),
                 warn,
                 critical,
             }),
@@ -265,15 +216,22 @@ impl MetricSpec {
         };
         result.value = Some(value);
         let shown = format_value(value, self.unit.as_deref());
-        let (level, verdict) = if let Some(t) = self.critical.as_ref().filter(|t| t.breached(value)) {
+        let (level, verdict) = if let Some(t) = self.critical.as_ref().filter(|t| t.breached(value))
+        {
             (
                 Level::Critical,
-                Verdict::Fail(format!("{shown} is past the critical threshold ({})", t.source)),
+                Verdict::Fail(format!(
+                    "{shown} is past the critical threshold ({})",
+                    t.source
+                )),
             )
         } else if let Some(t) = self.warn.as_ref().filter(|t| t.breached(value)) {
             (
                 Level::Warning,
-                Verdict::Warn(format!("{shown} is past the warning threshold ({})", t.source)),
+                Verdict::Warn(format!(
+                    "{shown} is past the warning threshold ({})",
+                    t.source
+                )),
             )
         } else {
             (Level::Ok, Verdict::Pass)
@@ -301,7 +259,11 @@ pub fn trend_of(range: &Value) -> Vec<f64> {
     match range.as_array().map(Vec::as_slice) {
         Some([only]) => only["values"]
             .as_array()
-            .map(|v| v.iter().filter_map(|p| p.get(1).and_then(as_number)).collect())
+            .map(|v| {
+                v.iter()
+                    .filter_map(|p| p.get(1).and_then(as_number))
+                    .collect()
+            })
             .unwrap_or_default(),
         _ => Vec::new(),
     }
@@ -354,7 +316,9 @@ fn format_number(value: f64, money: bool) -> String {
         Some(r) => ("-", r),
         None => ("", text.as_str()),
     };
-    let (int, frac) = rest.split_once('.').map_or((rest, None), |(i, f)| (i, Some(f)));
+    let (int, frac) = rest
+        .split_once('.')
+        .map_or((rest, None), |(i, f)| (i, Some(f)));
     let mut grouped = String::new();
     for (i, c) in int.chars().enumerate() {
         if i > 0 && (int.len() - i) % 3 == 0 {
@@ -408,7 +372,10 @@ mod tests {
     fn below_thresholds() {
         let s = spec(Some("< 99.5"), Some("< 99"));
         assert_eq!(s.evaluate(&obs(json!(99.9)), vec![]).0.level, Level::Ok);
-        assert_eq!(s.evaluate(&obs(json!(99.2)), vec![]).0.level, Level::Warning);
+        assert_eq!(
+            s.evaluate(&obs(json!(99.2)), vec![]).0.level,
+            Level::Warning
+        );
         assert_eq!(s.evaluate(&obs(json!(98)), vec![]).0.level, Level::Critical);
     }
 
@@ -417,7 +384,7 @@ mod tests {
         let s = spec(None, None);
         let (m, v) = s.evaluate(&obs(Value::Null), vec![]);
         assert_eq!(m.level, Level::Unknown);
-        assert!(matches!(v, Verdict::Error(e) if e.contains("no data")), );
+        assert!(matches!(v, Verdict::Error(e) if e.contains("no data")),);
         let (_, v) = s.evaluate(&obs(json!("NaN")), vec![]);
         assert!(matches!(v, Verdict::Error(e) if e.contains("not a number")));
     }
@@ -440,7 +407,7 @@ mod tests {
         assert_eq!(format_value(42.1, Some("$")), "$42.10");
         assert_eq!(format_value(99.53, Some("%")), "99.5 %");
         assert_eq!(format_value(-1234567.0, None), "-1,234,567");
-        assert_eq!(format_value(3.14159, None), "3.14");
+        assert_eq!(format_value(4.56789, None), "4.57");
     }
 
     #[test]

@@ -4,10 +4,9 @@
 use std::cmp::Ordering;
 use std::ops::Range;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{SpecError, as_number};
+use super::{SpecError, TableResult, as_number};
 use crate::condition::{CompiledPath, compile_path};
 use crate::probe::Observation;
 
@@ -27,17 +26,6 @@ pub struct TableSpec {
     pub sort: Option<(usize, bool)>,
     /// Rows kept after sorting.
     pub limit: usize,
-}
-
-/// A table in the report: `table: { columns, rows, total }`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct TableResult {
-    /// Column names in configured order.
-    pub columns: Vec<String>,
-    /// Cells by row then column; null where a row has no value.
-    pub rows: Vec<Vec<Value>>,
-    /// Rows before the limit.
-    pub total: usize,
 }
 
 /// The config as written, with spans: what [`TableSpec::compile`] reads.
@@ -245,7 +233,13 @@ mod tests {
     fn top_n_descending_with_missing_values_last() {
         let t = spec(Some("-cost"), Some(2)).evaluate(&series()).unwrap();
         assert_eq!(t.columns, ["model", "cost"]);
-        assert_eq!(t.rows, vec![vec![json!("opus"), json!(12.0)], vec![Value::Null, json!("3")]]);
+        assert_eq!(
+            t.rows,
+            vec![
+                vec![json!("opus"), json!(12.0)],
+                vec![Value::Null, json!("3")]
+            ]
+        );
         assert_eq!(t.total, 4);
         let all = spec(Some("cost"), None).evaluate(&series()).unwrap();
         assert_eq!(all.rows[0][1], json!(0.5));

@@ -39,30 +39,31 @@ pub(super) fn prometheus_spec(p: &PrometheusConfig) -> Result<ProbeSpec, Vec<Spe
             help: Some("write PromQL, e.g. query = \"sum(rate(http_requests_total[5m]))\"".into()),
         });
     }
-    let range = p.range.as_ref().and_then(|r| {
-        match humantime::parse_duration(r.get_ref().trim()) {
-            Ok(d) if (MIN_RANGE..=MAX_RANGE).contains(&d) => Some(d),
-            Ok(_) => {
-                errors.push(SpecError {
-                    span: r.span(),
-                    message: format!(
-                        "`range` must be between 1m and 90d, got `{}`",
-                        r.get_ref()
-                    ),
-                    help: None,
-                });
-                None
-            }
-            Err(e) => {
-                errors.push(SpecError {
-                    span: r.span(),
-                    message: format!("invalid `range` `{}`: {e}", r.get_ref()),
-                    help: Some("write a duration like \"1h\", \"30m\" or \"7d\"".into()),
-                });
-                None
-            }
-        }
-    });
+    let range =
+        p.range
+            .as_ref()
+            .and_then(|r| match humantime::parse_duration(r.get_ref().trim()) {
+                Ok(d) if (MIN_RANGE..=MAX_RANGE).contains(&d) => Some(d),
+                Ok(_) => {
+                    errors.push(SpecError {
+                        span: r.span(),
+                        message: format!(
+                            "`range` must be between 1m and 90d, got `{}`",
+                            r.get_ref()
+                        ),
+                        help: None,
+                    });
+                    None
+                }
+                Err(e) => {
+                    errors.push(SpecError {
+                        span: r.span(),
+                        message: format!("invalid `range` `{}`: {e}", r.get_ref()),
+                        help: Some("write a duration like \"1h\", \"30m\" or \"7d\"".into()),
+                    });
+                    None
+                }
+            });
     if errors.is_empty() {
         Ok(ProbeSpec::Prometheus {
             url: url.to_owned(),

@@ -7,9 +7,9 @@
 pub mod git;
 pub mod github;
 pub mod http;
-pub mod prometheus;
 #[cfg(feature = "plugins")]
 pub mod plugin;
+pub mod prometheus;
 
 use std::time::Duration;
 

@@ -37,7 +37,11 @@ pub async fn observe(client: &reqwest::Client, req: PromRequest, body_cap: usize
     let started = Instant::now();
     let base = api_base(&req.url);
     let timeout = format!("{}ms", req.timeout.as_millis().max(1));
-    let instant = endpoint(&base, "query", &[("query", &req.query), ("timeout", &timeout)]);
+    let instant = endpoint(
+        &base,
+        "query",
+        &[("query", &req.query), ("timeout", &timeout)],
+    );
     let range = req.range.map(|range| {
         let end = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -60,10 +64,7 @@ pub async fn observe(client: &reqwest::Client, req: PromRequest, body_cap: usize
     let (instant, range) = match range {
         None => (fetch(client, instant, body_cap).await, None),
         Some(r) => {
-            let (i, r) = tokio::join!(
-                fetch(client, instant, body_cap),
-                fetch(client, r, body_cap)
-            );
+            let (i, r) = tokio::join!(fetch(client, instant, body_cap), fetch(client, r, body_cap));
             (i, Some(r))
         }
     };
@@ -202,7 +203,9 @@ fn instant_value(data: &Value) -> Result<Value, String> {
     match kind {
         "scalar" | "string" => Ok(json!({ "value": sample(result), "series": [] })),
         "vector" | "matrix" => {
-            let list = result.as_array().ok_or("Prometheus sent a result that is not a list")?;
+            let list = result
+                .as_array()
+                .ok_or("Prometheus sent a result that is not a list")?;
             let series: Vec<Value> = list
                 .iter()
                 .map(|s| {
@@ -225,9 +228,7 @@ fn instant_value(data: &Value) -> Result<Value, String> {
             };
             Ok(json!({ "value": value, "series": series }))
         }
-        other => Err(format!(
-            "Prometheus sent an unknown result type `{other}`"
-        )),
+        other => Err(format!("Prometheus sent an unknown result type `{other}`")),
     }
 }
 
@@ -245,7 +246,9 @@ fn range_series(data: &Value) -> Result<Vec<Value>, String> {
                 .and_then(Value::as_array)
                 .map(|v| {
                     v.iter()
-                        .map(|pair| json!([pair.get(0).cloned().unwrap_or(Value::Null), sample(pair)]))
+                        .map(|pair| {
+                            json!([pair.get(0).cloned().unwrap_or(Value::Null), sample(pair)])
+                        })
                         .collect()
                 })
                 .unwrap_or_default();

@@ -135,8 +135,18 @@ pub fn panels<'a>(report: &'a Report, history: &IndexMap<String, Vec<f64>>) -> V
     }
     let mut panels: Vec<PanelView<'a>> = out.into_values().collect();
     for p in &mut panels {
-        p.label_width = p.cards.iter().map(|c| c.label.chars().count()).max().unwrap_or(0);
-        p.value_width = p.cards.iter().map(|c| c.display.chars().count()).max().unwrap_or(0);
+        p.label_width = p
+            .cards
+            .iter()
+            .map(|c| c.label.chars().count())
+            .max()
+            .unwrap_or(0);
+        p.value_width = p
+            .cards
+            .iter()
+            .map(|c| c.display.chars().count())
+            .max()
+            .unwrap_or(0);
     }
     panels
 }
@@ -212,7 +222,10 @@ fn card_view<'a>(check: &'a CheckResult, trend: &[f64]) -> CardView<'a> {
             let money = unit.filter(|u| is_currency(u));
             let thresholds = [
                 m.thresholds.warn.as_ref().map(|t| format!("warn {t}")),
-                m.thresholds.critical.as_ref().map(|t| format!("critical {t}")),
+                m.thresholds
+                    .critical
+                    .as_ref()
+                    .map(|t| format!("critical {t}")),
             ]
             .into_iter()
             .flatten()
@@ -230,7 +243,14 @@ fn card_view<'a>(check: &'a CheckResult, trend: &[f64]) -> CardView<'a> {
         // A panel check without a metric shows its status.
         None => {
             let word = crate::render::helpers::status_label(check.status.as_str()).to_owned();
-            (word.clone(), word, None, None, level_of(check.status).as_str(), String::new())
+            (
+                word.clone(),
+                word,
+                None,
+                None,
+                level_of(check.status).as_str(),
+                String::new(),
+            )
         }
     };
     CardView {
@@ -292,7 +312,9 @@ fn cell(v: &Value) -> String {
     match v {
         Value::Null => "—".to_owned(),
         Value::String(s) => s.clone(),
-        Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), |f| format_value(f, None)),
+        Value::Number(n) => n
+            .as_f64()
+            .map_or_else(|| n.to_string(), |f| format_value(f, None)),
         other => other.to_string(),
     }
 }
@@ -311,10 +333,7 @@ fn table_view(check: &CheckResult) -> TableView<'_> {
                     .all(|r| r[i].is_null() || crate::metric::as_number(&r[i]).is_some())
         })
         .collect();
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| r.iter().map(cell).collect())
-        .collect();
+    let cells: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(cell).collect()).collect();
     let widths: Vec<usize> = columns
         .iter()
         .enumerate()

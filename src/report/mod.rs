@@ -324,10 +324,10 @@ pub struct CheckResult {
     pub log: Vec<String>,
     /// The check's metric: value, unit, level against its thresholds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metric: Option<crate::metric::MetricResult>,
+    pub metric: Option<MetricResult>,
     /// The check's top-N table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table: Option<crate::metric::TableResult>,
+    pub table: Option<TableResult>,
     /// Dashboard panel its metric card or table is shown in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub panel: Option<String>,
@@ -355,5 +355,7 @@ fn is_false(b: &bool) -> bool {
 }
 
 mod build;
+mod metrics;
 
 pub use build::{build, summarize};
+pub use metrics::{Level, MetricResult, TableResult, Thresholds};
