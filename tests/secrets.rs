@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, to_bytes};
-use axum::http::Request;
+use axum::http::{Request, header};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use futures::StreamExt;
@@ -29,6 +29,8 @@ use villa_telemetry::serve::{self, AppState};
 /// Needs URL-encoding (`/`, `+`, space, `=`) and has no 3-byte alignment luck.
 const SECRET: &str = "Vt9/s3cr3t+Villa 0xC0FFEE=";
 const VAR: &str = "VILLA_SECRETS_TEST_TOKEN";
+/// The address the router believes it serves (its Host guard checks it).
+const LISTEN: &str = "127.0.0.1:3003";
 /// Characters before the secret in the straddling value: `show()` quotes
 /// the string and cuts it at 80 characters, so cutting before redacting
 /// would show the secret's first 12 characters (as the issue found).
@@ -272,13 +274,18 @@ async fn no_form_of_a_secret_reaches_any_serve_endpoint_or_sse() {
         Some((SECRET.to_owned(), TokenSource::Env("GITHUB_TOKEN"))),
     );
     let renderer = Renderer::new(None).expect("templates load");
-    let state = AppState::new(plan, services, renderer, "127.0.0.1:3003");
+    let state = AppState::new(plan, services, renderer, LISTEN);
 
     let get = |uri: &'static str| {
         let state = Arc::clone(&state);
         async move {
             let resp = serve::app(state)
-                .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+                .oneshot(
+                    Request::get(uri)
+                        .header(header::HOST, LISTEN)
+                        .body(Body::empty())
+                        .unwrap(),
+                )
                 .await
                 .unwrap();
             let status = resp.status();
@@ -290,6 +297,7 @@ async fn no_form_of_a_secret_reaches_any_serve_endpoint_or_sse() {
     let events = serve::app(Arc::clone(&state))
         .oneshot(
             Request::get("/api/telemetry/events")
+                .header(header::HOST, LISTEN)
                 .body(Body::empty())
                 .unwrap(),
         )
