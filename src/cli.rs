@@ -63,6 +63,13 @@ enum Command {
     /// Write or inspect WASM check plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Run a declared action (redeploy, promote, roll back): asks for its
+    /// confirm word, sends it, records it in the audit log.
+    Act(crate::action::command::ActArgs),
+    /// List the declared actions and whether each is enabled now.
+    Actions(crate::action::command::ActionsArgs),
+    /// Print the latest entries of the actions audit log.
+    Audit(crate::action::command::AuditArgs),
     /// Validate the configuration without running anything.
     Check {
         /// Config file.
@@ -147,6 +154,9 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args, color),
         Command::Check { config } => check(&config, color),
         Command::Plugin(cmd) => plugin(cmd),
+        Command::Act(args) => crate::action::command::act(args),
+        Command::Actions(args) => crate::action::command::actions(args),
+        Command::Audit(args) => crate::action::command::audit(args),
         Command::Serve {
             config,
             listen,

@@ -47,6 +47,10 @@ pub struct Config {
     pub checks: Vec<Located<CheckConfig>>,
     /// `[[links]]` from every file.
     pub links: Vec<Located<LinkConfig>>,
+    /// `[[actions]]` from every file.
+    pub actions: Vec<Located<crate::action::config::ActionConfig>>,
+    /// `[act]`: settings of every action.
+    pub act: crate::action::config::ActSettingsConfig,
 }
 
 /// A value with the file it came from and its byte span there.
@@ -78,9 +82,13 @@ struct MainFile {
     checks: Vec<Spanned<CheckConfig>>,
     #[serde(default)]
     links: Vec<Spanned<LinkConfig>>,
+    #[serde(default)]
+    actions: Vec<Spanned<crate::action::config::ActionConfig>>,
+    #[serde(default)]
+    act: crate::action::config::ActSettingsConfig,
 }
 
-/// An included file may only add checks and links.
+/// An included file may only add checks, links and actions.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct IncludeFile {
@@ -88,6 +96,8 @@ struct IncludeFile {
     checks: Vec<Spanned<CheckConfig>>,
     #[serde(default)]
     links: Vec<Spanned<LinkConfig>>,
+    #[serde(default)]
+    actions: Vec<Spanned<crate::action::config::ActionConfig>>,
 }
 
 /// `[project]`.
@@ -142,6 +152,8 @@ pub struct ServeConfig {
     /// Allow a `listen` address that is not loopback (no authentication).
     #[serde(default)]
     pub allow_remote: bool,
+    /// Buttons for `[[actions]]` on the dashboard (default false).
+    pub actions: Option<bool>,
 }
 
 /// `[[environments]]`.
@@ -352,6 +364,7 @@ impl Config {
 
         let mut checks = locate(0, main.checks);
         let mut links = locate(0, main.links);
+        let mut actions = locate(0, main.actions);
         for pattern in &main.project.include {
             let full = base_dir.join(pattern.get_ref());
             let paths = glob::glob(&full.to_string_lossy()).map_err(|e| {
@@ -379,6 +392,7 @@ impl Config {
                 let inc: IncludeFile = parse(&sources[index])?;
                 checks.extend(locate(index, inc.checks));
                 links.extend(locate(index, inc.links));
+                actions.extend(locate(index, inc.actions));
             }
         }
         Ok(Config {
@@ -390,6 +404,8 @@ impl Config {
             environments: locate(0, main.environments),
             checks,
             links,
+            actions,
+            act: main.act,
             sources,
         })
     }

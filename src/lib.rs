@@ -4,6 +4,7 @@
 //! [`render`] → [`cli`].
 #![warn(missing_docs)]
 
+pub mod action;
 pub mod cli;
 pub mod condition;
 pub mod config;

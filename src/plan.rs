@@ -40,6 +40,8 @@ pub struct Plan {
     pub links: Vec<(String, String)>,
     /// Environments chosen with `--env` (empty: all).
     pub env_filter: Vec<String>,
+    /// `[[actions]]` and `[act]`, validated.
+    pub actions: crate::action::ActionSet,
 }
 
 /// Settings with defaults applied.
@@ -704,6 +706,7 @@ pub fn build(config: Config) -> Result<Plan, ConfigError> {
     }
 
     let settings = settings(&mut b);
+    let actions = crate::action::validate::build(&config, &mut b.diags);
     if !b.diags.is_empty() {
         return Err(ConfigError::Invalid(b.diags));
     }
@@ -725,6 +728,7 @@ pub fn build(config: Config) -> Result<Plan, ConfigError> {
         jobs,
         links,
         env_filter: Vec::new(),
+        actions,
         base_dir: config.base_dir.clone(),
         sources: config.sources,
     })

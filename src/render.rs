@@ -73,6 +73,8 @@ pub struct RenderExtras {
     /// Per metric check (`ID` or `ID-ENV`), its values in serve's last
     /// reports, oldest first: the sparkline when Prometheus gives none.
     pub metric_trends: IndexMap<String, Vec<f64>>,
+    /// Action buttons and the page's token (only with `[serve] actions = true`).
+    pub actions: Option<crate::action::route::ActionsView>,
 }
 
 /// Recent history of one environment, kept by `serve`.
@@ -182,6 +184,16 @@ const BUILTIN: &[(&str, &str, &str)] = &[
         "partials/metric_styles",
         "templates/partials/metric_styles.hbs",
         include_str!("../templates/partials/metric_styles.hbs"),
+    ),
+    (
+        "partials/action_buttons",
+        "templates/partials/action_buttons.hbs",
+        include_str!("../templates/partials/action_buttons.hbs"),
+    ),
+    (
+        "partials/action_dialog",
+        "templates/partials/action_dialog.hbs",
+        include_str!("../templates/partials/action_dialog.hbs"),
     ),
 ];
 

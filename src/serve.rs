@@ -49,7 +49,7 @@ pub struct Snapshot {
 
 /// Shared state of the server.
 pub struct AppState {
-    plan: Arc<Plan>,
+    pub(crate) plan: Arc<Plan>,
     services: Services,
     renderer: Renderer,
     refresh: Duration,
@@ -64,6 +64,8 @@ pub struct AppState {
     /// Flips to true when the server shuts down: SSE streams end then, or
     /// an open dashboard would hold graceful shutdown forever.
     closing: watch::Sender<bool>,
+    /// `POST /api/actions/ID` and the buttons; None unless `[serve] actions = true`.
+    pub(crate) actions: Option<Arc<crate::action::route::ActionDesk>>,
 }
 
 impl AppState {
@@ -78,7 +80,12 @@ impl AppState {
             host
         };
         let (latest, _) = watch::channel(None);
+        let actions = plan
+            .actions
+            .dashboard
+            .then(|| Arc::new(crate::action::route::ActionDesk::new(&plan)));
         Arc::new(AppState {
+            actions,
             refresh: plan.settings.refresh,
             plan: Arc::new(plan),
             services,
@@ -191,6 +198,10 @@ impl AppState {
         let age = snapshot.at.elapsed();
         RenderExtras {
             stale_seconds: (age >= self.refresh).then(|| age.as_secs().max(1)),
+            actions: self
+                .actions
+                .as_ref()
+                .map(|d| d.view(&self.plan, &snapshot.report)),
             ..self.extras()
         }
     }
@@ -240,13 +251,22 @@ impl AppState {
             trends,
             stale_seconds: None,
             metric_trends: crate::render::panels::history_trends(history.iter().map(AsRef::as_ref)),
+            actions: None,
         }
     }
 }
 
 /// The router; tests call it without a socket.
 pub fn app(state: Arc<AppState>) -> Router {
-    Router::new()
+    let router = if state.actions.is_some() {
+        Router::new().route(
+            "/api/actions/{id}",
+            axum::routing::post(crate::action::route::post_action),
+        )
+    } else {
+        Router::new()
+    };
+    router
         .route("/", get(dashboard))
         .route("/api/telemetry/status", get(status_json))
         .route("/api/telemetry/status.json", get(status_json))

@@ -188,6 +188,15 @@ fn default_fixture(path: &str) -> Option<&'static str> {
     }
 }
 
+/// `repos/OWNER/REPO/actions/workflows/WORKFLOW/dispatches`.
+fn is_dispatch(path: &str) -> bool {
+    let seg: Vec<&str> = path.split('/').collect();
+    matches!(
+        seg.as_slice(),
+        ["repos", _, _, "actions", "workflows", _, "dispatches"]
+    )
+}
+
 /// One canned answer.
 #[derive(Debug, Clone)]
 pub struct Canned {
@@ -216,6 +225,10 @@ pub struct RecordedRequest {
     pub api_version: Option<String>,
     /// Status answered.
     pub status: u16,
+    /// HTTP method.
+    pub method: String,
+    /// Request body as text (empty for a GET).
+    pub body: String,
 }
 
 struct Override {
@@ -441,7 +454,13 @@ fn etag_of(body: &[u8]) -> String {
     format!("\"{hex}\"")
 }
 
-async fn handle(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -> Response {
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: axum::http::Method,
+    uri: Uri,
+    headers: HeaderMap,
+    request_body: axum::body::Bytes,
+) -> Response {
     let path = key(uri.path());
     let canned = {
         let mut overrides = shared.overrides.lock().expect("overrides lock");
@@ -464,7 +483,14 @@ async fn handle(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap)
             canned
         })
     };
+    let dispatch = method == axum::http::Method::POST && is_dispatch(&path);
     let canned = canned.unwrap_or_else(|| match default_fixture(&path) {
+        // workflow_dispatch answers 204 No Content, as GitHub does.
+        _ if dispatch => Canned {
+            status: 204,
+            body: None,
+            headers: Vec::new(),
+        },
         Some(name) => Canned {
             status: 200,
             body: shared.fixtures.body(name),
@@ -515,6 +541,8 @@ async fn handle(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap)
             user_agent: sent("user-agent"),
             api_version: sent("x-github-api-version"),
             status,
+            method: method.to_string(),
+            body: String::from_utf8_lossy(&request_body).into_owned(),
         });
 
     let mut resp = Response::builder()
@@ -524,7 +552,7 @@ async fn handle(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap)
             resp = resp.header(k, v);
         }
     }
-    if not_modified {
+    if not_modified || canned.body.is_none() {
         return resp.body(Body::empty()).expect("response");
     }
     resp.header("content-type", "application/json; charset=utf-8")

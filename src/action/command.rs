@@ -1,0 +1,281 @@
+//! `villa-telemetry act`, `actions` and `audit`.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use super::attempt::{self, Recorder};
+use super::audit::{self, AuditOutcome};
+use super::resolve::{self, Refusal};
+use super::{ActionPlan, Origin};
+use crate::cli::{Exit, Failure, load_plan, run_with};
+use crate::config::DEFAULT_CONFIG;
+use crate::plan::Plan;
+use crate::report::Report;
+use crate::runner::Services;
+
+/// `act ID [--env ENV] [--dry-run] [--yes]`.
+#[derive(Debug, clap::Args)]
+pub struct ActArgs {
+    /// The action's id.
+    pub id: String,
+    /// Environment of a per-environment action.
+    #[arg(long = "env", value_name = "ENV")]
+    pub env: Option<String>,
+    /// Print the exact request (secrets masked) and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for the confirmation word (for scripts; still audited).
+    #[arg(long)]
+    pub yes: bool,
+    /// Config file.
+    #[arg(long, short, default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+}
+
+/// `actions`: what is declared and what is enabled now.
+#[derive(Debug, clap::Args)]
+pub struct ActionsArgs {
+    /// Config file.
+    #[arg(long, short, default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+}
+
+/// `audit [--limit N]`.
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// How many recent attempts to show.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Config file (for `[act] audit`); without one the default place is read.
+    #[arg(long, short, default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Runtime::new()
+        .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))
+}
+
+fn github_token() -> Option<String> {
+    crate::probe::github::GithubClient::resolve_token().map(|(t, _)| t)
+}
+
+/// Runs one action; exit 0 on a 2xx answer, 2 on any other answer or none,
+/// 3 when refused, 4 when the audit log cannot be written.
+pub fn act(args: ActArgs) -> Result<Exit, Failure> {
+    let plan = load_plan(&args.config)?;
+    let recorder = Recorder {
+        audit_path: audit::path_for(plan.actions.audit_path.as_deref())
+            .map_err(Failure::Internal)?,
+        origin: Origin::Cli,
+        who: audit::who(&plan.base_dir),
+    };
+    let env = args.env.as_deref();
+    let refused = |r: Refusal, p: Option<&resolve::Prepared>| -> Result<Exit, Failure> {
+        let r = if args.dry_run {
+            r
+        } else {
+            recorder.refuse(&args.id, env, p, r)
+        };
+        eprintln!("villa-telemetry act {}: refused: {}", args.id, r.message);
+        Ok(Exit::Config)
+    };
+    let action = match resolve::instance(&plan.actions, &args.id, env) {
+        Ok(a) => a,
+        Err(r) => return refused(r, None),
+    };
+    let rt = runtime()?;
+    let report = rt.block_on(async { run_with(&plan, &Services::new(&plan)).await });
+    let prepared = match resolve::prepare(
+        action,
+        env,
+        &report,
+        &plan.settings.github_api_url,
+        github_token,
+    ) {
+        Ok(p) => p,
+        Err(r) => return refused(r, None),
+    };
+    if args.dry_run {
+        println!("# dry run: nothing is sent; secrets are masked");
+        print!("{}", prepared.display());
+        println!(
+            "# confirm word: {}  ·  timeout: {}",
+            prepared.confirm_word,
+            humantime::format_duration(prepared.timeout)
+        );
+        return Ok(Exit::Healthy);
+    }
+    if !args.yes {
+        let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+        if !interactive {
+            return refused(
+                Refusal::new(
+                    resolve::RefusalKind::Forbidden,
+                    "no terminal to confirm on: pass --yes to run without asking",
+                ),
+                Some(&prepared),
+            );
+        }
+        eprint!(
+            "{}\nType `{}` to send this request: ",
+            prepared.display().trim_end(),
+            prepared.confirm_word
+        );
+        let _ = std::io::stderr().flush();
+        let mut typed = String::new();
+        if std::io::stdin().read_line(&mut typed).is_err() {
+            typed.clear();
+        }
+        if let Err(r) = attempt::confirm(&prepared, &typed) {
+            return refused(r, Some(&prepared));
+        }
+    }
+    let executed = rt
+        .block_on(recorder.execute(&prepared))
+        .map_err(Failure::Internal)?;
+    if let Some(e) = &executed.audit_error {
+        eprintln!(
+            "villa-telemetry act {}: warning: the request was sent, but {e}",
+            args.id
+        );
+    }
+    match &executed.answer {
+        Ok(a) => {
+            println!(
+                "{} {}: {} {}",
+                prepared.action,
+                prepared.env.as_deref().unwrap_or(""),
+                a.status,
+                if a.ok() { "ok" } else { "failed" }
+            );
+            if !a.body.is_empty() {
+                println!("{}", a.body);
+            }
+            Ok(if a.ok() { Exit::Healthy } else { Exit::Failing })
+        }
+        Err(e) => {
+            eprintln!("villa-telemetry act {}: {e}", args.id);
+            Ok(Exit::Failing)
+        }
+    }
+}
+
+/// One line per action instance: whether it is enabled now, and why not.
+pub fn actions(args: ActionsArgs) -> Result<Exit, Failure> {
+    let plan = load_plan(&args.config)?;
+    if plan.actions.list.is_empty() {
+        println!(
+            "no actions declared (add [[actions]] to {})",
+            args.config.display()
+        );
+        return Ok(Exit::Healthy);
+    }
+    let report = runtime()?.block_on(async { run_with(&plan, &Services::new(&plan)).await });
+    let token = std::sync::OnceLock::new();
+    for line in status_lines(&plan, &report, || token.get_or_init(github_token).clone()) {
+        println!("{line}");
+    }
+    if !plan.actions.dashboard {
+        println!("(dashboard buttons are off; `[serve] actions = true` turns them on)");
+    }
+    Ok(Exit::Healthy)
+}
+
+fn status_lines(plan: &Plan, report: &Report, token: impl Fn() -> Option<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for action in &plan.actions.list {
+        for env in instances(action) {
+            let label = match env {
+                Some(e) => format!("{} --env {e}", action.id),
+                None => action.id.clone(),
+            };
+            let state = match resolve::prepare(
+                action,
+                env,
+                report,
+                &plan.settings.github_api_url,
+                &token,
+            ) {
+                Ok(p) => format!(
+                    "enabled   {} {}  (confirm: {})",
+                    p.method,
+                    p.mask.apply(&p.url),
+                    p.confirm_word
+                ),
+                Err(r) => format!("disabled  {}", r.message),
+            };
+            out.push(format!("{label:<28} {:<24} {state}", action.name));
+        }
+    }
+    out
+}
+
+/// The environments an action runs for, or one global instance.
+pub fn instances(action: &ActionPlan) -> Vec<Option<&str>> {
+    if action.per_env() {
+        action
+            .environments
+            .iter()
+            .map(|e| Some(e.as_str()))
+            .collect()
+    } else {
+        vec![None]
+    }
+}
+
+/// Prints the last attempts, oldest first.
+pub fn audit(args: AuditArgs) -> Result<Exit, Failure> {
+    let configured = if args.config.exists() {
+        load_plan(&args.config)?.actions.audit_path
+    } else {
+        None
+    };
+    let path = audit::path_for(configured.as_deref()).map_err(Failure::Internal)?;
+    print_audit(&path, args.limit)
+}
+
+fn print_audit(path: &Path, limit: usize) -> Result<Exit, Failure> {
+    let (entries, bad) = audit::recent(path, limit).map_err(Failure::Internal)?;
+    if entries.is_empty() {
+        println!("no actions recorded yet in {}", path.display());
+    }
+    for e in &entries {
+        let who = match (&e.who.email, &e.who.user) {
+            (Some(m), Some(u)) => format!("{m} ({u})"),
+            (Some(m), None) => m.clone(),
+            (None, Some(u)) => u.clone(),
+            (None, None) => "unknown".into(),
+        };
+        let target = match &e.environment {
+            Some(env) => format!("{} --env {env}", e.action),
+            None => e.action.clone(),
+        };
+        let outcome = match e.outcome {
+            AuditOutcome::Refused => "refused",
+            AuditOutcome::Sending => "sending (no outcome recorded)",
+            AuditOutcome::Succeeded => "succeeded",
+            AuditOutcome::Failed => "failed",
+            AuditOutcome::Error => "error",
+        };
+        let status = e.status.map(|s| format!(" {s}")).unwrap_or_default();
+        let from = match e.from {
+            Origin::Cli => "cli",
+            Origin::Dashboard => "dashboard",
+        };
+        println!(
+            "{}  {from:<9}  {who}  {target}  {outcome}{status}",
+            e.time.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+        if let Some(r) = &e.request {
+            println!("    {r}");
+        }
+        if let Some(d) = &e.detail {
+            println!("    → {}", d.replace('\n', " "));
+        }
+    }
+    if bad > 0 {
+        eprintln!("({bad} line(s) of {} could not be read)", path.display());
+    }
+    Ok(Exit::Healthy)
+}

@@ -1,0 +1,403 @@
+//! An action against a report: is it enabled (`when`), and what exactly is
+//! sent (templates rendered, `${VAR}` secrets filled in, masks collected).
+//! Nothing here sends anything.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use handlebars::Handlebars;
+use regex::Regex;
+use serde_json::{Map, Value, json};
+
+use super::mask::Mask;
+use super::{ActionPlan, ActionSet, RequestSpec};
+use crate::condition::Outcome;
+use crate::probe::Observation;
+use crate::report::Report;
+
+/// Why an attempt was refused before anything was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// What kind of refusal (decides the HTTP status and exit code).
+    pub kind: RefusalKind,
+    /// What a person reads.
+    pub message: String,
+}
+
+/// The closed set of reasons an attempt is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalKind {
+    /// No action with that id.
+    UnknownAction,
+    /// `--env` missing, unknown, or not one the action runs for.
+    Environment,
+    /// A `when` condition does not hold.
+    Disabled,
+    /// A template, variable or token could not be resolved.
+    Unresolved,
+    /// Cross-site, missing token, wrong confirm word, no terminal.
+    Forbidden,
+    /// The same action is already running.
+    Busy,
+}
+
+impl Refusal {
+    /// A refusal of `kind`.
+    pub fn new(kind: RefusalKind, message: impl Into<String>) -> Self {
+        Refusal {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The exact request of one attempt, with its secrets.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Action id.
+    pub action: String,
+    /// Environment of a per-environment action.
+    pub env: Option<String>,
+    /// The word a person types.
+    pub confirm_word: String,
+    /// Method.
+    pub method: reqwest::Method,
+    /// Rendered URL (never holds secrets).
+    pub url: String,
+    /// Rendered headers, secrets filled in: never print without [`Prepared::mask`].
+    pub headers: Vec<(String, String)>,
+    /// Rendered body, secrets filled in.
+    pub body: Option<String>,
+    /// The secrets of this attempt.
+    pub mask: Mask,
+    /// Longest the upstream may take.
+    pub timeout: Duration,
+}
+
+impl Prepared {
+    /// The whole request as text, secrets masked: what `--dry-run` prints.
+    pub fn display(&self) -> String {
+        let mut out = format!("{} {}\n", self.method, self.url);
+        for (k, v) in &self.headers {
+            out.push_str(&format!("{k}: {v}\n"));
+        }
+        if let Some(b) = &self.body {
+            out.push('\n');
+            out.push_str(b);
+            out.push('\n');
+        }
+        self.mask.apply(&out)
+    }
+
+    /// One line for the audit log, secrets masked: method, URL and the start of the body.
+    pub fn summary(&self) -> String {
+        let line = match &self.body {
+            Some(b) => format!("{} {} {}", self.method, self.url, b.replace('\n', " ")),
+            None => format!("{} {}", self.method, self.url),
+        };
+        self.mask.apply_short(&line, 300)
+    }
+}
+
+/// Finds the action and checks the environment against it.
+pub fn instance<'a>(
+    set: &'a ActionSet,
+    id: &str,
+    env: Option<&str>,
+) -> Result<&'a ActionPlan, Refusal> {
+    let Some(action) = set.get(id) else {
+        let known: Vec<&str> = set.list.iter().map(|a| a.id.as_str()).collect();
+        let hint = match crate::error::did_you_mean(id, known.iter().copied()) {
+            Some(best) => format!(" (did you mean `{best}`?)"),
+            None if known.is_empty() => {
+                " (none are declared: add [[actions]] to the config)".into()
+            }
+            None => format!(" (declared: {})", known.join(", ")),
+        };
+        return Err(Refusal::new(
+            RefusalKind::UnknownAction,
+            format!("no action `{id}`{hint}"),
+        ));
+    };
+    match (action.per_env(), env) {
+        (true, None) => Err(Refusal::new(
+            RefusalKind::Environment,
+            format!(
+                "action `{id}` runs per environment: pass --env with one of {}",
+                action.environments.join(", ")
+            ),
+        )),
+        (true, Some(e)) if !action.environments.iter().any(|x| x == e) => Err(Refusal::new(
+            RefusalKind::Environment,
+            format!(
+                "action `{id}` does not run for environment `{e}` (it runs for {})",
+                action.environments.join(", ")
+            ),
+        )),
+        (false, Some(e)) => Err(Refusal::new(
+            RefusalKind::Environment,
+            format!("action `{id}` is global: it takes no environment (got `{e}`)"),
+        )),
+        _ => Ok(action),
+    }
+}
+
+/// `Ok` when every `when` holds over the report JSON, else why not.
+pub fn enabled(action: &ActionPlan, report_json: &Value) -> Result<(), Refusal> {
+    let obs = Observation {
+        value: report_json.clone(),
+        body_is_json: true,
+        ..Observation::default()
+    };
+    for cond in &action.when {
+        match cond.eval(&obs) {
+            Outcome::Held => {}
+            Outcome::Violated { actual } => {
+                return Err(Refusal::new(
+                    RefusalKind::Disabled,
+                    format!("not enabled now: `{cond}` does not hold ({actual})"),
+                ));
+            }
+            Outcome::Error(e) => {
+                return Err(Refusal::new(
+                    RefusalKind::Disabled,
+                    format!("not enabled now: `{cond}` cannot be evaluated: {e}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What templates see: the report (`project`, `environments`, `comparison`,
+/// `ci`, `git`, …), `checks.ID.FIELD` (`checks.ID.ENV.FIELD` for
+/// per-environment checks) and `env`, the current environment with its `id`.
+pub fn context(report_json: &Value, report: &Report, env: Option<&str>) -> Value {
+    let mut ctx = report_json.clone();
+    let mut checks = Map::new();
+    for c in &report.checks {
+        let mut fields = c.fields.clone();
+        fields.insert("status".into(), json!(c.status));
+        fields.insert("summary".into(), json!(c.summary));
+        match &c.environment {
+            None => {
+                checks.insert(c.id.clone(), Value::Object(fields));
+            }
+            Some(e) => {
+                let entry = checks.entry(c.id.clone()).or_insert_with(|| json!({}));
+                if Some(e.as_str()) == env
+                    && let Value::Object(o) = entry
+                {
+                    for (k, v) in &fields {
+                        o.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                }
+                entry[e.as_str()] = Value::Object(fields);
+            }
+        }
+    }
+    ctx["checks"] = Value::Object(checks);
+    if let Some(e) = env {
+        let mut current = report_json["environments"][e].clone();
+        if !current.is_object() {
+            current = json!({});
+        }
+        current["id"] = json!(e);
+        ctx["env"] = current;
+    }
+    ctx
+}
+
+/// Renders the action's request against the report. `token` is asked for
+/// only by a workflow dispatch.
+pub fn prepare(
+    action: &ActionPlan,
+    env: Option<&str>,
+    report: &Report,
+    github_api_url: &str,
+    token: impl FnOnce() -> Option<String>,
+) -> Result<Prepared, Refusal> {
+    let report_json = serde_json::to_value(report).unwrap_or(Value::Null);
+    enabled(action, &report_json)?;
+    let ctx = context(&report_json, report, env);
+    let mut mask = Mask::default();
+    let (method, url, headers, body) = match &action.request {
+        RequestSpec::Http {
+            method,
+            url,
+            headers,
+            body,
+        } => {
+            let url = render(url, &ctx, Escape::None)?;
+            let mut resolved = Vec::new();
+            for (name, value) in headers {
+                let value = render_with_secrets(value, &ctx, Escape::None, &mut mask)?;
+                resolved.push((name.clone(), value));
+            }
+            let body = match body {
+                None => None,
+                Some(b) => {
+                    let escape = if b.trim_start().starts_with(['{', '[']) {
+                        Escape::Json
+                    } else {
+                        Escape::None
+                    };
+                    Some(render_with_secrets(b, &ctx, escape, &mut mask)?)
+                }
+            };
+            (method.clone(), url, resolved, body)
+        }
+        RequestSpec::Dispatch {
+            repo,
+            workflow,
+            git_ref,
+            inputs,
+        } => {
+            let Some(token) = token() else {
+                return Err(Refusal::new(
+                    RefusalKind::Unresolved,
+                    "a workflow dispatch needs a GitHub token: set GITHUB_TOKEN (or GH_TOKEN), or log in with `gh auth login`",
+                ));
+            };
+            mask.add(&token);
+            let git_ref = render(git_ref, &ctx, Escape::None)?;
+            let mut input_values = Map::new();
+            for (k, v) in inputs {
+                input_values.insert(k.clone(), Value::String(render(v, &ctx, Escape::None)?));
+            }
+            let body = json!({ "ref": git_ref, "inputs": input_values }).to_string();
+            let url = format!(
+                "{}/repos/{repo}/actions/workflows/{workflow}/dispatches",
+                github_api_url.trim_end_matches('/')
+            );
+            let headers = vec![
+                (
+                    "Accept".to_owned(),
+                    "application/vnd.github+json".to_owned(),
+                ),
+                ("Authorization".to_owned(), format!("Bearer {token}")),
+                ("X-GitHub-Api-Version".to_owned(), "2022-11-28".to_owned()),
+                ("Content-Type".to_owned(), "application/json".to_owned()),
+            ];
+            (reqwest::Method::POST, url, headers, Some(body))
+        }
+    };
+    match reqwest::Url::parse(&url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+        _ => {
+            return Err(Refusal::new(
+                RefusalKind::Unresolved,
+                mask.apply(&format!("the URL `{url}` is not an absolute http(s) URL")),
+            ));
+        }
+    }
+    for (k, v) in &headers {
+        if reqwest::header::HeaderValue::from_str(v).is_err() {
+            return Err(Refusal::new(
+                RefusalKind::Unresolved,
+                format!(
+                    "header `{k}` has a value that cannot be sent (a line break or control character)"
+                ),
+            ));
+        }
+    }
+    Ok(Prepared {
+        action: action.id.clone(),
+        env: env.map(str::to_owned),
+        confirm_word: action.confirm_word(env),
+        method,
+        url,
+        headers,
+        body,
+        mask,
+        timeout: action.timeout,
+    })
+}
+
+#[derive(Clone, Copy)]
+enum Escape {
+    None,
+    /// Values land inside JSON strings: escape quotes, backslashes, controls.
+    Json,
+}
+
+fn registry(escape: Escape) -> &'static Handlebars<'static> {
+    static PLAIN: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
+        let mut hb = Handlebars::new();
+        hb.set_strict_mode(true);
+        hb.register_escape_fn(handlebars::no_escape);
+        hb
+    });
+    static JSON: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
+        let mut hb = Handlebars::new();
+        hb.set_strict_mode(true);
+        hb.register_escape_fn(|s| {
+            let quoted = serde_json::to_string(s).unwrap_or_default();
+            quoted[1..quoted.len().saturating_sub(1).max(1)].to_owned()
+        });
+        hb
+    });
+    match escape {
+        Escape::None => &PLAIN,
+        Escape::Json => &JSON,
+    }
+}
+
+fn render(text: &str, ctx: &Value, escape: Escape) -> Result<String, Refusal> {
+    if !text.contains("{{") {
+        return Ok(text.to_owned());
+    }
+    registry(escape).render_template(text, ctx).map_err(|e| {
+        let message = match e.reason() {
+            handlebars::RenderErrorReason::MissingVariable(Some(var)) => {
+                format!("template `{text}`: `{var}` has no value in the current report")
+            }
+            other => format!("template `{text}` failed: {other}"),
+        };
+        Refusal::new(RefusalKind::Unresolved, message)
+    })
+}
+
+/// Renders the template pieces between `${VAR}`s and puts the secrets in
+/// between, so neither a report value can name a variable nor a secret be
+/// read as a template.
+fn render_with_secrets(
+    text: &str,
+    ctx: &Value,
+    escape: Escape,
+    mask: &mut Mask,
+) -> Result<String, Refusal> {
+    static SECRET: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\$\{([A-Za-z0-9_]+)\}").expect("valid regex"));
+    let mut out = String::new();
+    let mut last = 0;
+    for m in SECRET.captures_iter(text) {
+        let whole = m.get(0).expect("match");
+        out.push_str(&render(&text[last..whole.start()], ctx, escape)?);
+        let var = &m[1];
+        let value = std::env::var(var).map_err(|_| {
+            Refusal::new(
+                RefusalKind::Unresolved,
+                format!("environment variable {var} is not set"),
+            )
+        })?;
+        mask.add(&value);
+        match escape {
+            Escape::None => out.push_str(&value),
+            Escape::Json => {
+                let q = serde_json::to_string(&value).unwrap_or_default();
+                out.push_str(&q[1..q.len() - 1]);
+            }
+        }
+        last = whole.end();
+    }
+    out.push_str(&render(&text[last..], ctx, escape)?);
+    Ok(out)
+}

@@ -1,0 +1,392 @@
+//! `POST /api/actions/ID` and the buttons' data for the dashboard.
+//!
+//! Only with `[serve] actions = true`. A request must come from the page
+//! itself: `Sec-Fetch-Site` (when sent) is `same-origin`, `Origin` names the
+//! host it was sent to, the per-process token embedded in the page is in
+//! `X-Villa-Csrf`, and the body is JSON `{ "env": …, "confirm": … }`. One run
+//! at a time per action. Every refusal is audited like the CLI's.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use super::attempt::{self, Recorder};
+use super::audit::{self, AuditOutcome};
+use super::command::instances;
+use super::resolve::{self, Refusal, RefusalKind};
+use super::{Button, Origin};
+use crate::plan::Plan;
+use crate::report::Report;
+use crate::serve::AppState;
+
+/// Header that carries the page's token.
+pub const CSRF_HEADER: &str = "x-villa-csrf";
+
+/// Per-process state of the actions endpoint.
+pub struct ActionDesk {
+    token: String,
+    recorder: Result<Recorder, String>,
+    running: Mutex<HashSet<String>>,
+    github_token: OnceLock<Option<String>>,
+}
+
+impl std::fmt::Debug for ActionDesk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActionDesk").finish_non_exhaustive()
+    }
+}
+
+/// What the dashboard needs to draw the buttons.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ActionsView {
+    /// The page's CSRF token.
+    pub token: String,
+    /// Buttons for each environment card, by environment id.
+    pub env: IndexMap<String, Vec<ButtonView>>,
+    /// Buttons beside the comparison of each environment that tracks another.
+    pub comparison: IndexMap<String, Vec<ButtonView>>,
+    /// Buttons in the links panel.
+    pub links: Vec<ButtonView>,
+}
+
+/// One button.
+#[derive(Debug, Clone, Serialize)]
+pub struct ButtonView {
+    /// Action id.
+    pub id: String,
+    /// Environment of a per-environment action.
+    pub env: Option<String>,
+    /// Button text.
+    pub name: String,
+    /// The word the dialog asks for.
+    pub confirm: String,
+    /// Whether it can run on the shown report.
+    pub enabled: bool,
+    /// Why not, when disabled.
+    pub why_not: Option<String>,
+    /// Method and URL, secrets masked.
+    pub request: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ActBody {
+    env: Option<String>,
+    confirm: Option<String>,
+}
+
+struct Running<'a> {
+    desk: &'a ActionDesk,
+    id: String,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.desk
+            .running
+            .lock()
+            .expect("not poisoned")
+            .remove(&self.id);
+    }
+}
+
+impl ActionDesk {
+    /// A desk with a fresh random token.
+    pub fn new(plan: &Plan) -> Self {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).expect("the OS random source works");
+        let token = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let recorder =
+            audit::path_for(plan.actions.audit_path.as_deref()).map(|audit_path| Recorder {
+                audit_path,
+                origin: Origin::Dashboard,
+                who: audit::who(&plan.base_dir),
+            });
+        ActionDesk {
+            token,
+            recorder,
+            running: Mutex::new(HashSet::new()),
+            github_token: OnceLock::new(),
+        }
+    }
+
+    /// The token the page sends back.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    fn github_token(&self) -> Option<String> {
+        self.github_token
+            .get_or_init(|| crate::probe::github::GithubClient::resolve_token().map(|(t, _)| t))
+            .clone()
+    }
+
+    /// Buttons for `report`, each enabled or with the reason it is not.
+    pub fn view(&self, plan: &Plan, report: &Report) -> ActionsView {
+        let mut view = ActionsView {
+            token: self.token.clone(),
+            ..ActionsView::default()
+        };
+        for id in report.environments.keys() {
+            view.env.insert(id.clone(), Vec::new());
+            view.comparison.insert(id.clone(), Vec::new());
+        }
+        for action in &plan.actions.list {
+            for env in instances(action) {
+                let prepared =
+                    resolve::prepare(action, env, report, &plan.settings.github_api_url, || {
+                        self.github_token()
+                    });
+                let button = ButtonView {
+                    id: action.id.clone(),
+                    env: env.map(str::to_owned),
+                    name: action.name.clone(),
+                    confirm: action.confirm_word(env),
+                    enabled: prepared.is_ok(),
+                    why_not: prepared.as_ref().err().map(|r| r.message.clone()),
+                    request: match &prepared {
+                        Ok(p) => p.mask.apply(&format!("{} {}", p.method, p.url)),
+                        Err(_) => String::new(),
+                    },
+                };
+                match (action.button, env) {
+                    (Button::Environment, Some(e)) => push(&mut view.env, e, button),
+                    (Button::Comparison, Some(e)) => push(&mut view.comparison, e, button),
+                    (Button::Comparison, None) => {
+                        for list in view.comparison.values_mut() {
+                            list.push(button.clone());
+                        }
+                    }
+                    _ => view.links.push(button),
+                }
+            }
+        }
+        view
+    }
+}
+
+fn push(map: &mut IndexMap<String, Vec<ButtonView>>, env: &str, b: ButtonView) {
+    map.entry(env.to_owned()).or_default().push(b);
+}
+
+fn answer(
+    status: StatusCode,
+    ok: bool,
+    outcome: &str,
+    message: String,
+    extra: serde_json::Value,
+) -> Response {
+    let mut body = json!({ "ok": ok, "outcome": outcome, "message": message });
+    if let (Some(b), Some(x)) = (body.as_object_mut(), extra.as_object()) {
+        for (k, v) in x {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    let mut r = (status, Json(body)).into_response();
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    r
+}
+
+fn status_of(kind: RefusalKind) -> StatusCode {
+    match kind {
+        RefusalKind::UnknownAction | RefusalKind::Environment => StatusCode::NOT_FOUND,
+        RefusalKind::Disabled | RefusalKind::Unresolved => StatusCode::UNPROCESSABLE_ENTITY,
+        RefusalKind::Forbidden => StatusCode::FORBIDDEN,
+        RefusalKind::Busy => StatusCode::CONFLICT,
+    }
+}
+
+fn refused(r: &Refusal) -> Response {
+    answer(
+        status_of(r.kind),
+        false,
+        "refused",
+        r.message.clone(),
+        json!({ "refusal": r.kind }),
+    )
+}
+
+/// Why a request does not come from our own page, if it does not.
+fn cross_site(headers: &HeaderMap) -> Option<String> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = get("sec-fetch-site")
+        && site != "same-origin"
+    {
+        return Some(format!(
+            "cross-site request refused (Sec-Fetch-Site: {site})"
+        ));
+    }
+    let Some(origin) = get("origin") else {
+        return Some(
+            "request without an Origin header refused: actions run only from the dashboard page"
+                .into(),
+        );
+    };
+    let host = get("host").unwrap_or("");
+    let same = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .is_some_and(|o| !host.is_empty() && o.eq_ignore_ascii_case(host));
+    if !same {
+        return Some(format!("cross-origin request refused (Origin: {origin})"));
+    }
+    None
+}
+
+/// `POST /api/actions/{id}`.
+pub async fn post_action(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(desk) = state.actions.clone() else {
+        return answer(
+            StatusCode::NOT_FOUND,
+            false,
+            "refused",
+            "actions are off: set `[serve] actions = true`".into(),
+            json!({}),
+        );
+    };
+    let recorder = match &desk.recorder {
+        Ok(r) => r,
+        Err(e) => {
+            return answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                false,
+                "error",
+                format!("{e}; nothing was sent"),
+                json!({}),
+            );
+        }
+    };
+    let parsed: Option<ActBody> = serde_json::from_slice(&body).ok();
+    let env = parsed.as_ref().and_then(|b| b.env.clone());
+    let env = env.as_deref().filter(|e| !e.is_empty());
+    let refuse = |kind: RefusalKind, msg: String| {
+        let r = recorder.refuse(&id, env, None, Refusal::new(kind, msg));
+        refused(&r)
+    };
+
+    if let Some(why) = cross_site(&headers) {
+        return refuse(RefusalKind::Forbidden, why);
+    }
+    let sent_token = headers
+        .get(CSRF_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !bool::from(sent_token.ct_eq(desk.token.as_bytes())) {
+        return refuse(
+            RefusalKind::Forbidden,
+            "missing or wrong CSRF token: reload the dashboard and try again".into(),
+        );
+    }
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        });
+    let Some(body) = parsed.filter(|_| is_json) else {
+        return refuse(
+            RefusalKind::Forbidden,
+            "the body must be JSON (Content-Type: application/json) like {\"env\": \"production\", \"confirm\": \"production\"}".into(),
+        );
+    };
+    let action = match resolve::instance(&state.plan.actions, &id, env) {
+        Ok(a) => a,
+        Err(r) => return refused(&recorder.refuse(&id, env, None, r)),
+    };
+    let _running = {
+        let mut running = desk.running.lock().expect("not poisoned");
+        if !running.insert(id.clone()) {
+            drop(running);
+            return refuse(
+                RefusalKind::Busy,
+                format!("`{id}` is already running; wait for its result"),
+            );
+        }
+        Running {
+            desk: &desk,
+            id: id.clone(),
+        }
+    };
+    // Decide on a fresh report, not on what the page happened to show.
+    let snapshot = state.refresh_now().await;
+    let prepared = match resolve::prepare(
+        action,
+        env,
+        &snapshot.report,
+        &state.plan.settings.github_api_url,
+        || desk.github_token(),
+    ) {
+        Ok(p) => p,
+        Err(r) => return refused(&recorder.refuse(&id, env, None, r)),
+    };
+    if let Err(r) = attempt::confirm(&prepared, body.confirm.as_deref().unwrap_or("")) {
+        return refused(&recorder.refuse(&id, env, Some(&prepared), r));
+    }
+    let executed = match recorder.execute(&prepared).await {
+        Ok(x) => x,
+        Err(e) => {
+            return answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                false,
+                "error",
+                e,
+                json!({}),
+            );
+        }
+    };
+    let refresh = Arc::clone(&state);
+    tokio::spawn(async move { refresh.refresh_now().await });
+    let outcome = match executed.outcome() {
+        AuditOutcome::Succeeded => "succeeded",
+        AuditOutcome::Failed => "failed",
+        _ => "error",
+    };
+    let mut note = executed
+        .audit_error
+        .map(|e| format!(" (warning: {e})"))
+        .unwrap_or_default();
+    match executed.answer {
+        Ok(a) => {
+            let ok = a.ok();
+            if !ok {
+                note.insert_str(0, " — the upstream refused it");
+            }
+            answer(
+                if ok {
+                    StatusCode::OK
+                } else {
+                    StatusCode::BAD_GATEWAY
+                },
+                ok,
+                outcome,
+                format!("{} answered {}{note}", prepared.action, a.status),
+                json!({ "status": a.status, "answer": a.body }),
+            )
+        }
+        Err(e) => answer(
+            StatusCode::BAD_GATEWAY,
+            false,
+            outcome,
+            format!("{e}{note}"),
+            json!({}),
+        ),
+    }
+}

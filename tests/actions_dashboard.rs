@@ -1,0 +1,291 @@
+//! `POST /api/actions/ID` on a real socket: same-origin only, CSRF token,
+//! JSON body, the confirm word, one run at a time, nothing on GET — every
+//! refusal audited and sending nothing upstream.
+
+mod actions_support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actions_support::{SECRET, Upstream, audit_lines, config};
+use serde_json::{Value, json};
+use villa_telemetry::cli::load_plan;
+use villa_telemetry::demo::github::{FakeGithub, Fixtures};
+use villa_telemetry::render::Renderer;
+use villa_telemetry::runner::Services;
+use villa_telemetry::serve::{self, AppState};
+
+fn set_secret() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: set once, before any server in this process reads it.
+    ONCE.call_once(|| unsafe { std::env::set_var("TEST_DEPLOY_TOKEN", SECRET) });
+}
+
+struct Served {
+    base: String,
+    host: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn serve_config(path: &Path) -> Served {
+    let plan = load_plan(path).expect("valid config");
+    let services = Services::with_token(&plan, None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let state = AppState::new(plan, services, Renderer::new(None).unwrap(), &addr);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = serve::app(Arc::clone(&state));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Served {
+        base: format!("http://{addr}"),
+        host: addr,
+        _stop: tx,
+    }
+}
+
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+fn token_of(page: &str) -> String {
+    page.split("data-token=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the page embeds the token")
+        .to_owned()
+}
+
+async fn post(s: &Served, id: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+    let mut req = client()
+        .post(format!("{}/api/actions/{id}", s.base))
+        .header("origin", format!("http://{}", s.host))
+        .header("sec-fetch-site", "same-origin")
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(t) = token {
+        req = req.header("x-villa-csrf", t);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    assert!(!text.contains(SECRET), "secret in the answer: {text}");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_actions_endpoint_refuses_everything_but_a_confirmed_same_origin_request() {
+    set_secret();
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start().await;
+    let github = FakeGithub::with_fixtures(Fixtures::default())
+        .await
+        .unwrap();
+    let path = config(dir.path(), &upstream.url(), &github.url(), true);
+    let s = serve_config(&path).await;
+
+    let page = client()
+        .get(&s.base)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains(SECRET));
+    let token = token_of(&page);
+    assert_eq!(token.len(), 64);
+    assert!(
+        page.contains(r#"data-testid="action-promote-production""#),
+        "promote button beside the drift"
+    );
+    assert!(
+        page.contains(r#"data-testid="action-redeploy-staging""#),
+        "redeploy on the card"
+    );
+    assert!(
+        page.contains("<noscript>"),
+        "a no-JS page names the CLI command"
+    );
+
+    // Nothing is reachable with GET.
+    let r = client()
+        .get(format!("{}/api/actions/promote", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+
+    let right = json!({ "env": "production", "confirm": "production" });
+    // No token.
+    let (st, j) = post(&s, "promote", None, right.clone()).await;
+    assert_eq!(st, 403, "{j}");
+    assert!(j["message"].as_str().unwrap().contains("CSRF token"), "{j}");
+    // A wrong token.
+    let (st, _) = post(&s, "promote", Some("0".repeat(64).as_str()), right.clone()).await;
+    assert_eq!(st, 403);
+    // A cross-site form POST.
+    let r = client()
+        .post(format!("{}/api/actions/promote", s.base))
+        .header("origin", "http://evil.example")
+        .header("sec-fetch-site", "cross-site")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("env=production&confirm=production")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    // The right token from another origin (no Sec-Fetch-Site, as from a script).
+    let r = client()
+        .post(format!("{}/api/actions/promote", s.base))
+        .header("origin", "http://evil.example")
+        .header("x-villa-csrf", &token)
+        .header("content-type", "application/json")
+        .body(right.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    // Not JSON.
+    let r = client()
+        .post(format!("{}/api/actions/promote", s.base))
+        .header("origin", format!("http://{}", s.host))
+        .header("x-villa-csrf", &token)
+        .header("content-type", "text/plain")
+        .body(right.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    // The wrong word.
+    let (st, j) = post(
+        &s,
+        "promote",
+        Some(&token),
+        json!({ "env": "production", "confirm": "prod" }),
+    )
+    .await;
+    assert_eq!(st, 403, "{j}");
+    assert!(
+        j["message"].as_str().unwrap().contains("type `production`"),
+        "{j}"
+    );
+    // Unknown action.
+    let (st, _) = post(&s, "nope", Some(&token), json!({})).await;
+    assert_eq!(st, 404);
+    assert_eq!(
+        upstream.received().len(),
+        0,
+        "no refused request reached the upstream"
+    );
+    let refused = audit_lines(dir.path());
+    assert_eq!(refused.len(), 7, "{refused:#?}");
+    assert!(
+        refused
+            .iter()
+            .all(|l| l["outcome"] == "refused" && l["from"] == "dashboard")
+    );
+
+    // Confirmed.
+    let (st, j) = post(&s, "promote", Some(&token), right.clone()).await;
+    assert_eq!(st, 200, "{j}");
+    assert_eq!(j["ok"], true);
+    assert_eq!(j["outcome"], "succeeded");
+    assert_eq!(j["status"], 200);
+    let got = upstream.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].path, "/deploy/aaa1111");
+
+    // A second click while the first runs.
+    let first = {
+        let token = token.clone();
+        let base = s.base.clone();
+        let host = s.host.clone();
+        tokio::spawn(async move {
+            client()
+                .post(format!("{base}/api/actions/slow"))
+                .header("origin", format!("http://{host}"))
+                .header("sec-fetch-site", "same-origin")
+                .header("x-villa-csrf", token)
+                .header("content-type", "application/json")
+                .body(json!({ "confirm": "slow" }).to_string())
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (st, j) = post(&s, "slow", Some(&token), json!({ "confirm": "slow" })).await;
+    assert_eq!(st, 409, "{j}");
+    assert_eq!(first.await.unwrap(), 200);
+    assert_eq!(
+        upstream
+            .received()
+            .iter()
+            .filter(|r| r.path == "/slow")
+            .count(),
+        1
+    );
+
+    let lines = audit_lines(dir.path());
+    let outcomes: Vec<&str> = lines
+        .iter()
+        .map(|l| l["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "succeeded").count(),
+        2,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "refused").count(),
+        8,
+        "{outcomes:?}"
+    );
+    let audit = std::fs::read_to_string(dir.path().join("state/audit.jsonl")).unwrap();
+    assert!(!audit.contains(SECRET));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_are_off_by_default() {
+    set_secret();
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start().await;
+    let path = config(dir.path(), &upstream.url(), "http://127.0.0.1:9", false);
+    let s = serve_config(&path).await;
+    let page = client()
+        .get(&s.base)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("id=\"act-dialog\""));
+    assert!(!page.contains("data-action="));
+    let (st, _) = post(
+        &s,
+        "promote",
+        Some("x"),
+        json!({ "env": "production", "confirm": "production" }),
+    )
+    .await;
+    assert_eq!(st, 404);
+    assert_eq!(upstream.received().len(), 0);
+    assert_eq!(audit_lines(dir.path()).len(), 0);
+}

@@ -1,0 +1,225 @@
+//! Shared by the actions tests: a loopback upstream that records every
+//! request it receives and serves the health endpoints the checks read, and
+//! a config that declares actions against it.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+/// What the upstream received (health checks excluded).
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    received: Mutex<Vec<Received>>,
+    shas: Mutex<(String, String)>,
+}
+
+/// A running upstream; stops when dropped.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// The secret the configs read from `${TEST_DEPLOY_TOKEN}`.
+pub const SECRET: &str = "s3cret-deploy-token-4711";
+
+impl Upstream {
+    /// Staging runs `aaa1111`, production `bbb2222`: production is behind.
+    pub async fn start() -> Upstream {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(Shared::default());
+        *shared.shas.lock().unwrap() = ("aaa1111".into(), "bbb2222".into());
+        let app = Router::new()
+            .fallback(handle)
+            .with_state(Arc::clone(&shared));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Upstream {
+            addr,
+            shared,
+            _stop: tx,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Production catches up with staging: the `when` of promote turns false.
+    pub fn in_sync(&self) {
+        let mut s = self.shared.shas.lock().unwrap();
+        s.1 = s.0.clone();
+    }
+
+    /// Every non-health request so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.shared.received.lock().unwrap().clone()
+    }
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let (staging, production) = shared.shas.lock().unwrap().clone();
+    match path.as_str() {
+        "/staging/health" => {
+            return axum::Json(serde_json::json!({ "sha": staging })).into_response();
+        }
+        "/production/health" => {
+            return axum::Json(serde_json::json!({ "sha": production })).into_response();
+        }
+        _ => {}
+    }
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    shared.received.lock().unwrap().push(Received {
+        method: method.to_string(),
+        path: path.clone(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+            .collect(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    });
+    match path.as_str() {
+        "/hang" => {
+            tokio::time::sleep(Duration::from_secs(120)).await;
+            StatusCode::OK.into_response()
+        }
+        "/slow" => {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            axum::Json(serde_json::json!({ "ok": true })).into_response()
+        }
+        "/fail" => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("deploy failed; you sent {auth}"),
+        )
+            .into_response(),
+        _ => axum::Json(serde_json::json!({ "ok": true, "seen": auth })).into_response(),
+    }
+}
+
+/// A config with two environments checked against `upstream`, the actions
+/// below, `[github] api_url = github` and the audit log in `dir`.
+pub fn config(dir: &Path, upstream: &str, github: &str, serve_actions: bool) -> PathBuf {
+    let text = format!(
+        r#"[project]
+name = "Actions Test"
+
+[github]
+api_url = "{github}"
+
+[serve]
+actions = {serve_actions}
+refresh = "1h"
+
+[act]
+audit = "state/audit.jsonl"
+timeout = "5s"
+
+[[environments]]
+id = "staging"
+url = "{upstream}/staging"
+
+[[environments]]
+id = "production"
+url = "{upstream}/production"
+tracks = "staging"
+
+[[checks]]
+id = "health"
+environments = ["*"]
+http = {{ url = "{{{{env.url}}}}/health" }}
+extract = {{ sha = "$.sha" }}
+
+[[actions]]
+id = "promote"
+name = "Promote staging"
+environments = ["production"]
+button = "comparison"
+when = ["$.comparison.staging_vs_production.in_sync == false"]
+http = {{ url = "{upstream}/deploy/{{{{environments.staging.sha}}}}", headers = {{ Authorization = "Bearer ${{TEST_DEPLOY_TOKEN}}" }}, body = '{{"sha": "{{{{environments.staging.sha}}}}", "env": "{{{{env.id}}}}"}}' }}
+
+[[actions]]
+id = "fail"
+http = {{ url = "{upstream}/fail", headers = {{ Authorization = "Bearer ${{TEST_DEPLOY_TOKEN}}" }} }}
+
+[[actions]]
+id = "hang"
+timeout = "1s"
+http = {{ url = "{upstream}/hang" }}
+
+[[actions]]
+id = "slow"
+http = {{ url = "{upstream}/slow" }}
+
+[[actions]]
+id = "needs-var"
+http = {{ url = "{upstream}/x", headers = {{ X-Key = "${{VILLA_TEST_UNSET_VARIABLE}}" }} }}
+
+[[actions]]
+id = "needs-version"
+http = {{ url = "{upstream}/v/{{{{environments.staging.version}}}}" }}
+
+[[actions]]
+id = "redeploy"
+environments = ["staging", "production"]
+github = {{ dispatch = "deploy.yml", ref = "main", repo = "o/r", inputs = {{ sha = "{{{{env.sha}}}}", environment = "{{{{env.id}}}}" }} }}
+"#
+    );
+    let path = dir.join("villa-telemetry.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The audit log's lines as JSON.
+pub fn audit_lines(dir: &Path) -> Vec<serde_json::Value> {
+    match std::fs::read_to_string(dir.join("state/audit.jsonl")) {
+        Ok(t) => t
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each audit line is JSON"))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
