@@ -4,6 +4,8 @@
 //! (references, probes, conditions) is the plan's job, so that all its errors
 //! can point at the right place in the right file.
 
+use std::collections::HashSet;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,18 +15,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::{ConfigError, Diagnostic};
+use crate::source::SourceFile;
 
 /// Name of the config file `run`, `serve` and `check` look for.
 pub const DEFAULT_CONFIG: &str = "villa-telemetry.toml";
-
-/// One file that was read, kept for error messages.
-#[derive(Debug, Clone)]
-pub struct SourceFile {
-    /// Path as given or as found by the include glob.
-    pub path: PathBuf,
-    /// The text, for carets.
-    pub text: Arc<String>,
-}
 
 /// Everything read from the main file and its includes.
 #[derive(Debug)]
@@ -165,7 +159,7 @@ pub struct EnvironmentConfig {
     /// Display name; defaults to the id.
     pub name: Option<String>,
     /// Base URL, `{{env.url}}` in checks.
-    pub url: Option<String>,
+    pub url: Option<Spanned<String>>,
     /// Down means offline, not failing.
     #[serde(default)]
     pub optional: bool,
@@ -344,13 +338,26 @@ pub struct LinkConfig {
     pub url: Spanned<String>,
 }
 
+/// Largest config file read (the main file or one include).
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+/// Most files all `include` patterns together may add.
+pub const MAX_INCLUDED_FILES: usize = 256;
+/// Most files and directories the `include` patterns together may look at.
+pub const MAX_VISITED: usize = 10_000;
+
 impl Config {
     /// Reads `path` and every file its `include` globs match.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+        let text = read_source(path).map_err(|reason| ConfigError::Io {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason,
         })?;
+        Config::from_text(path, text)
+    }
+
+    /// Parses `text` as the main file at `path`; includes are read relative
+    /// to `path`.
+    pub fn from_text(path: &Path, text: String) -> Result<Config, ConfigError> {
         let mut sources = vec![SourceFile {
             path: path.to_path_buf(),
             text: Arc::new(text),
@@ -365,24 +372,26 @@ impl Config {
         let mut checks = locate(0, main.checks);
         let mut links = locate(0, main.links);
         let mut actions = locate(0, main.actions);
+        // Canonical paths, so that `./a.toml`, `a.toml` and a link to it are
+        // one file, and the main file never includes itself.
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let mut seen: HashSet<PathBuf> = HashSet::from([canonical(path)]);
+        let mut budget = IncludeBudget::default();
         for pattern in &main.project.include {
-            let full = base_dir.join(pattern.get_ref());
-            let paths = glob::glob(&full.to_string_lossy()).map_err(|e| {
-                ConfigError::Invalid(vec![Diagnostic::new(
-                    &sources[0],
-                    pattern.span(),
-                    format!("invalid include glob: {}", e.msg),
-                )])
-            })?;
-            let mut matched: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
-            matched.sort();
+            let main_file = sources[0].clone();
+            let at = |reason: String| {
+                ConfigError::invalid(vec![Diagnostic::new(&main_file, pattern.span(), reason)])
+            };
+            let matched = expand_include(&base_dir, pattern.get_ref(), &mut budget).map_err(at)?;
             for p in matched {
-                if p == path || sources.iter().any(|s| s.path == p) {
+                if !seen.insert(canonical(&p)) {
                     continue;
                 }
-                let text = std::fs::read_to_string(&p).map_err(|e| ConfigError::Io {
-                    path: p.clone(),
-                    reason: e.to_string(),
+                let text = read_source(&p).map_err(|reason| {
+                    at(format!(
+                        "cannot include {}: {reason}",
+                        crate::source::shorten(&p.display().to_string(), 200)
+                    ))
                 })?;
                 let index = sources.len();
                 sources.push(SourceFile {
@@ -411,6 +420,102 @@ impl Config {
     }
 }
 
+/// The text of a config file: a regular file (not a device, FIFO or
+/// directory), at most [`MAX_FILE_BYTES`], UTF-8.
+fn read_source(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    let too_big = || format!("larger than {} MiB", MAX_FILE_BYTES >> 20);
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    // The size can change after the check (or be unknown, as in /proc).
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// What the `include` patterns of one config may still look at and add.
+#[derive(Default)]
+struct IncludeBudget {
+    visited: usize,
+    included: usize,
+}
+
+/// The files an `include` pattern matches, sorted. The walk is bounded:
+/// a pattern that looks at more than [`MAX_VISITED`] entries or matches
+/// more than [`MAX_INCLUDED_FILES`] files is an error that says so.
+fn expand_include(
+    base_dir: &Path,
+    pattern: &str,
+    budget: &mut IncludeBudget,
+) -> Result<Vec<PathBuf>, String> {
+    let shown = crate::source::shorten(pattern, 60);
+    let full = base_dir.join(pattern);
+    let compiled = glob::Pattern::new(&full.to_string_lossy())
+        .map_err(|e| format!("invalid include glob: {}", e.msg))?;
+    let is_glob =
+        |c: &std::path::Component<'_>| c.as_os_str().to_string_lossy().contains(['*', '?', '[']);
+    let components: Vec<_> = full.components().collect();
+    let literal = components.iter().take_while(|c| !is_glob(c)).count();
+    let mut found = Vec::new();
+    if literal == components.len() {
+        if full.exists() {
+            found.push(full);
+        }
+    } else {
+        let root: PathBuf = components[..literal].iter().collect();
+        let rest = &components[literal..];
+        let mut walk = walkdir::WalkDir::new(&root)
+            .min_depth(1)
+            .follow_links(false);
+        if !rest.iter().any(|c| c.as_os_str() == "**") {
+            walk = walk.max_depth(rest.len());
+        }
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: false,
+        };
+        for entry in walk.into_iter().filter_map(Result::ok) {
+            budget.visited += 1;
+            if budget.visited > MAX_VISITED {
+                return Err(format!(
+                    "include `{shown}` looks through more than {MAX_VISITED} files and directories; narrow the pattern, e.g. \"checks/*.toml\""
+                ));
+            }
+            if compiled.matches_path_with(entry.path(), options) {
+                found.push(entry.into_path());
+            }
+        }
+    }
+    budget.included += found.len();
+    if budget.included > MAX_INCLUDED_FILES {
+        return Err(format!(
+            "include `{shown}` matches too many files (more than {MAX_INCLUDED_FILES} in all); narrow the pattern"
+        ));
+    }
+    // Paths as the user wrote them: `checks.toml`, not `./checks.toml`.
+    let mut found: Vec<PathBuf> = found
+        .into_iter()
+        .map(|p| p.strip_prefix(".").map(Path::to_path_buf).unwrap_or(p))
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
 fn locate<T>(file: usize, items: Vec<Spanned<T>>) -> Vec<Located<T>> {
     items
         .into_iter()
@@ -430,7 +535,7 @@ fn parse<T: serde::de::DeserializeOwned>(src: &SourceFile) -> Result<T, ConfigEr
         if let Some(help) = unknown_field_help(&message) {
             d = d.with_help(help);
         }
-        ConfigError::Invalid(vec![d])
+        ConfigError::invalid(vec![d])
     })
 }
 

@@ -2,22 +2,30 @@
 
 use std::path::PathBuf;
 
-use miette::{LabeledSpan, NamedSource, SourceSpan};
+use miette::{LabeledSpan, SourceCode};
 
-use crate::config::SourceFile;
+use crate::source::{Excerpt, SourceFile, shorten};
+
+/// Problems shown in full; the rest are counted ("and 3,990 more").
+pub const SHOWN_PROBLEMS: usize = 10;
+
+/// Longest message or suggestion kept, in characters: values quoted in
+/// messages are cut before this, this is the backstop.
+const MAX_MESSAGE: usize = 400;
 
 /// A config problem pointing at a place in a file.
 #[derive(Debug, Clone)]
 pub struct Diagnostic {
-    source: NamedSource<String>,
-    span: SourceSpan,
+    file: SourceFile,
+    span: std::ops::Range<usize>,
     message: String,
     label: Option<String>,
     help: Option<String>,
 }
 
 impl Diagnostic {
-    /// A problem at `span` (bytes) of `file`.
+    /// A problem at `span` (bytes) of `file`. Cheap: the file's text is
+    /// shared, and the excerpt is cut only when the problem is shown.
     pub fn new(
         file: &SourceFile,
         span: std::ops::Range<usize>,
@@ -27,13 +35,9 @@ impl Diagnostic {
         let start = span.start.min(len);
         let end = span.end.clamp(start, len);
         Diagnostic {
-            source: NamedSource::new(
-                file.path.display().to_string(),
-                file.text.as_str().to_owned(),
-            )
-            .with_language("toml"),
-            span: (start, end - start).into(),
-            message: message.into(),
+            file: file.clone(),
+            span: start..end,
+            message: shorten(&message.into(), MAX_MESSAGE).into_owned(),
             label: None,
             help: None,
         }
@@ -41,13 +45,13 @@ impl Diagnostic {
 
     /// Adds a suggestion, shown as `help:`.
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(shorten(&help.into(), MAX_MESSAGE).into_owned());
         self
     }
 
     /// Text under the caret.
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
-        self.label = Some(label.into());
+        self.label = Some(shorten(&label.into(), MAX_MESSAGE).into_owned());
         self
     }
 
@@ -56,14 +60,14 @@ impl Diagnostic {
         &self.message
     }
 
+    /// The suggestion, if any.
+    pub fn help(&self) -> Option<&str> {
+        self.help.as_deref()
+    }
+
     /// `file:line:column` of the start of the span (1-based).
     pub fn location(&self) -> String {
-        let text = self.source.inner();
-        let offset = self.span.offset().min(text.len());
-        let before = &text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        format!("{}:{line}:{col}", self.source.name())
+        self.file.location(self.span.start)
     }
 }
 
@@ -75,22 +79,102 @@ impl std::fmt::Display for Diagnostic {
 
 impl std::error::Error for Diagnostic {}
 
-impl miette::Diagnostic for Diagnostic {
-    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        Some(&self.source)
+/// A diagnostic with its excerpt cut, as miette renders it.
+#[derive(Debug)]
+struct Shown<'a> {
+    diagnostic: &'a Diagnostic,
+    excerpt: Excerpt,
+}
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.diagnostic.message)
+    }
+}
+
+impl std::error::Error for Shown<'_> {}
+
+impl miette::Diagnostic for Shown<'_> {
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(&self.excerpt)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
-            Some(self.label.clone().unwrap_or_else(|| "here".into())),
-            self.span,
+            Some(
+                self.diagnostic
+                    .label
+                    .clone()
+                    .unwrap_or_else(|| "here".into()),
+            ),
+            self.excerpt.span(),
         ))))
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        self.help
+        self.diagnostic
+            .help
             .as_ref()
             .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+    }
+}
+
+/// The problems found in a config: the first [`SHOWN_PROBLEMS`] in full,
+/// the rest only counted, so that a file with thousands of mistakes costs
+/// linear time and prints a screenful.
+#[derive(Debug, Clone, Default)]
+pub struct Problems {
+    shown: Vec<Diagnostic>,
+    more: usize,
+}
+
+impl Problems {
+    /// Records a problem (or only counts it once enough are kept).
+    pub fn push(&mut self, d: Diagnostic) {
+        if self.is_full() {
+            self.more += 1;
+        } else {
+            self.shown.push(d);
+        }
+    }
+
+    /// Whether further problems are only counted: callers skip work (such
+    /// as suggestions) for problems that will not be shown.
+    pub fn is_full(&self) -> bool {
+        self.shown.len() >= SHOWN_PROBLEMS
+    }
+
+    /// The problems shown in full, in the order found.
+    pub fn shown(&self) -> &[Diagnostic] {
+        &self.shown
+    }
+
+    /// The most recently kept problem, while no later one was only counted.
+    pub fn last_mut(&mut self) -> Option<&mut Diagnostic> {
+        if self.more > 0 {
+            return None;
+        }
+        self.shown.last_mut()
+    }
+
+    /// Every problem, shown or counted.
+    pub fn len(&self) -> usize {
+        self.shown.len() + self.more
+    }
+
+    /// No problem at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<Vec<Diagnostic>> for Problems {
+    fn from(list: Vec<Diagnostic>) -> Self {
+        let mut out = Problems::default();
+        for d in list {
+            out.push(d);
+        }
+        out
     }
 }
 
@@ -107,23 +191,46 @@ pub enum ConfigError {
     },
     /// One or more problems in the files.
     #[error("{}", summary(.0))]
-    Invalid(Vec<Diagnostic>),
-}
-
-fn summary(diags: &[Diagnostic]) -> String {
-    match diags {
-        [one] => format!("{} ({})", one.message, one.location()),
-        many => format!("{} problems in the configuration", many.len()),
-    }
+    Invalid(Problems),
 }
 
 impl ConfigError {
-    /// Every diagnostic, rendered with file:line:column, the source line, a
-    /// caret and the suggestion.
+    /// One or more problems; only the first [`SHOWN_PROBLEMS`] are kept.
+    pub fn invalid(diags: Vec<Diagnostic>) -> Self {
+        ConfigError::Invalid(diags.into())
+    }
+}
+
+fn summary(problems: &Problems) -> String {
+    match problems.shown() {
+        [one] if problems.len() == 1 => format!("{} ({})", one.message, one.location()),
+        _ => format!(
+            "{} problems in the configuration",
+            thousands(problems.len())
+        ),
+    }
+}
+
+/// `3990` as `3,990`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl ConfigError {
+    /// Every shown problem, rendered with file:line:column, the source line
+    /// (cut around the caret when long), a caret and the suggestion.
     pub fn render(&self, color: bool) -> String {
         match self {
             ConfigError::Io { .. } => format!("error: {self}\n"),
-            ConfigError::Invalid(diags) => {
+            ConfigError::Invalid(problems) => {
                 let theme = if color {
                     miette::GraphicalTheme::unicode()
                 } else {
@@ -132,13 +239,26 @@ impl ConfigError {
                 let handler =
                     miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
                 let mut out = String::new();
-                for d in diags {
+                for d in problems.shown() {
                     out.push_str(&format!("error: {} at {}\n", d.message, d.location()));
-                    let _ = handler.render_report(&mut out, d);
+                    let shown = Shown {
+                        diagnostic: d,
+                        excerpt: d.file.excerpt(d.span.clone(), 1),
+                    };
+                    let _ = handler.render_report(&mut out, &shown);
                     out.push('\n');
                 }
-                if diags.len() > 1 {
-                    out.push_str(&format!("{} problems; nothing was run.\n", diags.len()));
+                if problems.more > 0 {
+                    out.push_str(&format!(
+                        "… and {} more not shown.\n",
+                        thousands(problems.more)
+                    ));
+                }
+                if problems.len() > 1 {
+                    out.push_str(&format!(
+                        "{} problems; nothing was run.\n",
+                        thousands(problems.len())
+                    ));
                 }
                 out
             }
@@ -157,4 +277,59 @@ pub fn did_you_mean<'a>(
         .filter(|(score, c)| *score > 0.8 && *c != word)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn file(text: &str) -> SourceFile {
+        SourceFile {
+            path: "c.toml".into(),
+            text: Arc::new(text.to_owned()),
+        }
+    }
+
+    #[test]
+    fn counts_beyond_the_shown_problems() {
+        let f = file("id = \"a\"\n");
+        let e = ConfigError::invalid(
+            (0..4000)
+                .map(|_| Diagnostic::new(&f, 5..8, "duplicate check id `a`"))
+                .collect(),
+        );
+        let text = e.render(false);
+        assert_eq!(text.matches("error: duplicate").count(), SHOWN_PROBLEMS);
+        assert!(text.contains("… and 3,990 more not shown."), "{text}");
+        assert!(text.contains("4,000 problems; nothing was run."), "{text}");
+        assert_eq!(e.to_string(), "4,000 problems in the configuration");
+    }
+
+    #[test]
+    fn renders_past_column_65535_without_panicking() {
+        let line = format!("x = \"{}\" junk", "a".repeat(70_000));
+        let at = line.find("junk").expect("present");
+        let f = file(&line);
+        let text = ConfigError::invalid(vec![Diagnostic::new(&f, at..at + 4, "bad")]).render(false);
+        assert!(text.contains(&format!("c.toml:1:{}", at + 1)), "{text}");
+        assert!(text.contains("junk"));
+        assert!(text.len() < 2_000, "{} bytes", text.len());
+    }
+
+    #[test]
+    fn long_messages_are_cut() {
+        let f = file("x");
+        let d = Diagnostic::new(&f, 0..1, "y".repeat(10_000)).with_help("z".repeat(10_000));
+        assert!(d.message().chars().count() <= MAX_MESSAGE);
+        assert!(d.help().is_some_and(|h| h.chars().count() <= MAX_MESSAGE));
+    }
+
+    #[test]
+    fn formats_thousands() {
+        assert_eq!(thousands(7), "7");
+        assert_eq!(thousands(3990), "3,990");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 }

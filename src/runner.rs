@@ -275,12 +275,12 @@ async fn run_job(
         if !text.contains("{{") {
             return Ok(text.to_owned());
         }
-        templates
-            .render_template(
-                text,
-                context.get_or_init(|| template_context(plan, job, results)),
-            )
-            .map_err(|e| template_error(text, &e))
+        crate::plan::render_template(
+            templates,
+            text,
+            context.get_or_init(|| template_context(plan, job, results)),
+        )
+        .map_err(|e| template_error(text, &e))
     };
 
     let mut secrets: Vec<String> = services.secrets.clone();
@@ -553,7 +553,7 @@ pub fn load_plugins(plan: &Plan) -> Result<(), crate::error::ConfigError> {
     if diags.is_empty() {
         Ok(())
     } else {
-        Err(crate::error::ConfigError::Invalid(diags))
+        Err(crate::error::ConfigError::invalid(diags))
     }
 }
 
