@@ -110,8 +110,8 @@ fn push_cut(
         out.push('…');
     }
     let (mut mark_start, mut mark_end) = (None, None);
-    let mut count = window.start;
-    for c in line.chars().skip(window.start).take(window.len()) {
+    let shown = line.chars().skip(window.start).take(window.len());
+    for (count, c) in (window.start..).zip(shown) {
         if let Some(m) = &mark {
             if m.start == count {
                 mark_start = Some(out.len());
@@ -125,7 +125,6 @@ fn push_cut(
         } else {
             c
         });
-        count += 1;
     }
     let from = mark_start.unwrap_or(out.len());
     let to = mark_end.unwrap_or(out.len()).max(from);
