@@ -3,16 +3,15 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{Config, DEFAULT_CONFIG};
+use crate::config::DEFAULT_CONFIG;
 use crate::error::ConfigError;
-use crate::plan::{self, Plan};
+use crate::plan::Plan;
 use crate::render::{Format, RenderExtras, Renderer};
 use crate::report::{Health, Report};
-use crate::runner::{self, Services};
+use crate::runner::Services;
 
 /// villa-telemetry: what each environment runs, whether they are in sync,
 /// whether CI passed — for developers and AI agents.
@@ -204,20 +203,7 @@ impl From<ConfigError> for Failure {
     }
 }
 
-/// Loads and validates the config at `path`.
-pub fn load_plan(path: &Path) -> Result<Plan, ConfigError> {
-    if !path.exists() {
-        return Err(ConfigError::Io {
-            path: path.to_path_buf(),
-            reason: format!(
-                "no such file; run from the directory with {DEFAULT_CONFIG}, or pass --config FILE"
-            ),
-        });
-    }
-    let plan = plan::build(Config::load(path)?)?;
-    crate::runner::load_plugins(&plan)?;
-    Ok(plan)
-}
+pub use crate::pipeline::load_plan;
 
 #[cfg(feature = "plugins")]
 fn plugin(cmd: PluginCommand) -> Result<Exit, Failure> {
@@ -418,24 +404,17 @@ pub async fn run_once(plan: &Plan) -> Report {
 
 /// As [`run_once`], with clients already made.
 pub async fn run_with(plan: &Plan, services: &Services) -> Report {
-    let started = Instant::now();
     let bar = progress_bar(plan.jobs.len());
     let tick = |done: usize, _total: usize| {
         if let Some(b) = &bar {
             b.set_position(done as u64);
         }
     };
-    let results = runner::run(plan, services, Some(&tick)).await;
+    let report = crate::pipeline::run(plan, services, Some(&tick)).await;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    crate::report::build(
-        plan,
-        results,
-        services,
-        started.elapsed().as_millis() as u64,
-    )
-    .await
+    report
 }
 
 fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {

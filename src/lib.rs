@@ -1,7 +1,10 @@
 //! villa-telemetry: declarative environment checks for developers and AI agents.
 //!
 //! Data flow: [`config`] → [`plan`] → [`runner`] → [`probe`] → [`report`] →
-//! [`render`] → [`cli`].
+//! [`render`] → [`serve`] / [`cli`], joined once in [`pipeline`]. What
+//! probes and the runner produce lives in [`outcome`], below all of them:
+//! a new probe goes in `probe/`, a condition operator in `condition`, an
+//! output format in `render`.
 #![warn(missing_docs)]
 
 pub mod action;
@@ -11,6 +14,8 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod metric;
+pub mod outcome;
+pub mod pipeline;
 pub mod plan;
 pub mod probe;
 pub mod redact;

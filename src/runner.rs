@@ -1,5 +1,12 @@
 //! Runs a plan: independent checks together, dependent ones after what they
 //! read, each under its timeout, at most `concurrency` in flight.
+//!
+//! Everything that talks to the outside is run work, not report work: after
+//! the checks that give an environment its sha, the runner also asks how far
+//! it drifted from what it tracks, the CI of its exact commit and whether
+//! local HEAD is in it (see [`upstream`]). Each of those starts as soon as the
+//! shas it needs are known, under `[run] timeout`, inside the same
+//! concurrency limit, and a lookup that cannot finish says so in its result.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,11 +21,13 @@ use tokio::sync::Semaphore;
 
 use crate::condition::Outcome;
 use crate::metric::{self, MetricSpec};
+use crate::outcome::{CheckResult, CheckStatus, RunResults};
 use crate::plan::{CheckPlan, FACTS, GithubKind, Job, Plan, ProbeSpec, secret_refs};
 use crate::probe::github::GithubClient;
 use crate::probe::{self, Probed, Verdict};
 use crate::redact::Redactor;
-use crate::report::{CheckResult, CheckStatus};
+
+mod upstream;
 
 /// Shared clients every run uses: one HTTP client, one GitHub client, one
 /// plugin host.
@@ -31,13 +40,10 @@ pub struct Services {
     /// For plugins' `http-fetch`: follows no redirects itself, so the host
     /// can re-check the allowlist on every hop.
     pub plugin_http: reqwest::Client,
-    /// GitHub request counters at the end of the previous run, so each
-    /// report counts only its own requests.
-    pub github_counted: std::sync::Arc<Mutex<(u64, u64)>>,
     /// Compares GitHub answered 404 (a sha it does not have, e.g. an
     /// unpushed local HEAD), by API path, with when. A 404 carries no ETag,
     /// so asking again on every `serve` refresh would cost a rate-limit
-    /// point each time; the report skips them for [`NOT_FOUND_TTL`].
+    /// point each time; the runner skips them for [`NOT_FOUND_TTL`].
     pub(crate) github_not_found: std::sync::Arc<Mutex<HashMap<String, Instant>>>,
     /// The GitHub token (for plugins' `github-get`).
     pub(crate) secrets: Vec<String>,
@@ -109,7 +115,6 @@ impl Services {
             http,
             github,
             plugin_http,
-            github_counted: std::sync::Arc::default(),
             github_not_found: std::sync::Arc::default(),
             redactor: Redactor::new(secrets.iter().chain(&header_secrets(plan))),
             secrets,
@@ -150,13 +155,12 @@ fn cache_dir() -> Option<std::path::PathBuf> {
 /// Called as checks finish: (finished, total).
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
-/// Runs every job once. Results come back in job order (check id, then
-/// environment).
-pub async fn run(
-    plan: &Plan,
-    services: &Services,
-    progress: Option<Progress<'_>>,
-) -> Vec<CheckResult> {
+/// Runs every job once, and the upstream lookups after them. Check results
+/// come back in job order (check id, then environment).
+pub async fn run(plan: &Plan, services: &Services, progress: Option<Progress<'_>>) -> RunResults {
+    let started = Instant::now();
+    // Counts only this run's GitHub requests, whatever else runs meanwhile.
+    let github = services.github.as_ref().map(GithubClient::for_run);
     let semaphore = Semaphore::new(plan.settings.concurrency);
     let results: Vec<Mutex<Option<CheckResult>>> =
         plan.jobs.iter().map(|_| Mutex::new(None)).collect();
@@ -172,13 +176,14 @@ pub async fn run(
             .iter()
             .map(|&d| futures[d].clone().expect("dependencies come first"))
             .collect();
-        let (semaphore, results, done, templates) = (&semaphore, &results, &done, &templates);
+        let (semaphore, results, done, templates, github) =
+            (&semaphore, &results, &done, &templates, github.as_ref());
         let fut = async move {
             futures::future::join_all(deps).await;
             let job = &plan.jobs[index];
             let result = {
                 let _permit = semaphore.acquire().await.expect("never closed");
-                run_job(plan, job, services, results, templates).await
+                run_job(plan, job, services, github, results, templates).await
             };
             *results[index].lock().expect("not poisoned") = Some(result);
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -190,15 +195,39 @@ pub async fn run(
         .shared();
         futures[index] = Some(fut);
     }
-    futures::future::join_all(futures.into_iter().flatten()).await;
-    results
-        .into_iter()
-        .map(|m| {
-            m.into_inner()
-                .expect("not poisoned")
-                .expect("every job ran")
-        })
-        .collect()
+    let finished: Vec<Shared<BoxFuture<'_, ()>>> = futures.into_iter().flatten().collect();
+    let lookups = upstream::Lookups {
+        plan,
+        services,
+        github: github.as_ref(),
+        semaphore: &semaphore,
+        results: &results,
+        finished: &finished,
+    };
+    let (_, drift, commit_ci, deployed) = tokio::join!(
+        futures::future::join_all(finished.iter().cloned()),
+        lookups.drift(),
+        lookups.commit_ci(),
+        lookups.deployed(),
+    );
+    // The jobs' futures borrow `results`; they are done, let them go.
+    drop(finished);
+    RunResults {
+        checks: results
+            .into_iter()
+            .map(|m| {
+                m.into_inner()
+                    .expect("not poisoned")
+                    .expect("every job ran")
+            })
+            .collect(),
+        drift,
+        commit_ci,
+        deployed,
+        github: github.as_ref().map(GithubClient::stats),
+        finished_at: Utc::now(),
+        duration_ms: started.elapsed().as_millis() as u64,
+    }
 }
 
 fn topo_order(jobs: &[Job]) -> Vec<usize> {
@@ -231,6 +260,7 @@ async fn run_job(
     plan: &Plan,
     job: &Job,
     services: &Services,
+    github: Option<&GithubClient>,
     results: &[Mutex<Option<CheckResult>>],
     templates: &Handlebars<'static>,
 ) -> CheckResult {
@@ -284,7 +314,7 @@ async fn run_job(
     };
 
     let mut secrets: Vec<String> = services.secrets.clone();
-    let probed = match resolve_and_observe(plan, check, services, &render, &mut secrets) {
+    let probed = match resolve_and_observe(plan, check, services, github, &render, &mut secrets) {
         Err(reason) => Probed::error(reason, started.elapsed()),
         // A plugin enforces its own timeout (and says so precisely); the
         // outer one only backs it up.
@@ -326,6 +356,7 @@ fn resolve_and_observe<'a>(
     plan: &'a Plan,
     check: &'a CheckPlan,
     services: &'a Services,
+    github: Option<&'a GithubClient>,
     render: &dyn Fn(&str) -> Result<String, String>,
     secrets: &mut Vec<String>,
 ) -> Result<ProbeFuture<'a>, String> {
@@ -382,10 +413,7 @@ fn resolve_and_observe<'a>(
             Ok(probe::prometheus::observe(&services.http, req, plan.settings.body_cap).boxed())
         }
         ProbeSpec::Github { repo, kind } => {
-            let client = services
-                .github
-                .as_ref()
-                .ok_or("no GitHub client was set up for this run")?;
+            let client = github.ok_or("no GitHub client was set up for this run")?;
             let request = match kind {
                 GithubKind::Workflow {
                     workflow,

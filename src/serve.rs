@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use crate::plan::Plan;
 use crate::render::{EnvTrend, Format, RenderExtras, Renderer, to_json};
 use crate::report::{Health, Report};
-use crate::runner::{self, Services};
+use crate::runner::Services;
 
 /// How many reports `serve` remembers for trends.
 pub const HISTORY: usize = 100;
@@ -130,15 +130,7 @@ impl AppState {
     }
 
     async fn run_once(&self) -> Arc<Snapshot> {
-        let started = Instant::now();
-        let results = runner::run(&self.plan, &self.services, None).await;
-        let report = crate::report::build(
-            &self.plan,
-            results,
-            &self.services,
-            started.elapsed().as_millis() as u64,
-        )
-        .await;
+        let report = crate::pipeline::run(&self.plan, &self.services, None).await;
         self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let report = Arc::new(report);
         let text = self

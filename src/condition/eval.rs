@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::syntax::{
     Condition, Literal, Op, Operand, fmt_duration, fmt_number, literal_kind, parse_number,
 };
-use crate::probe::Observation;
+use crate::outcome::Observation;
 
 /// The result of evaluating a condition against an observation.
 #[derive(Debug, Clone, PartialEq)]

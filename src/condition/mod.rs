@@ -30,7 +30,7 @@ mod path;
 mod scan;
 mod syntax;
 
-pub use crate::probe::Observation;
+pub use crate::outcome::Observation;
 pub use error::ConditionError;
 pub use eval::Outcome;
 pub use path::{CompiledPath, compile_path};

@@ -22,7 +22,7 @@ use serde_json::Value;
 use crate::condition::{CompiledPath, Condition};
 use crate::config::Config;
 use crate::error::ConfigError;
-use crate::report::ProjectInfo;
+use crate::outcome::ProjectInfo;
 use crate::source::SourceFile;
 
 pub use templates::{MAX_NESTING, MAX_RENDERED, check_template, render_template, secret_refs};
@@ -238,6 +238,17 @@ impl Plan {
     /// The check definition of a job.
     pub fn check_of(&self, job: &Job) -> &CheckPlan {
         &self.checks[job.check]
+    }
+
+    /// Jobs of environment `env` (an index into [`Plan::environments`]) whose
+    /// check extracts `fact`, in job order: the first of them with a value
+    /// gives the environment's fact, in templates, the runner and the report.
+    pub fn fact_jobs<'a>(&'a self, env: usize, fact: &'a str) -> impl Iterator<Item = usize> + 'a {
+        self.jobs
+            .iter()
+            .enumerate()
+            .filter(move |(_, j)| j.env == Some(env) && self.check_of(j).extracts(fact))
+            .map(|(i, _)| i)
     }
 
     /// Environment id of a job.

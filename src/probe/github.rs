@@ -33,7 +33,7 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::report::{CommitCi, GithubInfo};
+use crate::outcome::{CommitCi, GithubInfo};
 use cache::{Entry, EtagCache};
 pub use check::{Request, observe};
 pub use error::GithubError;
@@ -69,6 +69,16 @@ pub enum TokenSource {
 #[derive(Clone)]
 pub struct GithubClient {
     inner: Arc<Inner>,
+    /// What this handle and its clones spent; [`GithubClient::for_run`]
+    /// starts a fresh one, so each run counts its own requests.
+    spent: Arc<Spent>,
+}
+
+/// Requests sent and 304s received through one handle (and its clones).
+#[derive(Debug, Default)]
+struct Spent {
+    requests: AtomicU64,
+    not_modified: AtomicU64,
 }
 
 struct Inner {
@@ -80,8 +90,6 @@ struct Inner {
     redactor: Redactor,
     source: TokenSource,
     cache: EtagCache,
-    requests: AtomicU64,
-    not_modified: AtomicU64,
     max_retry_wait_ms: AtomicU64,
     rate: Mutex<RateState>,
     /// Requests under way, by path, so concurrent identical calls share one.
@@ -108,7 +116,7 @@ impl fmt::Debug for GithubClient {
         f.debug_struct("GithubClient")
             .field("api_url", &self.inner.api_url)
             .field("auth", &self.auth_description())
-            .field("requests", &self.inner.requests.load(Ordering::Relaxed))
+            .field("requests", &self.spent.requests.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -162,12 +170,21 @@ impl GithubClient {
                 redactor,
                 source,
                 cache,
-                requests: AtomicU64::new(0),
-                not_modified: AtomicU64::new(0),
                 max_retry_wait_ms: AtomicU64::new(DEFAULT_MAX_RETRY_WAIT.as_millis() as u64),
                 rate: Mutex::new(RateState::default()),
                 inflight: Mutex::new(HashMap::new()),
             }),
+            spent: Arc::default(),
+        }
+    }
+
+    /// The same client (connections, ETag cache, rate-limit state) with its
+    /// own request counters starting at zero: one per run, so a report
+    /// counts what its run spent even while another run is under way.
+    pub fn for_run(&self) -> GithubClient {
+        GithubClient {
+            inner: Arc::clone(&self.inner),
+            spent: Arc::default(),
         }
     }
 
@@ -202,14 +219,15 @@ impl GithubClient {
         }
     }
 
-    /// Requests sent, 304s and the last rate-limit headers, since this
-    /// client was created (all clones count together).
+    /// Requests sent and 304s since this client was created or made with
+    /// [`GithubClient::for_run`] (its clones count together), and the last
+    /// rate-limit headers any handle saw.
     pub fn stats(&self) -> GithubInfo {
         let rate = self.inner.rate.lock().expect("rate lock");
         GithubInfo {
             auth: self.auth_description(),
-            requests: self.inner.requests.load(Ordering::Relaxed),
-            not_modified: self.inner.not_modified.load(Ordering::Relaxed),
+            requests: self.spent.requests.load(Ordering::Relaxed),
+            not_modified: self.spent.not_modified.load(Ordering::Relaxed),
             rate_limit_remaining: rate.remaining,
             rate_limit_reset: rate.reset,
         }
@@ -326,6 +344,8 @@ impl GithubClient {
             status,
             url: Some(format!("{}/{repo}/commit/{sha}", self.web_url())),
             counts,
+            error: None,
+            duration_ms: None,
         })
     }
 
@@ -375,13 +395,13 @@ impl GithubClient {
             self.fail_fast()?;
             let cached = self.inner.cache.get(&url).await;
             let resp = self.send(&url, cached.as_ref()).await?;
-            self.inner.requests.fetch_add(1, Ordering::Relaxed);
+            self.spent.requests.fetch_add(1, Ordering::Relaxed);
             self.record_rate(resp.headers());
             let status = resp.status();
 
             if status == StatusCode::NOT_MODIFIED {
                 if let Some(entry) = cached {
-                    self.inner.not_modified.fetch_add(1, Ordering::Relaxed);
+                    self.spent.not_modified.fetch_add(1, Ordering::Relaxed);
                     return Ok(entry.body);
                 }
                 // Only possible if someone else sent our ETag; nothing to reuse.

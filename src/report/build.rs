@@ -1,9 +1,7 @@
-//! From check results to the report: environment facts, drift, CI, git,
-//! links, summary.
+//! From a run's results to the report: environment facts, drift, CI, git,
+//! links, summary. A plain function: everything upstream was asked during
+//! the run (see `runner`), so building cannot wait, fail or touch the network.
 
-use std::time::Instant;
-
-use chrono::Utc;
 use handlebars::Handlebars;
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
@@ -12,19 +10,20 @@ use super::{
     CheckResult, CheckStatus, CiRun, CiStatus, Comparison, EnvironmentReport, GitInfo, Health,
     Report, SCHEMA_VERSION,
 };
+use crate::outcome::{RunResults, same_commit};
 use crate::plan::{FACTS, GithubKind, Plan, ProbeSpec};
-use crate::probe::git;
-use crate::probe::github::{Compare, GithubClient, GithubError};
-use crate::runner::{NOT_FOUND_TTL, Services};
 
-/// Assembles the report of one run. Async because drift is counted with
-/// git or GitHub.
-pub async fn build(
-    plan: &Plan,
-    results: Vec<CheckResult>,
-    services: &Services,
-    duration_ms: u64,
-) -> Report {
+/// Assembles the report of one run from the plan and what the run learned.
+pub fn build(plan: &Plan, run: RunResults) -> Report {
+    let RunResults {
+        checks: results,
+        drift,
+        mut commit_ci,
+        deployed,
+        github,
+        finished_at,
+        duration_ms,
+    } = run;
     let mut environments: IndexMap<String, EnvironmentReport> = IndexMap::new();
     for (ei, env) in plan.environments.iter().enumerate() {
         if !plan.shows_env(&env.id) {
@@ -36,9 +35,7 @@ pub async fn build(
             .filter(|(i, _)| plan.jobs[*i].env == Some(ei))
             .collect();
         let fact = |name: &str| -> Option<String> {
-            mine.iter()
-                .filter(|(i, _)| plan.check_of(&plan.jobs[*i]).extracts(name))
-                .find_map(|(_, r)| r.fields.get(name).and_then(value_text))
+            plan.fact_jobs(ei, name).find_map(|i| results[i].text(name))
         };
         let latency_ms = mine
             .iter()
@@ -99,7 +96,7 @@ pub async fn build(
                     None
                 },
                 checks: mine.iter().map(|(_, r)| r.id.clone()).collect(),
-                ci: None,
+                ci: commit_ci.shift_remove(&env.id),
             },
         );
     }
@@ -107,7 +104,6 @@ pub async fn build(
     // CI runs and the local repository.
     let mut ci = IndexMap::new();
     let mut git_info: Option<GitInfo> = None;
-    let mut git_dir = None;
     for (i, r) in results.iter().enumerate() {
         let check = plan.check_of(&plan.jobs[i]);
         match &check.probe {
@@ -117,31 +113,23 @@ pub async fn build(
             } => {
                 ci.insert(r.id.clone(), ci_run(r));
             }
-            ProbeSpec::Git { path } if git_info.is_none() && r.status != CheckStatus::Error => {
+            ProbeSpec::Git { .. } if git_info.is_none() && r.status != CheckStatus::Error => {
                 git_info = Some(GitInfo {
-                    branch: r.fields.get("branch").and_then(value_text),
-                    sha: r.fields.get("sha").and_then(value_text).unwrap_or_default(),
-                    sha_full: r
-                        .fields
-                        .get("sha_full")
-                        .and_then(value_text)
-                        .unwrap_or_default(),
-                    message: r
-                        .fields
-                        .get("message")
-                        .and_then(value_text)
-                        .unwrap_or_default(),
+                    branch: r.text("branch"),
+                    sha: r.text("sha").unwrap_or_default(),
+                    sha_full: r.text("sha_full").unwrap_or_default(),
+                    message: r.text("message").unwrap_or_default(),
                     uncommitted_changes: r
                         .fields
                         .get("uncommitted_changes")
                         .and_then(Value::as_u64)
                         .unwrap_or(0),
-                    upstream: r.fields.get("upstream").and_then(value_text),
+                    upstream: r.text("upstream"),
                     ahead: r.fields.get("ahead").and_then(Value::as_u64),
                     behind: r.fields.get("behind").and_then(Value::as_u64),
                     deployed: IndexMap::new(),
+                    deployed_errors: IndexMap::new(),
                 });
-                git_dir = Some(path.clone());
             }
             _ => {}
         }
@@ -149,87 +137,16 @@ pub async fn build(
 
     // Drift between each environment and the one it tracks.
     let mut comparison = IndexMap::new();
+    let mut drift = drift;
     for env in &plan.environments {
         let Some(tracked) = &env.tracks else { continue };
         if !plan.shows_env(&env.id) || !plan.shows_env(tracked) {
             continue;
         }
-        let mine = environments[&env.id].sha.clone();
-        let theirs = environments[tracked].sha.clone();
-        let mut c = Comparison {
-            tracked: tracked.clone(),
-            environment: env.id.clone(),
-            in_sync: None,
-            commits_behind: None,
-            commits_ahead: None,
-            status: None,
-            environment_sha: mine.clone(),
-            tracked_sha: theirs.clone(),
-            diff_url: None,
-            commits: Vec::new(),
-            source: None,
-            error: None,
+        let c = match drift.shift_remove(&env.id) {
+            Some(c) => c,
+            None => unmeasured(plan, &environments, &env.id, tracked),
         };
-        match (&mine, &theirs) {
-            (Some(a), Some(b)) => {
-                let same = same_commit(a, b);
-                c.in_sync = Some(same);
-                if same {
-                    c.status = Some("identical".into());
-                    c.commits_behind = Some(0);
-                    c.commits_ahead = Some(0);
-                } else {
-                    if let Some(repo) = &plan.project.repo {
-                        c.diff_url = Some(format!("https://github.com/{repo}/compare/{a}...{b}"));
-                    }
-                    let mut github_error = None;
-                    if let (Some(gh), Some(repo)) = (&services.github, &plan.project.repo) {
-                        // base = the environment, head = what it tracks: GitHub's
-                        // ahead_by is then how far the environment is behind.
-                        match compare_remembering_404(services, gh, repo, a, b).await {
-                            Ok(cmp) => {
-                                c.commits_behind = Some(cmp.ahead_by);
-                                c.commits_ahead = Some(cmp.behind_by);
-                                c.status = Some(cmp.status.clone());
-                                c.diff_url = Some(cmp.html_url.clone());
-                                c.commits = cmp.commits.clone();
-                                c.source = Some("github".into());
-                            }
-                            Err(e) => github_error = Some(e.to_string()),
-                        }
-                    }
-                    if c.source.is_some() {
-                        // GitHub answered.
-                    } else if let Some(dir) = &git_dir {
-                        match git::count_between(dir, a, b).await {
-                            Ok((behind, ahead)) => {
-                                c.commits_behind = Some(behind);
-                                c.commits_ahead = Some(ahead);
-                                c.status = Some(tracked_side_status(behind, ahead).into());
-                                c.source = Some("git".into());
-                            }
-                            Err(e) => c.error = Some(join_errors(github_error.take(), e)),
-                        }
-                    } else if let Some(e) = github_error {
-                        c.error = Some(e);
-                    }
-                }
-            }
-            _ => {
-                let missing = if mine.is_none() { &env.id } else { tracked };
-                c.error = Some(
-                    if environments[missing].status == Health::Failing
-                        || environments[missing].offline
-                    {
-                        format!("cannot compare: {missing} is down, so its sha is unknown")
-                    } else {
-                        format!(
-                            "{missing} reports no sha; add `extract = {{ sha = \"$.commit\" }}` to one of its checks"
-                        )
-                    },
-                );
-            }
-        }
         if c.in_sync == Some(false) {
             let text = drift_text(&c);
             let e = environments.get_mut(&env.id).expect("shown");
@@ -240,75 +157,24 @@ pub async fn build(
                 e.warning = Some(text);
             }
         }
-        // GitHub's words reach the report here, outside any check result.
-        for text in c.error.iter_mut().chain(c.diff_url.iter_mut()).chain(
-            c.commits
-                .iter_mut()
-                .flat_map(|m| std::iter::once(&mut m.message).chain(m.author.iter_mut())),
-        ) {
-            services.redactor.redact_string(text);
-        }
         comparison.insert(format!("{tracked}_vs_{}", env.id), c);
     }
 
     // Is local HEAD in what each environment runs?
-    if let (Some(info), Some(dir)) = (&mut git_info, &git_dir)
-        && !info.sha_full.is_empty()
-    {
-        for (id, e) in &environments {
-            if let Some(sha) = &e.sha
-                && let Ok(contained) = git::contains(dir, sha, &info.sha_full).await
-            {
-                info.deployed.insert(id.clone(), contained);
+    if let Some(info) = &mut git_info {
+        for (id, d) in deployed {
+            if !environments.contains_key(&id) {
+                continue;
             }
-        }
-    }
-
-    let mut github_info = None;
-    if let Some(gh) = &services.github {
-        if let Some(repo) = &plan.project.repo {
-            let shas: Vec<(String, String)> = environments
-                .iter()
-                .filter_map(|(id, e)| e.sha.clone().map(|s| (id.clone(), s)))
-                .collect();
-            let verdicts =
-                futures::future::join_all(shas.iter().map(|(_, sha)| gh.commit_ci(repo, sha)))
-                    .await;
-            for ((id, _), verdict) in shas.iter().zip(verdicts) {
-                if let Ok(ci) = verdict {
-                    environments.get_mut(id).expect("listed").ci = Some(ci);
+            match d.contained {
+                Ok(c) => {
+                    info.deployed.insert(id, c);
                 }
-            }
-            // Local HEAD in an environment whose sha git does not have: ask GitHub.
-            if let Some(info) = &mut git_info
-                && !info.sha_full.is_empty()
-            {
-                let missing: Vec<(String, String)> = shas
-                    .iter()
-                    .filter(|(id, _)| !info.deployed.contains_key(id))
-                    .cloned()
-                    .collect();
-                let answers = futures::future::join_all(missing.iter().map(|(_, sha)| {
-                    compare_remembering_404(services, gh, repo, &info.sha_full, sha)
-                }))
-                .await;
-                for ((id, _), answer) in missing.iter().zip(answers) {
-                    if let Ok(cmp) = answer {
-                        info.deployed.insert(
-                            id.clone(),
-                            matches!(cmp.status.as_str(), "identical" | "ahead"),
-                        );
-                    }
+                Err(e) => {
+                    info.deployed_errors.insert(id, e);
                 }
             }
         }
-        let mut info = gh.stats();
-        let mut counted = services.github_counted.lock().expect("not poisoned");
-        let (requests, not_modified) = (info.requests, info.not_modified);
-        info.requests -= counted.0.min(requests);
-        info.not_modified -= counted.1.min(not_modified);
-        *counted = (requests, not_modified);
-        github_info = Some(info);
     }
 
     let actions = links(plan, &environments, &comparison);
@@ -318,7 +184,7 @@ pub async fn build(
     let checks = results;
     Report {
         schema_version: SCHEMA_VERSION,
-        timestamp: Utc::now(),
+        timestamp: finished_at,
         project: plan.project.clone(),
         status,
         summary,
@@ -328,43 +194,54 @@ pub async fn build(
         comparison,
         actions,
         checks,
-        github: github_info,
+        github,
         duration_ms,
     }
 }
 
-/// `gh.compare`, but a 404 seen in an earlier run less than
-/// [`NOT_FOUND_TTL`] ago is answered from memory: a 404 has no ETag, so
-/// asking again (an unpushed local HEAD, on every `serve` refresh) would
-/// spend a rate-limit point each time for the same answer.
-async fn compare_remembering_404(
-    services: &Services,
-    gh: &GithubClient,
-    repo: &str,
-    base: &str,
-    head: &str,
-) -> Result<Compare, GithubError> {
-    let path = format!("repos/{repo}/compare/{base}...{head}");
-    {
-        let mut seen = services.github_not_found.lock().expect("not poisoned");
-        seen.retain(|_, at| at.elapsed() < NOT_FOUND_TTL);
-        if seen.contains_key(&path) {
-            return Err(GithubError::NotFound { path });
+/// A comparison the run did not look up: the same commit on both sides,
+/// or a side whose sha is unknown (and why).
+fn unmeasured(
+    plan: &Plan,
+    environments: &IndexMap<String, EnvironmentReport>,
+    env: &str,
+    tracked: &str,
+) -> Comparison {
+    let mine = environments[env].sha.clone();
+    let theirs = environments[tracked].sha.clone();
+    let mut c = Comparison::new(tracked, env, theirs.clone(), mine.clone());
+    match (&mine, &theirs) {
+        (Some(a), Some(b)) if same_commit(a, b) => {
+            c.in_sync = Some(true);
+            c.status = Some("identical".into());
+            c.set_counts(0, 0);
+        }
+        (Some(a), Some(b)) => {
+            // Only when a run left it out, e.g. results built by hand.
+            c.in_sync = Some(false);
+            if let Some(repo) = &plan.project.repo {
+                c.diff_url = Some(format!("https://github.com/{repo}/compare/{a}...{b}"));
+            }
+        }
+        _ => {
+            let missing = if mine.is_none() { env } else { tracked };
+            c.error = Some(
+                if environments[missing].status == Health::Failing || environments[missing].offline
+                {
+                    format!("cannot compare: {missing} is down, so its sha is unknown")
+                } else {
+                    format!(
+                        "{missing} reports no sha; add `extract = {{ sha = \"$.commit\" }}` to one of its checks"
+                    )
+                },
+            );
         }
     }
-    let answer = gh.compare(repo, base, head).await;
-    if matches!(answer, Err(GithubError::NotFound { .. })) {
-        services
-            .github_not_found
-            .lock()
-            .expect("not poisoned")
-            .insert(path, Instant::now());
-    }
-    answer
+    c
 }
 
 fn ci_run(r: &CheckResult) -> CiRun {
-    let text = |k: &str| r.fields.get(k).and_then(value_text);
+    let text = |k: &str| r.text(k);
     let status = r
         .fields
         .get("status")
@@ -381,32 +258,6 @@ fn ci_run(r: &CheckResult) -> CiRun {
         error: (status == CiStatus::Unknown)
             .then(|| r.error.clone())
             .flatten(),
-    }
-}
-
-/// Same commit, when one sha may be abbreviated.
-pub fn same_commit(a: &str, b: &str) -> bool {
-    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
-    let n = a.len().min(b.len());
-    n >= 4 && a[..n] == b[..n]
-}
-
-/// GitHub's compare word for the tracked environment (head) against the
-/// one that tracks it (base): the tracked side is "ahead" when the other is
-/// behind.
-fn tracked_side_status(behind: u64, ahead: u64) -> &'static str {
-    match (behind, ahead) {
-        (0, 0) => "identical",
-        (_, 0) => "ahead",
-        (0, _) => "behind",
-        _ => "diverged",
-    }
-}
-
-fn join_errors(github: Option<String>, git: String) -> String {
-    match github {
-        Some(g) => format!("{g}; and locally: {git}"),
-        None => git,
     }
 }
 
@@ -580,42 +431,20 @@ pub fn summarize(
     s
 }
 
-fn value_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn short_and_full_shas_match() {
-        assert!(same_commit("cbefe7c", "cbefe7c1234567890"));
-        assert!(!same_commit("cbefe7c", "53004a6"));
-        assert!(!same_commit("", "53004a6"));
-    }
-
-    #[test]
     fn drift_wording() {
-        let mut c = Comparison {
-            tracked: "staging".into(),
-            environment: "production".into(),
-            in_sync: Some(false),
-            commits_behind: Some(2),
-            commits_ahead: Some(0),
-            status: None,
-            environment_sha: Some("53004a6".into()),
-            tracked_sha: Some("cbefe7c".into()),
-            diff_url: None,
-            commits: vec![],
-            source: None,
-            error: None,
-        };
+        let mut c = Comparison::new(
+            "staging",
+            "production",
+            Some("cbefe7c".into()),
+            Some("53004a6".into()),
+        );
+        c.in_sync = Some(false);
+        c.set_counts(2, 0);
         assert_eq!(drift_text(&c), "2 commits behind staging");
         c.commits_behind = Some(1);
         assert_eq!(drift_text(&c), "1 commit behind staging");

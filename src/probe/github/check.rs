@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 
 use super::{Compare, Deployment, GithubClient, WorkflowRun};
+use crate::outcome::CiStatus;
 use crate::probe::{Observation, Probed, Verdict};
-use crate::report::CiStatus;
 
 /// What a `github` check asks for, with templates rendered.
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::report::{CiStatus, CommitBrief};
+use crate::outcome::{CiStatus, CommitBrief};
 
 /// The latest run of one workflow, as a check observes it.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,90 @@
+//! CI verdicts: a workflow's latest run, an exact commit's checks, and how
+//! GitHub was reached.
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// GitHub's words for a workflow run, plus `stalled` and `unknown`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum CiStatus {
+    /// Completed successfully.
+    Success,
+    /// Completed with failure (or timed out / action required).
+    Failure,
+    /// Running.
+    InProgress,
+    /// Waiting for a runner.
+    Queued,
+    /// Cancelled or skipped.
+    Cancelled,
+    /// Still running after `stalled_after`.
+    Stalled,
+    /// Could not be determined.
+    Unknown,
+}
+
+/// CI verdict for one commit (combined status and check runs).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CommitCi {
+    /// Combined verdict.
+    pub status: CiStatus,
+    /// Where to look.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Counts per conclusion, e.g. {"success": 5, "failure": 1}.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub counts: IndexMap<String, u64>,
+    /// Why the status is `unknown`: GitHub's error, or a timeout naming the
+    /// endpoints it waited for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Wall time of the lookup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
+/// Latest run of one workflow.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CiRun {
+    /// Workflow (or check) display name.
+    pub workflow: String,
+    /// GitHub's words, plus `stalled` / `unknown`.
+    pub status: CiStatus,
+    /// Head commit of the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha: Option<String>,
+    /// The run's page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// When the run was created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// Branch the run is for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// Run time so far or in total.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_s: Option<u64>,
+    /// Why the status is `unknown`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// How GitHub was reached during the run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct GithubInfo {
+    /// "token from GITHUB_TOKEN", "anonymous (set GITHUB_TOKEN ...)".
+    pub auth: String,
+    /// Requests sent in this run.
+    pub requests: u64,
+    /// Of which answered 304 (cost no rate limit).
+    pub not_modified: u64,
+    /// Remaining primary rate limit, as last reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit_remaining: Option<u64>,
+    /// When the limit resets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit_reset: Option<DateTime<Utc>>,
+}

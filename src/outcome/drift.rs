@@ -1,0 +1,134 @@
+//! Drift: how far an environment is from the one it tracks.
+
+use serde::{Deserialize, Serialize};
+
+/// Drift between an environment and the one it tracks.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Comparison {
+    /// The environment that is tracked (e.g. staging).
+    pub tracked: String,
+    /// The environment that should run the same (e.g. production).
+    pub environment: String,
+    /// Same commit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_sync: Option<bool>,
+    /// Commits `environment` lacks that `tracked` has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commits_behind: Option<u64>,
+    /// Commits `environment` has that `tracked` lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commits_ahead: Option<u64>,
+    /// identical | ahead | behind | diverged (GitHub's words, from the tracked side).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Sha of `environment`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment_sha: Option<String>,
+    /// Sha of `tracked`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracked_sha: Option<String>,
+    /// Compare page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff_url: Option<String>,
+    /// The commits `environment` lacks, oldest first, as far as they were
+    /// listed (GitHub lists at most 250; git lists none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commits: Vec<CommitBrief>,
+    /// True when `commits` lists fewer than `commits_behind`: the list was cut.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub commits_truncated: bool,
+    /// Where the counts came from: "github" or "git".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Why drift could not be measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Wall time of the upstream lookup, when one was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
+impl Comparison {
+    /// A comparison of `environment` (running `environment_sha`) with the
+    /// one it tracks, nothing learned yet.
+    pub fn new(
+        tracked: &str,
+        environment: &str,
+        tracked_sha: Option<String>,
+        environment_sha: Option<String>,
+    ) -> Self {
+        Comparison {
+            tracked: tracked.to_owned(),
+            environment: environment.to_owned(),
+            in_sync: None,
+            commits_behind: None,
+            commits_ahead: None,
+            status: None,
+            environment_sha,
+            tracked_sha,
+            diff_url: None,
+            commits: Vec::new(),
+            commits_truncated: false,
+            source: None,
+            error: None,
+            duration_ms: None,
+        }
+    }
+
+    /// Sets the counts, and marks the commit list cut when it is shorter
+    /// than `behind`, so the two never disagree silently.
+    pub fn set_counts(&mut self, behind: u64, ahead: u64) {
+        self.commits_behind = Some(behind);
+        self.commits_ahead = Some(ahead);
+        self.commits_truncated = (self.commits.len() as u64) < behind;
+    }
+}
+
+/// Same commit, when one sha may be abbreviated.
+pub fn same_commit(a: &str, b: &str) -> bool {
+    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+    let n = a.len().min(b.len());
+    n >= 4 && a[..n] == b[..n]
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// One commit in a comparison.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CommitBrief {
+    /// Short sha.
+    pub sha: String,
+    /// Subject line.
+    pub message: String,
+    /// Author name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_and_full_shas_match() {
+        assert!(same_commit("cbefe7c", "cbefe7c1234567890"));
+        assert!(!same_commit("cbefe7c", "53004a6"));
+        assert!(!same_commit("", "53004a6"));
+    }
+
+    #[test]
+    fn a_short_commit_list_is_marked_cut() {
+        let mut c = Comparison::new("staging", "production", None, None);
+        c.commits.push(CommitBrief {
+            sha: "cbefe7c".into(),
+            message: "m".into(),
+            author: None,
+        });
+        c.set_counts(2, 0);
+        assert!(c.commits_truncated);
+        c.set_counts(1, 0);
+        assert!(!c.commits_truncated);
+    }
+}

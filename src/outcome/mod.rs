@@ -1,0 +1,36 @@
+//! What a run produces, below everything that produces or reads it.
+//!
+//! Probes return an [`Observation`] and a [`Verdict`]; the runner turns them
+//! into [`CheckResult`]s and, for the jobs that are not checks (drift, the CI
+//! of each environment's commit, whether local HEAD is deployed), into
+//! [`Comparison`]s, [`CommitCi`]s and booleans. The report is built from these
+//! alone. Nothing here imports another module of this crate, so `plan`,
+//! `condition`, `probe`, `runner` and `report` can all use these types while
+//! data still flows one way: config → plan → runner → probe → report → render.
+
+mod check;
+mod ci;
+mod drift;
+mod metrics;
+mod run;
+
+pub use check::{CheckResult, CheckStatus, Observation, Probed, Verdict};
+pub use ci::{CiRun, CiStatus, CommitCi, GithubInfo};
+pub use metrics::{Level, MetricResult, TableResult, Thresholds};
+pub use drift::{CommitBrief, Comparison, same_commit};
+pub use run::{Deployed, RunResults};
+
+use serde::{Deserialize, Serialize};
+
+/// `[project]` facts carried into every output.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProjectInfo {
+    /// Display name, e.g. "Villa".
+    pub name: String,
+    /// Subhead under the name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tagline: Option<String>,
+    /// GitHub `owner/name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+}

@@ -1,0 +1,349 @@
+//! The lookups a run makes besides its checks: drift between environments,
+//! the CI of each environment's exact commit, and whether local HEAD is in
+//! what each environment runs.
+//!
+//! Each waits only for the checks that give it its shas, then takes a
+//! permit from the run's semaphore and asks GitHub or git under `[run]
+//! timeout`. A lookup that does not finish in time gives an answer that says
+//! so, naming the timeout and the endpoint; the rest of the run is unaffected.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures::future::{BoxFuture, Shared, join_all};
+use indexmap::IndexMap;
+use tokio::sync::Semaphore;
+
+use super::{NOT_FOUND_TTL, Services};
+use crate::outcome::{
+    CheckResult, CheckStatus, CiStatus, CommitCi, Comparison, Deployed, same_commit,
+};
+use crate::plan::{Plan, ProbeSpec};
+use crate::probe::git;
+use crate::probe::github::{Compare, GithubClient, GithubError};
+
+/// What the lookups of one run share with its checks.
+pub(super) struct Lookups<'a, 'f> {
+    pub plan: &'a Plan,
+    pub services: &'a Services,
+    /// This run's GitHub client (its own request counters).
+    pub github: Option<&'a GithubClient>,
+    pub semaphore: &'a Semaphore,
+    pub results: &'a [Mutex<Option<CheckResult>>],
+    /// Each job's future, resolved once its result is stored.
+    pub finished: &'a [Shared<BoxFuture<'f, ()>>],
+}
+
+impl Lookups<'_, '_> {
+    /// Drift of every shown environment that tracks another, keyed by its id;
+    /// only pairs whose shas are both known and differ need a lookup.
+    pub async fn drift(&self) -> IndexMap<String, Comparison> {
+        let plan = self.plan;
+        let pairs: Vec<(usize, usize)> = plan
+            .environments
+            .iter()
+            .enumerate()
+            .filter_map(|(ei, env)| {
+                let tracked = env.tracks.as_ref()?;
+                let ti = plan.environments.iter().position(|e| &e.id == tracked)?;
+                (plan.shows_env(&env.id) && plan.shows_env(tracked)).then_some((ei, ti))
+            })
+            .collect();
+        let answers = join_all(pairs.iter().map(|&(ei, ti)| self.drift_of(ei, ti))).await;
+        pairs
+            .iter()
+            .zip(answers)
+            .filter_map(|(&(ei, _), c)| Some((plan.environments[ei].id.clone(), c?)))
+            .collect()
+    }
+
+    /// CI of the commit each shown environment runs, when GitHub is used.
+    pub async fn commit_ci(&self) -> IndexMap<String, CommitCi> {
+        let (Some(gh), Some(repo)) = (self.github, &self.plan.project.repo) else {
+            return IndexMap::new();
+        };
+        let envs = self.shown_envs();
+        let answers = join_all(envs.iter().map(|&ei| async move {
+            self.wait_for(self.plan.fact_jobs(ei, "sha")).await;
+            let sha = self.sha_of(ei)?;
+            let _permit = self.semaphore.acquire().await.expect("never closed");
+            let started = Instant::now();
+            let limit = self.timeout();
+            let mut ci = match tokio::time::timeout(limit, gh.commit_ci(repo, &sha)).await {
+                Ok(Ok(ci)) => ci,
+                Ok(Err(e)) => unknown_ci(e.to_string()),
+                Err(_) => unknown_ci(format!(
+                    "timed out after {} waiting for GitHub (GET repos/{repo}/commits/{sha}/status and …/check-runs)",
+                    human(limit)
+                )),
+            };
+            ci.duration_ms = Some(started.elapsed().as_millis() as u64);
+            for text in ci.error.iter_mut().chain(ci.url.iter_mut()) {
+                self.scrub(text);
+            }
+            Some(ci)
+        }))
+        .await;
+        envs.iter()
+            .zip(answers)
+            .filter_map(|(&ei, ci)| Some((self.plan.environments[ei].id.clone(), ci?)))
+            .collect()
+    }
+
+    /// Whether local HEAD is in what each shown environment runs: git first,
+    /// then GitHub for a sha the local repository does not have.
+    pub async fn deployed(&self) -> IndexMap<String, Deployed> {
+        let envs = self.shown_envs();
+        let answers = join_all(envs.iter().map(|&ei| async move {
+            self.wait_for(self.plan.fact_jobs(ei, "sha").chain(self.git_jobs()))
+                .await;
+            let sha = self.sha_of(ei)?;
+            let (dir, head) = self.local_head()?;
+            let started = Instant::now();
+            let local = {
+                let _permit = self.semaphore.acquire().await.expect("never closed");
+                let limit = self.timeout();
+                match tokio::time::timeout(limit, git::contains(dir, &sha, &head)).await {
+                    Ok(answer) => answer,
+                    Err(_) => Err(format!(
+                        "timed out after {} running git merge-base in {}",
+                        human(limit),
+                        dir.display()
+                    )),
+                }
+            };
+            let contained = match (local, self.github, &self.plan.project.repo) {
+                (Ok(c), _, _) => Ok(c),
+                (Err(local), Some(gh), Some(repo)) => {
+                    match self.compare(gh, repo, &head, &sha).await {
+                        Ok(cmp) => Ok(matches!(cmp.status.as_str(), "identical" | "ahead")),
+                        Err(e) => Err(format!("{e}; and locally: {local}")),
+                    }
+                }
+                (Err(local), _, _) => Err(local),
+            };
+            let contained = contained.map_err(|mut e| {
+                self.scrub(&mut e);
+                e
+            });
+            Some(Deployed {
+                contained,
+                duration_ms: started.elapsed().as_millis() as u64,
+            })
+        }))
+        .await;
+        envs.iter()
+            .zip(answers)
+            .filter_map(|(&ei, d)| Some((self.plan.environments[ei].id.clone(), d?)))
+            .collect()
+    }
+
+    /// Counts the commits between an environment and the one it tracks:
+    /// GitHub first (it also lists them), then local git.
+    async fn drift_of(&self, ei: usize, ti: usize) -> Option<Comparison> {
+        let plan = self.plan;
+        self.wait_for(plan.fact_jobs(ei, "sha").chain(plan.fact_jobs(ti, "sha")))
+            .await;
+        let (a, b) = (self.sha_of(ei)?, self.sha_of(ti)?);
+        if same_commit(&a, &b) {
+            return None;
+        }
+        let started = Instant::now();
+        let (env, tracked) = (&plan.environments[ei].id, &plan.environments[ti].id);
+        let mut c = Comparison::new(tracked, env, Some(b.clone()), Some(a.clone()));
+        c.in_sync = Some(false);
+        if let Some(repo) = &plan.project.repo {
+            c.diff_url = Some(format!("https://github.com/{repo}/compare/{a}...{b}"));
+        }
+        let mut github_error = None;
+        if let (Some(gh), Some(repo)) = (self.github, &plan.project.repo) {
+            // base = the environment, head = what it tracks: GitHub's
+            // ahead_by is then how far the environment is behind.
+            match self.compare(gh, repo, &a, &b).await {
+                Ok(cmp) => {
+                    c.status = Some(cmp.status.clone());
+                    c.diff_url = Some(cmp.html_url.clone());
+                    c.commits = cmp.commits;
+                    c.set_counts(cmp.ahead_by, cmp.behind_by);
+                    c.source = Some("github".into());
+                }
+                Err(e) => github_error = Some(e),
+            }
+        }
+        if c.source.is_none() {
+            // Local git answers when GitHub could not (or is not used).
+            self.wait_for(self.git_jobs()).await;
+            match self.local_head() {
+                Some((dir, _)) => {
+                    let _permit = self.semaphore.acquire().await.expect("never closed");
+                    let limit = self.timeout();
+                    match tokio::time::timeout(limit, git::count_between(dir, &a, &b)).await {
+                        Ok(Ok((behind, ahead))) => {
+                            c.set_counts(behind, ahead);
+                            c.status = Some(tracked_side_status(behind, ahead).into());
+                            c.source = Some("git".into());
+                        }
+                        Ok(Err(e)) => c.error = Some(join_errors(github_error, e)),
+                        Err(_) => {
+                            c.error = Some(join_errors(
+                                github_error,
+                                format!(
+                                    "timed out after {} running git rev-list in {}",
+                                    human(limit),
+                                    dir.display()
+                                ),
+                            ))
+                        }
+                    }
+                }
+                None => c.error = github_error,
+            }
+        }
+        c.duration_ms = Some(started.elapsed().as_millis() as u64);
+        // GitHub's words reach the report here, outside any check result.
+        for text in c.error.iter_mut().chain(c.diff_url.iter_mut()).chain(
+            c.commits
+                .iter_mut()
+                .flat_map(|m| std::iter::once(&mut m.message).chain(m.author.iter_mut())),
+        ) {
+            self.scrub(text);
+        }
+        Some(c)
+    }
+
+    /// `gh.compare` under the run's timeout and inside its concurrency
+    /// limit; a 404 seen in an earlier run less than [`NOT_FOUND_TTL`] ago
+    /// is answered from memory: a 404 has no ETag, so asking again (an
+    /// unpushed local HEAD, on every `serve` refresh) would spend a
+    /// rate-limit point each time for the same answer.
+    async fn compare(
+        &self,
+        gh: &GithubClient,
+        repo: &str,
+        base: &str,
+        head: &str,
+    ) -> Result<Compare, String> {
+        let path = format!("repos/{repo}/compare/{base}...{head}");
+        {
+            let mut seen = self.services.github_not_found.lock().expect("not poisoned");
+            seen.retain(|_, at| at.elapsed() < NOT_FOUND_TTL);
+            if seen.contains_key(&path) {
+                return Err(GithubError::NotFound { path }.to_string());
+            }
+        }
+        let _permit = self.semaphore.acquire().await.expect("never closed");
+        let limit = self.timeout();
+        match tokio::time::timeout(limit, gh.compare(repo, base, head)).await {
+            Ok(Ok(cmp)) => Ok(cmp),
+            Ok(Err(e)) => {
+                if matches!(e, GithubError::NotFound { .. }) {
+                    self.services
+                        .github_not_found
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(path, Instant::now());
+                }
+                Err(e.to_string())
+            }
+            Err(_) => Err(format!(
+                "timed out after {} waiting for GitHub (GET {path})",
+                human(limit)
+            )),
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        self.plan.settings.timeout
+    }
+
+    fn shown_envs(&self) -> Vec<usize> {
+        (0..self.plan.environments.len())
+            .filter(|&ei| self.plan.shows_env(&self.plan.environments[ei].id))
+            .collect()
+    }
+
+    /// Resolves once every listed job has its result.
+    async fn wait_for(&self, jobs: impl Iterator<Item = usize>) {
+        join_all(jobs.map(|i| self.finished[i].clone())).await;
+    }
+
+    fn result<T>(&self, job: usize, read: impl FnOnce(&CheckResult) -> Option<T>) -> Option<T> {
+        self.results[job]
+            .lock()
+            .expect("not poisoned")
+            .as_ref()
+            .and_then(read)
+    }
+
+    /// The environment's sha by the plan's one rule ([`Plan::fact_jobs`]);
+    /// call after those jobs finished.
+    fn sha_of(&self, env: usize) -> Option<String> {
+        self.plan
+            .fact_jobs(env, "sha")
+            .find_map(|i| self.result(i, |r| r.text("sha")))
+    }
+
+    fn git_jobs(&self) -> impl Iterator<Item = usize> + '_ {
+        self.plan
+            .jobs
+            .iter()
+            .enumerate()
+            .filter(|(_, j)| matches!(self.plan.check_of(j).probe, ProbeSpec::Git { .. }))
+            .map(|(i, _)| i)
+    }
+
+    /// The directory and full HEAD sha of the first git check that ran, as
+    /// the report takes it; call after the git jobs finished.
+    fn local_head(&self) -> Option<(&Path, String)> {
+        self.git_jobs()
+            .find_map(|i| {
+                let ProbeSpec::Git { path } = &self.plan.check_of(&self.plan.jobs[i]).probe else {
+                    return None;
+                };
+                self.result(i, |r| {
+                    (r.status != CheckStatus::Error).then(|| r.text("sha_full").unwrap_or_default())
+                })
+                .map(|head| (path.as_path(), head))
+            })
+            .filter(|(_, head)| !head.is_empty())
+    }
+
+    /// Takes the run's secrets out of text from upstream.
+    fn scrub(&self, text: &mut String) {
+        self.services.redactor.redact_string(text);
+    }
+}
+
+fn unknown_ci(error: String) -> CommitCi {
+    CommitCi {
+        status: CiStatus::Unknown,
+        url: None,
+        counts: IndexMap::new(),
+        error: Some(error),
+        duration_ms: None,
+    }
+}
+
+fn human(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// GitHub's compare word for the tracked environment (head) against the
+/// one that tracks it (base): the tracked side is "ahead" when the other is
+/// behind.
+fn tracked_side_status(behind: u64, ahead: u64) -> &'static str {
+    match (behind, ahead) {
+        (0, 0) => "identical",
+        (_, 0) => "ahead",
+        (0, _) => "behind",
+        _ => "diverged",
+    }
+}
+
+fn join_errors(github: Option<String>, git: String) -> String {
+    match github {
+        Some(g) => format!("{g}; and locally: {git}"),
+        None => git,
+    }
+}
