@@ -6,7 +6,8 @@
 //! documented examples) with their recorded headers (`ETag`,
 //! `x-ratelimit-*`), answers `If-None-Match` with 304, counts requests per
 //! path, and lets a test override any route: a failed run, a rate limit, a
-//! 500.
+//! 500, or an answer that comes late or never ([`FakeGithub::delay`],
+//! [`FakeGithub::hang`]).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -24,6 +25,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -248,6 +250,8 @@ const COUNTED_PATHS_CAP: usize = 4096;
 struct Shared {
     fixtures: Fixtures,
     overrides: Mutex<HashMap<String, Override>>,
+    /// (pattern, delay): the first pattern matching a path delays its answer.
+    delays: Mutex<Vec<(String, Duration)>>,
     record: Mutex<Record>,
 }
 
@@ -308,6 +312,7 @@ impl FakeGithub {
             fixtures,
             overrides: Mutex::new(HashMap::new()),
             record: Mutex::new(Record::default()),
+            delays: Mutex::new(Vec::new()),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let (tx, rx) = oneshot::channel::<()>();
@@ -415,6 +420,27 @@ impl FakeGithub {
         );
     }
 
+    /// Answer paths matching `pattern` only after `delay`: a path, a prefix
+    /// ending in `*` (`repos/o/r/compare/*`), or [`ANY_PATH`]. The request is
+    /// logged when it arrives. A later call for the same pattern replaces
+    /// the delay; `Duration::ZERO` removes it.
+    pub fn delay(&self, pattern: &str, delay: Duration) {
+        let pattern = key(pattern);
+        let mut delays = self.shared.delays.lock().expect("delays lock");
+        delays.retain(|(p, _)| *p != pattern);
+        if !delay.is_zero() {
+            delays.push((pattern, delay));
+        }
+    }
+
+    /// Paths matching `pattern` (as for [`FakeGithub::delay`]) are never
+    /// answered: the connection stays open until the client gives up.
+    pub fn hang(&self, pattern: &str) {
+        // A day is "never" for any test or run; the server still shuts down
+        // when the fake is dropped.
+        self.delay(pattern, Duration::from_secs(86_400));
+    }
+
     /// Requests received for `path` (leading slash and query ignored).
     pub fn requests(&self, path: &str) -> usize {
         self.counted(path).0
@@ -446,6 +472,15 @@ impl FakeGithub {
 fn key(path: &str) -> String {
     let p = path.split('?').next().unwrap_or(path);
     p.trim_start_matches('/').to_string()
+}
+
+/// `*` matches everything, `prefix*` every path starting with `prefix`,
+/// anything else only itself.
+fn matches_pattern(pattern: &str, path: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => path.starts_with(prefix),
+        None => pattern == path,
+    }
 }
 
 fn etag_of(body: &[u8]) -> String {
@@ -529,6 +564,13 @@ async fn handle(
     let not_modified = canned.status == 200 && etag.is_some() && if_none_match == etag;
     let status = if not_modified { 304 } else { canned.status };
 
+    let delay = {
+        let delays = shared.delays.lock().expect("delays lock");
+        delays
+            .iter()
+            .find(|(p, _)| matches_pattern(p, &path))
+            .map(|(_, d)| *d)
+    };
     shared
         .record
         .lock()
@@ -544,6 +586,10 @@ async fn handle(
             method: method.to_string(),
             body: String::from_utf8_lossy(&request_body).into_owned(),
         });
+
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
 
     let mut resp = Response::builder()
         .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
