@@ -61,6 +61,9 @@ pub struct EnvView<'a> {
     pub trend: Option<TrendView>,
     /// What a person can do about `error`.
     pub advice: Option<String>,
+    /// "1 of 4 passed": the GitHub checks and statuses of its commit, from
+    /// the same `counts` the JSON carries, so card and JSON agree.
+    pub ci_tally: Option<String>,
     /// Checks that ran for it.
     pub checks_total: usize,
     /// Of which passed.
@@ -187,6 +190,11 @@ impl<'a> View<'a> {
                         .as_deref()
                         .filter(|_| env.status == Health::Failing)
                         .map(|e| advice(e, env.url.as_deref())),
+                    ci_tally: env.ci.as_ref().and_then(|ci| {
+                        let total: u64 = ci.counts.values().sum();
+                        let passed = ci.counts.get("success").copied().unwrap_or(0);
+                        (total > 0).then(|| format!("{passed} of {total} passed"))
+                    }),
                     checks_total: checks.len(),
                     checks_passed: checks
                         .iter()
