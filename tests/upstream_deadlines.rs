@@ -106,7 +106,12 @@ async fn run_with_a_hung_github_finishes_within_the_timeout() {
 
 async fn get(state: &Arc<AppState>, uri: &str) -> (StatusCode, String) {
     let resp = serve::app(Arc::clone(state))
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .oneshot(
+            Request::get(uri)
+                .header("host", "127.0.0.1:3003")
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     let status = resp.status();
