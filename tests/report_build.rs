@@ -79,6 +79,9 @@ fn result(id: &str, env: Option<&str>, status: CheckStatus, fields: Value) -> Ch
         error: (status != CheckStatus::Pass).then(|| format!("{id} went wrong")),
         failed_conditions: Vec::new(),
         log: Vec::new(),
+        metric: None,
+        table: None,
+        panel: None,
     }
 }
 

@@ -16,8 +16,8 @@ mod run;
 
 pub use check::{CheckResult, CheckStatus, Observation, Probed, Verdict};
 pub use ci::{CiRun, CiStatus, CommitCi, GithubInfo};
-pub use metrics::{Level, MetricResult, TableResult, Thresholds};
 pub use drift::{CommitBrief, Comparison, same_commit};
+pub use metrics::{Level, MetricResult, TableResult, Thresholds};
 pub use run::{Deployed, RunResults};
 
 use serde::{Deserialize, Serialize};

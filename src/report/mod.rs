@@ -156,5 +156,5 @@ pub use crate::outcome::{
     ProjectInfo,
 };
 
-pub use build::{build, summarize};
 pub use crate::outcome::{Level, MetricResult, TableResult, Thresholds};
+pub use build::{build, summarize};
