@@ -24,3 +24,4 @@ pub mod report;
 pub mod runner;
 pub mod serve;
 pub mod source;
+pub mod units;

@@ -80,7 +80,12 @@ impl Services {
             .map(|(t, _)| t.trim().to_owned())
             .filter(|t| !t.is_empty())
             .collect();
-        let github = uses_github(plan).then(|| {
+        // Plugins' `github-get` goes through the same client as the probe.
+        let plugins_read_github = plan
+            .checks
+            .iter()
+            .any(|c| matches!(&c.probe, ProbeSpec::Plugin(p) if !p.allow_github.is_empty()));
+        let github = (uses_github(plan) || plugins_read_github).then(|| {
             let cache_dir = plan.settings.github_disk_cache.then(cache_dir).flatten();
             GithubClient::new(
                 http.clone(),
@@ -458,7 +463,7 @@ fn plugin_probe<'a>(
     spec: &'a crate::plan::PluginSpec,
     render: &dyn Fn(&str) -> Result<String, String>,
 ) -> Result<ProbeFuture<'a>, String> {
-    use crate::probe::plugin::{GithubAccess, PluginRequest, PluginStatus};
+    use crate::probe::plugin::{PluginRequest, PluginStatus};
     let host = plugin_host()?;
     let plugin = host.load(&spec.wasm).map_err(|e| e.to_string())?;
     let config = render_strings(&spec.config, render)?;
@@ -475,10 +480,7 @@ fn plugin_probe<'a>(
     req.allow_github = spec.allow_github.clone();
     req.body_cap = plan.settings.body_cap;
     req.redactor = services.redactor.clone();
-    req.github = Some(GithubAccess {
-        api_url: plan.settings.github_api_url.clone(),
-        token: services.secrets.first().cloned(),
-    });
+    req.github = services.github.clone();
     Ok(async move {
         let outcome = host.run(&plugin, req).await;
         let mut probed = match outcome.result {

@@ -442,7 +442,7 @@ async fn primary_rate_limit_blocks_further_calls_until_reset() {
     let gh = anonymous(&fake);
     let hhmm = format!("{:02}:{:02}", reset.hour(), reset.minute());
     let want =
-        format!("GitHub rate limit exhausted, resets at {hhmm} UTC (in 17 min); set GITHUB_TOKEN");
+        format!("GitHub rate limit exhausted, resets at {hhmm} UTC (in 17m); set GITHUB_TOKEN");
     let err = gh
         .latest_workflow_run(REPO, "ci.yml", None, None)
         .await
@@ -485,7 +485,7 @@ async fn primary_rate_limit_with_token_drops_the_advice() {
         text.starts_with("GitHub rate limit exhausted, resets at "),
         "{text}"
     );
-    assert!(text.ends_with("(in 5 min)"), "{text}");
+    assert!(text.ends_with("(in 5m)"), "{text}");
 }
 
 #[tokio::test]
@@ -520,7 +520,7 @@ async fn secondary_limit_long_retry_after_is_an_error_and_blocks() {
     );
     assert_eq!(
         err.to_string(),
-        "GitHub secondary rate limit; retry after 120 s"
+        "GitHub secondary rate limit; retry after 2m"
     );
     let again = gh.compare(REPO, "a", "b").await.unwrap_err();
     assert!(matches!(again, GithubError::SecondaryRateLimited { .. }));
@@ -539,7 +539,7 @@ async fn secondary_limit_without_retry_after_waits_a_minute() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "GitHub secondary rate limit; retry after 60 s"
+        "GitHub secondary rate limit; retry after 1m"
     );
 }
 

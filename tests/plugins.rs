@@ -16,9 +16,9 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use villa_telemetry::probe::github::{GithubClient, TokenSource};
 use villa_telemetry::probe::plugin::{
-    GithubAccess, LoadedPlugin, PluginHost, PluginOutcome, PluginOutput, PluginRequest,
-    PluginStatus,
+    LoadedPlugin, PluginHost, PluginOutcome, PluginOutput, PluginRequest, PluginStatus,
 };
 
 #[path = "support/plugin_build.rs"]
@@ -444,10 +444,12 @@ async fn github_get_uses_the_host_token_only_for_allowed_repos() {
         json!({ "github": ["repos/villa/telemetry/pulls?state=open", "repos/other/repo", "user"] }),
     );
     req.allow_github = vec!["villa/telemetry".into()];
-    req.github = Some(GithubAccess {
-        api_url: server.url(""),
-        token: Some("s3cret-token".into()),
-    });
+    req.github = Some(GithubClient::new(
+        client(),
+        &server.url(""),
+        Some(("s3cret-token".into(), TokenSource::Env("GITHUB_TOKEN"))),
+        None,
+    ));
     let outcome = host().run(&load("testdata-denied-fetch"), req).await;
     let out = output(&outcome);
     let github: Vec<&str> = out.fields["github"]

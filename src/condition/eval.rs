@@ -4,9 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::syntax::{
-    Condition, Literal, Op, Operand, fmt_duration, fmt_number, literal_kind, parse_number,
-};
+use super::syntax::{Condition, Literal, Op, Operand, fmt_number, literal_kind, parse_number};
 use crate::outcome::Observation;
 
 /// The result of evaluating a condition against an observation.
@@ -15,7 +13,7 @@ pub enum Outcome {
     /// The condition is true.
     Held,
     /// The condition is false; `actual` says what was seen
-    /// (`"actual 503"`, `"actual 'degraded'"`, `"actual 1.2s"`, `"header absent"`,
+    /// (`"actual 503"`, `"actual 'degraded'"`, `"actual 1.2 s"`, `"header absent"`,
     /// `"no value at $.x"`).
     Violated {
         /// What was actually observed, ready to show after the condition.
@@ -125,7 +123,7 @@ impl Condition {
             Outcome::Held
         } else {
             Outcome::Violated {
-                actual: format!("actual {}", fmt_duration(took)),
+                actual: format!("actual {}", crate::units::duration(took)),
             }
         }
     }
@@ -388,13 +386,13 @@ mod tests {
         // A bare number means milliseconds.
         held("duration < 800");
         held("duration > 349.5");
-        assert_eq!(violated("duration < 300"), "actual 350ms");
+        assert_eq!(violated("duration < 300"), "actual 350 ms");
         let mut o = obs();
         o.duration = Duration::from_millis(1200);
         assert_eq!(
             eval_on("duration < 800ms", &o),
             Outcome::Violated {
-                actual: "actual 1.2s".into()
+                actual: "actual 1.2 s".into()
             }
         );
         o.duration = Duration::from_secs(125);

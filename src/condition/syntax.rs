@@ -159,7 +159,7 @@ impl fmt::Display for Literal {
             Literal::String(s) => write!(f, "'{s}'"),
             Literal::Bool(b) => write!(f, "{b}"),
             Literal::Null => f.write_str("null"),
-            Literal::Duration(d) => f.write_str(&fmt_duration(*d)),
+            Literal::Duration(d) => f.write_str(&duration_literal(*d)),
             Literal::List(items) => {
                 f.write_str("[")?;
                 for (i, item) in items.iter().enumerate() {
@@ -205,8 +205,10 @@ pub(super) fn fmt_number(n: f64) -> String {
     }
 }
 
-/// `850ms`, `1.2s`, `2m 5s`.
-pub(super) fn fmt_duration(d: Duration) -> String {
+/// A duration as condition syntax (`850ms`, `1.2s`, `2m 5s`), so a message
+/// can quote a literal the parser reads back. Measured durations are shown
+/// with [`crate::units::duration`].
+pub(super) fn duration_literal(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
         if d.as_nanos() > 0 && ms == 0 {
@@ -254,13 +256,13 @@ mod tests {
     }
 
     #[test]
-    fn duration_formatting() {
-        assert_eq!(fmt_duration(Duration::from_millis(0)), "0ms");
-        assert_eq!(fmt_duration(Duration::from_micros(250)), "250µs");
-        assert_eq!(fmt_duration(Duration::from_millis(999)), "999ms");
-        assert_eq!(fmt_duration(Duration::from_millis(1000)), "1s");
-        assert_eq!(fmt_duration(Duration::from_millis(1234)), "1.2s");
-        assert_eq!(fmt_duration(Duration::from_secs(120)), "2m");
-        assert_eq!(fmt_duration(Duration::from_secs(61)), "1m 1s");
+    fn duration_literals_are_condition_syntax() {
+        assert_eq!(duration_literal(Duration::from_millis(0)), "0ms");
+        assert_eq!(duration_literal(Duration::from_micros(250)), "250µs");
+        assert_eq!(duration_literal(Duration::from_millis(999)), "999ms");
+        assert_eq!(duration_literal(Duration::from_millis(1000)), "1s");
+        assert_eq!(duration_literal(Duration::from_millis(1234)), "1.2s");
+        assert_eq!(duration_literal(Duration::from_secs(120)), "2m");
+        assert_eq!(duration_literal(Duration::from_secs(61)), "1m 1s");
     }
 }

@@ -209,8 +209,8 @@ pub(super) fn probe_spec(
     let p = c.plugin.as_ref().expect("one probe").get_ref();
     let memory_bytes = match &p.memory {
         None => 32 << 20,
-        Some(m) => match crate::probe::http::parse_size(m.get_ref()) {
-            Some(n) => n as u64,
+        Some(m) => match crate::units::ByteSize::parse(m.get_ref()).map(crate::units::ByteSize::get) {
+            Some(n) => n,
             None => {
                 b.error(
                     file,

@@ -18,7 +18,7 @@ pub(super) fn settings(b: &mut Builder<'_>) -> Settings {
     };
     let body_cap = match &c.run.max_body {
         None => DEFAULT_BODY_CAP,
-        Some(s) => crate::probe::http::parse_size(s.get_ref()).unwrap_or_else(|| {
+        Some(s) => crate::units::ByteSize::parse(s.get_ref()).map(crate::units::ByteSize::as_usize).unwrap_or_else(|| {
             b.error(
                 0,
                 s.span(),

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{Map, Value};
 
-use super::{Observation, Probed, Verdict, human_ms};
+use super::{Observation, Probed, Verdict};
+use crate::units::{self, ByteSize};
 
 /// A request with every template and `${VAR}` already resolved.
 #[derive(Debug, Clone)]
@@ -176,7 +177,7 @@ pub async fn observe(
             format!(
                 "response body from {} is larger than the {} limit; reading stopped there (raise [run] max_body)",
                 req.url,
-                format_size(body_cap)
+                ByteSize::from(body_cap)
             ),
             duration,
         );
@@ -194,8 +195,12 @@ pub async fn observe(
     };
 
     let reason = status.canonical_reason().unwrap_or("");
-    let summary =
-        format!("{} {reason} in {}", status.as_u16(), human_ms(duration)).replace("  ", " ");
+    let summary = format!(
+        "{} {reason} in {}",
+        status.as_u16(),
+        units::duration(duration)
+    )
+    .replace("  ", " ");
     let verdict = if status.is_server_error() {
         Verdict::Error(format!(
             "HTTP {} {reason} from {}: the service is up but failing",
@@ -332,34 +337,4 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     parts.join(": ")
-}
-
-/// "1 MiB", "512 KiB".
-pub fn format_size(bytes: usize) -> String {
-    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
-        format!("{} MiB", bytes >> 20)
-    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
-        format!("{} KiB", bytes >> 10)
-    } else {
-        format!("{bytes} bytes")
-    }
-}
-
-/// Parses "1MiB", "512 KiB", "2MB", "1000".
-pub fn parse_size(text: &str) -> Option<usize> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: usize = num.parse().ok()?;
-    let mult = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1000,
-        "kib" => 1 << 10,
-        "m" | "mb" => 1_000_000,
-        "mib" => 1 << 20,
-        "g" | "gb" => 1_000_000_000,
-        "gib" => 1 << 30,
-        _ => return None,
-    };
-    n.checked_mul(mult)
 }

@@ -37,13 +37,3 @@ impl Probed {
         self.log.iter_mut().for_each(|s| redactor.redact_string(s));
     }
 }
-
-/// Formats a duration the way every output shows it: "95 ms", "1.2 s".
-pub fn human_ms(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
-    }
-}

@@ -17,7 +17,7 @@
 //! | `ver S` | `{{ver version}}` | `v0.4.1` (adds the `v` when missing) |
 //! | `ago TS NOW` | `{{ago created_at @root.timestamp}}` | `5m ago` |
 //! | `datetime TS`, `time TS` | `{{datetime timestamp}}` | `2026-01-22 14:34:00 UTC` / `14:34:00 UTC` |
-//! | `ms N` | `{{ms duration_ms}}` | `95 ms`, `1.2 s` |
+//! | `ms N` | `{{ms duration_ms}}` | `95 ms`, `1.2 s` ([`crate::units::millis`]) |
 //! | `plural N WORD` | `{{plural 2 "commit"}}` | `2 commits` |
 //! | `str X` | `{{str this}}` | strings verbatim, other JSON compact, null empty |
 //! | `fields MAP` | `{{fields fields}}` | `version=0.4.1 sha=53004a6` |
@@ -110,7 +110,7 @@ pub(super) fn register(hb: &mut Handlebars<'static>) {
             )
         }),
         ("ms", |p, _| match p.first().and_then(Value::as_u64) {
-            Some(v) => Value::String(ms(v)),
+            Some(v) => Value::String(crate::units::millis(v)),
             None => Value::String(String::new()),
         }),
         ("plural", |p, _| {
@@ -272,17 +272,6 @@ pub fn env_label(status: &str, offline: bool) -> &'static str {
         "warning" => "Warning",
         "failing" => "Error",
         _ => "Unknown",
-    }
-}
-
-/// "95 ms", "1.2 s", "2m 5s".
-pub fn ms(v: u64) -> String {
-    if v < 1000 {
-        format!("{v} ms")
-    } else if v < 60_000 {
-        format!("{:.1} s", v as f64 / 1000.0)
-    } else {
-        format!("{}m {}s", v / 60_000, (v % 60_000) / 1000)
     }
 }
 

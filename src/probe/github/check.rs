@@ -96,12 +96,7 @@ fn workflow_probed(run: WorkflowRun, name: &str, duration: Duration) -> Probed {
     }
     let took = run
         .duration_s
-        .map(|d| {
-            format!(
-                " after {}",
-                humantime::format_duration(Duration::from_secs(d))
-            )
-        })
+        .map(|d| format!(" after {}", crate::units::duration(Duration::from_secs(d))))
         .unwrap_or_default();
     let (summary, verdict) = match run.status {
         CiStatus::Success => (format!("{workflow} passed on {sha}{took}"), Verdict::Pass),

@@ -1,6 +1,10 @@
 //! Why a GitHub call did not produce an answer, in words a person acts on.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
+
+use crate::units;
 
 /// A GitHub call that did not produce a usable answer.
 ///
@@ -26,7 +30,10 @@ pub enum GithubError {
         authenticated: bool,
     },
     /// Secondary (abuse) rate limit with a wait too long to sit out.
-    #[error("GitHub secondary rate limit; retry after {retry_after_s} s")]
+    #[error(
+        "GitHub secondary rate limit; retry after {}",
+        units::duration(Duration::from_secs(*retry_after_s))
+    )]
     SecondaryRateLimited {
         /// Seconds GitHub asked us to wait (`retry-after`, else the documented minute).
         retry_after_s: u64,
@@ -108,11 +115,12 @@ pub enum GithubError {
     },
 }
 
-/// "in 17 min" / "in 40 s": minutes are rounded up so "in 0 min" never shows.
+/// "in 17m" / "in 40 s": minutes are rounded up so "in 0m" never shows.
 fn in_words(wait_s: u64) -> String {
-    if wait_s < 60 {
-        format!("in {wait_s} s")
+    let shown = if wait_s < 60 {
+        wait_s
     } else {
-        format!("in {} min", wait_s.div_ceil(60))
-    }
+        wait_s.div_ceil(60) * 60
+    };
+    format!("in {}", units::duration(Duration::from_secs(shown)))
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::redact::Redactor;
 
 use super::bindings::villa::telemetry::types;
+use crate::probe::github::GithubClient;
 
 /// The WIT package plugins must be built against.
 pub const WIT_PACKAGE: &str = "villa:telemetry@0.1.0";
@@ -84,8 +85,10 @@ pub struct PluginRequest {
     /// itself (`redirect::Policy::none()`): the host follows them so it can
     /// re-check the allowlist on every hop.
     pub http: reqwest::Client,
-    /// GitHub API access for `github-get`; `None` makes every call fail.
-    pub github: Option<GithubAccess>,
+    /// The process's GitHub client, shared with the GitHub probe: the same
+    /// ETag cache, rate-limit block and token, which the plugin never sees.
+    /// `None` makes every `github-get` fail.
+    pub github: Option<GithubClient>,
     /// Largest response body a plugin may receive.
     pub body_cap: usize,
     /// The run's secrets: taken out of what the plugin reports (before any
@@ -113,25 +116,6 @@ impl PluginRequest {
             body_cap: DEFAULT_BODY_CAP,
             redactor: Redactor::default(),
         }
-    }
-}
-
-/// How the host reaches GitHub for `github-get`. The token stays on the host.
-#[derive(Clone)]
-pub struct GithubAccess {
-    /// API base, e.g. `https://api.github.com`.
-    pub api_url: String,
-    /// Sent as a bearer token; never visible to the plugin.
-    pub token: Option<String>,
-}
-
-impl std::fmt::Debug for GithubAccess {
-    // Hand-written so the token never ends up in logs.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GithubAccess")
-            .field("api_url", &self.api_url)
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .finish()
     }
 }
 

@@ -18,10 +18,9 @@ use super::api::{
 };
 use super::bindings::{self, villa::telemetry::types};
 use super::net::Net;
-use super::output::{
-    MAX_SUMMARY, failure_reason, format_bytes, timeout_reason, truncate, validate_output,
-};
+use super::output::{MAX_SUMMARY, failure_reason, timeout_reason, truncate, validate_output};
 use super::sandbox::{Capture, HostState, Limiter, Limits, STDIO_CAP};
+use crate::units::ByteSize;
 
 /// How often the epoch advances while a plugin runs; also how often a busy
 /// guest yields its tokio worker. Short on purpose: tokio polls its timer and
@@ -364,7 +363,7 @@ impl PluginHost {
         if truncated.load(Ordering::Relaxed) {
             log.push(format!(
                 "(plugin output truncated at {})",
-                format_bytes(STDIO_CAP as u64)
+                ByteSize::from(STDIO_CAP)
             ));
         }
         (result, log, duration)

@@ -25,8 +25,8 @@ mod sandbox;
 pub mod scaffold;
 
 pub use api::{
-    DEFAULT_BODY_CAP, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT, GithubAccess, PluginError,
-    PluginOutcome, PluginOutput, PluginRequest, PluginStatus, WIT_PACKAGE,
+    DEFAULT_BODY_CAP, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT, PluginError, PluginOutcome,
+    PluginOutput, PluginRequest, PluginStatus, WIT_PACKAGE,
 };
 pub use engine::{LoadedPlugin, PluginHost};
 pub use scaffold::{ScaffoldError, scaffold};

@@ -4,9 +4,9 @@ use std::time::{Duration, Instant};
 
 use crate::redact::Redactor;
 
-use super::api::GithubAccess;
 use super::bindings::villa::telemetry::host;
-use super::output::{format_bytes, truncate};
+use crate::probe::github::GithubClient;
+use crate::units::ByteSize;
 
 /// Redirect hops `http-fetch` follows, re-checking the allowlist each time.
 const MAX_REDIRECTS: usize = 5;
@@ -16,7 +16,7 @@ pub(super) struct Net {
     pub(super) allow_http: Vec<String>,
     pub(super) allow_github: Vec<String>,
     pub(super) http: Option<reqwest::Client>,
-    pub(super) github: Option<GithubAccess>,
+    pub(super) github: Option<GithubClient>,
     pub(super) body_cap: usize,
     pub(super) deadline: Instant,
     /// Takes the run's secrets (the token above all) out of what reaches
@@ -133,8 +133,11 @@ impl Net {
         )))
     }
 
+    /// A GET through the process's GitHub client, so a plugin's reads share
+    /// the probe's ETag cache (a 304 costs no rate limit) and its rate-limit
+    /// block, and the token stays on the host.
     pub(super) async fn github_get(&self, path: &str) -> Result<String, String> {
-        let (Some(client), Some(github)) = (&self.http, &self.github) else {
+        let Some(github) = &self.github else {
             return Err(
                 "github-get is not available: the host has no GitHub access configured".into(),
             );
@@ -156,48 +159,25 @@ impl Net {
                 "github-get path {path:?} is not under a repository in allow.github"
             ));
         }
-        let url = format!("{}/{}", github.api_url.trim_end_matches('/'), path);
         let remaining = self.remaining().ok_or("github-get timed out")?;
-        let mut builder = client
-            .get(&url)
-            .timeout(remaining)
-            .header("accept", "application/vnd.github+json")
-            .header("user-agent", "villa-telemetry")
-            .header("x-github-api-version", "2022-11-28");
-        if let Some(token) = &github.token {
-            builder = builder.bearer_auth(token);
+        let body = match tokio::time::timeout(remaining, github.get_json(path)).await {
+            Err(_) => return Err(format!("github-get {path}: timed out")),
+            Ok(Err(e)) => {
+                return Err(self
+                    .redactor
+                    .redact(&format!("github-get {path}: {e}"))
+                    .into_owned());
+            }
+            // The token stays on the host even when GitHub (or a proxy) echoes it.
+            Ok(Ok(body)) => self.redactor.redact(&body.to_string()).into_owned(),
+        };
+        if body.len() > self.body_cap {
+            return Err(format!(
+                "github-get {path}: response larger than {}",
+                ByteSize::from(self.body_cap)
+            ));
         }
-        let resp = builder
-            .send()
-            .await
-            .map_err(|e| format!("github-get {path}: {}", describe_reqwest(&e)))?;
-        let status = resp.status();
-        let body = read_capped(resp, self.body_cap, self.remaining().unwrap_or_default())
-            .await
-            .map_err(|e| match e {
-                host::HttpError::TooLarge => format!(
-                    "github-get {path}: response larger than {}",
-                    format_bytes(self.body_cap as u64)
-                ),
-                host::HttpError::Timeout => format!("github-get {path}: timed out"),
-                host::HttpError::Denied(why) | host::HttpError::Transport(why) => {
-                    format!("github-get {path}: {why}")
-                }
-            })?;
-        // The token stays on the host even when GitHub (or a proxy) echoes it.
-        let body = self
-            .redactor
-            .redact(&String::from_utf8_lossy(&body))
-            .into_owned();
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(format!(
-                "github-get {path}: GitHub answered HTTP {}: {}",
-                status.as_u16(),
-                truncate(body, 300)
-            ))
-        }
+        Ok(body)
     }
 }
 

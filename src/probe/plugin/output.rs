@@ -7,6 +7,7 @@ use crate::redact::Redactor;
 use super::api::PluginOutput;
 use super::bindings::villa::telemetry::types;
 use super::sandbox::Limits;
+use crate::units::ByteSize;
 
 /// Longest summary kept; longer ones are truncated, not rejected.
 pub(super) const MAX_SUMMARY: usize = 4 * 1024;
@@ -38,7 +39,7 @@ pub(super) fn failure_reason(
     if memory_exceeded {
         return format!(
             "plugin exceeded memory limit {}",
-            format_bytes(limits.memory_bytes)
+            ByteSize::bytes(limits.memory_bytes)
         );
     }
     if let Some(panic) = panic_message(stderr) {
@@ -91,8 +92,8 @@ pub(super) fn validate_output(
         Some(text) if text.len() > MAX_FIELDS_JSON => {
             return Err(format!(
                 "plugin returned fields-json of {}; the limit is {}",
-                format_bytes(text.len() as u64),
-                format_bytes(MAX_FIELDS_JSON as u64)
+                ByteSize::from(text.len()),
+                ByteSize::from(MAX_FIELDS_JSON)
             ));
         }
         Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
@@ -137,29 +138,12 @@ pub(super) fn truncate(mut s: String, max: usize) -> String {
     s
 }
 
-/// "32 MiB", "512 KiB", or plain bytes; matches how people write the TOML.
-pub(super) fn format_bytes(n: u64) -> String {
-    const KIB: u64 = 1024;
-    const MIB: u64 = 1024 * KIB;
-    const GIB: u64 = 1024 * MIB;
-    match n {
-        0 => "0 bytes".into(),
-        n if n % GIB == 0 => format!("{} GiB", n / GIB),
-        n if n % MIB == 0 => format!("{} MiB", n / MIB),
-        n if n % KIB == 0 => format!("{} KiB", n / KIB),
-        n => format!("{n} bytes"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn sizes_and_text_are_formatted_for_people() {
-        assert_eq!(format_bytes(32 * 1024 * 1024), "32 MiB");
-        assert_eq!(format_bytes(64 * 1024), "64 KiB");
-        assert_eq!(format_bytes(1000), "1000 bytes");
+    fn long_text_is_cut_on_a_char_boundary() {
         assert_eq!(truncate("héllo".into(), 4), "h…");
         assert_eq!(truncate("short".into(), 10), "short");
     }

@@ -1,0 +1,167 @@
+//! How quantities are written for people: one duration format and one
+//! byte-size type, used by every output, message and config setting.
+//!
+//! Measured times read "0 ms", "95 ms", "1 s", "1.2 s", "2m 5s" wherever they
+//! appear (summaries, cards, tables, errors); sizes read "1 MiB", "512 KiB",
+//! "1000 bytes" and parse from what people write in TOML ("1MiB", "2MB").
+//! Durations a person configured (`timeout = "2s"`) are echoed in their own
+//! syntax with `humantime`, so a message quotes the setting as written.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A measured time as every output shows it: "0 ms", "95 ms", "1 s", "1.2 s",
+/// "2m 5s". Less than a millisecond (but not zero) reads "<1 ms".
+pub fn duration(d: Duration) -> String {
+    if d < Duration::from_millis(1) && !d.is_zero() {
+        return "<1 ms".to_owned();
+    }
+    millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// [`duration`] for a count of milliseconds, as stored in reports.
+pub fn millis(ms: u64) -> String {
+    // Tenths of a second, rounded, so 59 960 ms reads "1m", never "60.0 s".
+    let tenths = ms.saturating_add(50) / 100;
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if tenths < 600 {
+        match tenths % 10 {
+            0 => format!("{} s", tenths / 10),
+            t => format!("{}.{t} s", tenths / 10),
+        }
+    } else {
+        let secs = ms.saturating_add(500) / 1000;
+        match (secs / 60, secs % 60) {
+            (m, 0) => format!("{m}m"),
+            (m, s) => format!("{m}m {s}s"),
+        }
+    }
+}
+
+/// A size in bytes: `[run] max_body`, a plugin's `memory`, the caps on what
+/// plugins may return. Parsed from "1MiB", "512 KiB", "2MB", "1000"; shown
+/// as "1 MiB", "512 KiB", "1000 bytes".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct ByteSize(u64);
+
+const KIB: u64 = 1 << 10;
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
+
+impl ByteSize {
+    /// `n` bytes.
+    pub const fn bytes(n: u64) -> Self {
+        ByteSize(n)
+    }
+
+    /// `n` KiB (1024 bytes each).
+    pub const fn kib(n: u64) -> Self {
+        ByteSize(n * KIB)
+    }
+
+    /// `n` MiB.
+    pub const fn mib(n: u64) -> Self {
+        ByteSize(n * MIB)
+    }
+
+    /// The number of bytes.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The number of bytes as a `usize`, saturating on 32-bit targets.
+    pub fn as_usize(self) -> usize {
+        usize::try_from(self.0).unwrap_or(usize::MAX)
+    }
+
+    /// Parses "1MiB", "512 KiB", "2MB", "1k", "1000" (bytes). Decimal units
+    /// (KB, MB, GB) are powers of 1000, binary ones (KiB, MiB, GiB) of 1024.
+    /// `None` for anything else, or a size that does not fit in 64 bits.
+    pub fn parse(text: &str) -> Option<Self> {
+        let t = text.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: u64 = num.parse().ok()?;
+        let mult = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kb" => 1000,
+            "kib" => KIB,
+            "m" | "mb" => 1_000_000,
+            "mib" => MIB,
+            "g" | "gb" => 1_000_000_000,
+            "gib" => GIB,
+            _ => return None,
+        };
+        n.checked_mul(mult).map(ByteSize)
+    }
+}
+
+impl fmt::Display for ByteSize {
+    /// The largest binary unit that divides the size exactly, so a size
+    /// reads the way it was most likely written.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            n @ (0..KIB) => write!(f, "{n} bytes"),
+            n if n % GIB == 0 => write!(f, "{} GiB", n / GIB),
+            n if n % MIB == 0 => write!(f, "{} MiB", n / MIB),
+            n if n % KIB == 0 => write!(f, "{} KiB", n / KIB),
+            n => write!(f, "{n} bytes"),
+        }
+    }
+}
+
+impl From<usize> for ByteSize {
+    fn from(n: usize) -> Self {
+        ByteSize(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_the_same_everywhere() {
+        assert_eq!(duration(Duration::ZERO), "0 ms");
+        assert_eq!(duration(Duration::from_micros(250)), "<1 ms");
+        assert_eq!(duration(Duration::from_millis(95)), "95 ms");
+        assert_eq!(duration(Duration::from_millis(999)), "999 ms");
+        assert_eq!(duration(Duration::from_millis(1000)), "1 s");
+        assert_eq!(duration(Duration::from_millis(1234)), "1.2 s");
+        assert_eq!(duration(Duration::from_millis(59_940)), "59.9 s");
+        assert_eq!(duration(Duration::from_millis(59_960)), "1m");
+        assert_eq!(duration(Duration::from_secs(61)), "1m 1s");
+        assert_eq!(duration(Duration::from_secs(125)), "2m 5s");
+        assert_eq!(duration(Duration::MAX), millis(u64::MAX));
+        assert_eq!(millis(0), "0 ms");
+    }
+
+    #[test]
+    fn sizes_parse_as_people_write_them() {
+        assert_eq!(ByteSize::parse("1MiB"), Some(ByteSize::mib(1)));
+        assert_eq!(ByteSize::parse(" 512 KiB "), Some(ByteSize::kib(512)));
+        assert_eq!(ByteSize::parse("2MB"), Some(ByteSize::bytes(2_000_000)));
+        assert_eq!(ByteSize::parse("1k"), Some(ByteSize::bytes(1000)));
+        assert_eq!(ByteSize::parse("1000"), Some(ByteSize::bytes(1000)));
+        assert_eq!(ByteSize::parse("1gib"), Some(ByteSize::bytes(GIB)));
+        assert_eq!(ByteSize::parse("1.5MiB"), None);
+        assert_eq!(ByteSize::parse("MiB"), None);
+        assert_eq!(ByteSize::parse("-1"), None);
+        assert_eq!(ByteSize::parse("5 parsecs"), None);
+        assert_eq!(ByteSize::parse("99999999999999999999"), None);
+        assert_eq!(ByteSize::parse("99999999999 GiB"), None);
+    }
+
+    #[test]
+    fn sizes_show_in_the_unit_they_were_written_in() {
+        assert_eq!(ByteSize::mib(32).to_string(), "32 MiB");
+        assert_eq!(ByteSize::kib(64).to_string(), "64 KiB");
+        assert_eq!(ByteSize::bytes(GIB * 2).to_string(), "2 GiB");
+        assert_eq!(ByteSize::bytes(1000).to_string(), "1000 bytes");
+        assert_eq!(ByteSize::bytes(0).to_string(), "0 bytes");
+        assert_eq!(ByteSize::bytes(1536).to_string(), "1536 bytes");
+        assert_eq!(ByteSize::from(2048usize).get(), 2048);
+        assert_eq!(ByteSize::mib(1).as_usize(), 1 << 20);
+    }
+}
