@@ -12,8 +12,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
 
-use super::http::{describe_error, format_size};
-use super::{Observation, Probed, Verdict, human_ms};
+use super::http::describe_error;
+use super::{Observation, Probed, Verdict};
+use crate::units::{self, ByteSize};
 
 /// Most points a trend asks for; the step is the range divided by this.
 pub const TREND_POINTS: u32 = 60;
@@ -147,7 +148,7 @@ async fn fetch(
         if body.len() + bytes.len() > body_cap {
             return Err(format!(
                 "the answer from {shown} is larger than the {} limit (narrow the query, or raise [run] max_body)",
-                format_size(body_cap)
+                ByteSize::from(body_cap)
             ));
         }
         body.extend_from_slice(&bytes);
@@ -290,7 +291,7 @@ fn summarize(value: &Value, took: Duration) -> String {
         (v, 0) => format!("scalar {}", shown(v)),
         (v, _) => format!("1 series: {}", shown(v)),
     };
-    format!("{what} in {}", human_ms(took))
+    format!("{what} in {}", units::duration(took))
 }
 
 #[cfg(test)]
