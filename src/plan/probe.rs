@@ -209,18 +209,20 @@ pub(super) fn probe_spec(
     let p = c.plugin.as_ref().expect("one probe").get_ref();
     let memory_bytes = match &p.memory {
         None => 32 << 20,
-        Some(m) => match crate::units::ByteSize::parse(m.get_ref()).map(crate::units::ByteSize::get) {
-            Some(n) => n,
-            None => {
-                b.error(
-                    file,
-                    m.span(),
-                    format!("invalid memory size `{}`", quote(m.get_ref())),
-                );
-                b.help("write a size like \"32MiB\"");
-                return None;
+        Some(m) => {
+            match crate::units::ByteSize::parse(m.get_ref()).map(crate::units::ByteSize::get) {
+                Some(n) => n,
+                None => {
+                    b.error(
+                        file,
+                        m.span(),
+                        format!("invalid memory size `{}`", quote(m.get_ref())),
+                    );
+                    b.help("write a size like \"32MiB\"");
+                    return None;
+                }
             }
-        },
+        }
     };
     let wasm = b.resolve_path(file, p.wasm.get_ref());
     if !wasm.is_file() {

@@ -18,15 +18,17 @@ pub(super) fn settings(b: &mut Builder<'_>) -> Settings {
     };
     let body_cap = match &c.run.max_body {
         None => DEFAULT_BODY_CAP,
-        Some(s) => crate::units::ByteSize::parse(s.get_ref()).map(crate::units::ByteSize::as_usize).unwrap_or_else(|| {
-            b.error(
-                0,
-                s.span(),
-                format!("invalid size `{}`", quote(s.get_ref())),
-            );
-            b.help("write a size like \"1MiB\", \"512KiB\" or \"2MB\"");
-            DEFAULT_BODY_CAP
-        }),
+        Some(s) => crate::units::ByteSize::parse(s.get_ref())
+            .map(crate::units::ByteSize::as_usize)
+            .unwrap_or_else(|| {
+                b.error(
+                    0,
+                    s.span(),
+                    format!("invalid size `{}`", quote(s.get_ref())),
+                );
+                b.help("write a size like \"1MiB\", \"512KiB\" or \"2MB\"");
+                DEFAULT_BODY_CAP
+            }),
     };
     let listen = match &c.serve.listen {
         None => "127.0.0.1:3003".to_owned(),

@@ -11,8 +11,6 @@ pub mod http;
 pub mod plugin;
 pub mod prometheus;
 
-use std::time::Duration;
-
 use crate::redact::Redactor;
 
 pub use crate::outcome::{Observation, Probed, Verdict};
