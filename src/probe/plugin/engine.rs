@@ -348,6 +348,9 @@ impl PluginHost {
         let stderr_text = captured(&stderr);
         let result = match outcome {
             Err(_elapsed) => Err(timeout_reason(limits.timeout)),
+            // A host call cut short by the deadline lets the guest return
+            // just after it; an answer past the deadline is still late.
+            Ok(Ok(_)) if duration >= limits.timeout => Err(timeout_reason(limits.timeout)),
             Ok(Ok(returned)) => Ok(returned),
             Ok(Err(err)) => Err(failure_reason(
                 &err,
