@@ -13,6 +13,8 @@ use crate::render::{Format, RenderExtras, Renderer};
 use crate::report::{Health, Report};
 use crate::runner::Services;
 
+pub mod actions;
+
 /// villa-telemetry: what each environment runs, whether they are in sync,
 /// whether CI passed — for developers and AI agents.
 #[derive(Debug, Parser)]
@@ -64,11 +66,11 @@ enum Command {
     Plugin(PluginCommand),
     /// Run a declared action (redeploy, promote, roll back): asks for its
     /// confirm word, sends it, records it in the audit log.
-    Act(crate::action::command::ActArgs),
+    Act(actions::ActArgs),
     /// List the declared actions and whether each is enabled now.
-    Actions(crate::action::command::ActionsArgs),
+    Actions(actions::ActionsArgs),
     /// Print the latest entries of the actions audit log.
-    Audit(crate::action::command::AuditArgs),
+    Audit(actions::AuditArgs),
     /// Validate the configuration without running anything.
     Check {
         /// Config file.
@@ -153,9 +155,9 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args, color),
         Command::Check { config } => check(&config, color),
         Command::Plugin(cmd) => plugin(cmd),
-        Command::Act(args) => crate::action::command::act(args),
-        Command::Actions(args) => crate::action::command::actions(args),
-        Command::Audit(args) => crate::action::command::audit(args),
+        Command::Act(args) => actions::act(args),
+        Command::Actions(args) => actions::actions(args),
+        Command::Audit(args) => actions::audit(args),
         Command::Serve {
             config,
             listen,

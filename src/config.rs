@@ -17,6 +17,8 @@ use toml::Spanned;
 use crate::error::{ConfigError, Diagnostic};
 use crate::source::SourceFile;
 
+pub mod actions;
+
 /// Name of the config file `run`, `serve` and `check` look for.
 pub const DEFAULT_CONFIG: &str = "villa-telemetry.toml";
 
@@ -42,9 +44,9 @@ pub struct Config {
     /// `[[links]]` from every file.
     pub links: Vec<Located<LinkConfig>>,
     /// `[[actions]]` from every file.
-    pub actions: Vec<Located<crate::action::config::ActionConfig>>,
+    pub actions: Vec<Located<actions::ActionConfig>>,
     /// `[act]`: settings of every action.
-    pub act: crate::action::config::ActSettingsConfig,
+    pub act: actions::ActSettingsConfig,
 }
 
 /// A value with the file it came from and its byte span there.
@@ -77,9 +79,9 @@ struct MainFile {
     #[serde(default)]
     links: Vec<Spanned<LinkConfig>>,
     #[serde(default)]
-    actions: Vec<Spanned<crate::action::config::ActionConfig>>,
+    actions: Vec<Spanned<actions::ActionConfig>>,
     #[serde(default)]
-    act: crate::action::config::ActSettingsConfig,
+    act: actions::ActSettingsConfig,
 }
 
 /// An included file may only add checks, links and actions.
@@ -91,7 +93,7 @@ struct IncludeFile {
     #[serde(default)]
     links: Vec<Spanned<LinkConfig>>,
     #[serde(default)]
-    actions: Vec<Spanned<crate::action::config::ActionConfig>>,
+    actions: Vec<Spanned<actions::ActionConfig>>,
 }
 
 /// `[project]`.

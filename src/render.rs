@@ -74,7 +74,7 @@ pub struct RenderExtras {
     /// reports, oldest first: the sparkline when Prometheus gives none.
     pub metric_trends: IndexMap<String, Vec<f64>>,
     /// Action buttons and the page's token (only with `[serve] actions = true`).
-    pub actions: Option<crate::action::route::ActionsView>,
+    pub actions: Option<crate::action::buttons::ActionsView>,
 }
 
 /// Recent history of one environment, kept by `serve`.

@@ -4,6 +4,7 @@
 //! older than `refresh` is served at once while the next one is fetched, so
 //! no viewer waits on a slow upstream once a first report exists.
 
+pub mod actions;
 mod metric_export;
 
 use std::collections::VecDeque;
@@ -65,7 +66,7 @@ pub struct AppState {
     /// an open dashboard would hold graceful shutdown forever.
     closing: watch::Sender<bool>,
     /// `POST /api/actions/ID` and the buttons; None unless `[serve] actions = true`.
-    pub(crate) actions: Option<Arc<crate::action::route::ActionDesk>>,
+    pub(crate) actions: Option<Arc<actions::ActionDesk>>,
 }
 
 impl AppState {
@@ -83,7 +84,7 @@ impl AppState {
         let actions = plan
             .actions
             .dashboard
-            .then(|| Arc::new(crate::action::route::ActionDesk::new(&plan)));
+            .then(|| Arc::new(actions::ActionDesk::new(&plan)));
         Arc::new(AppState {
             actions,
             refresh: plan.settings.refresh,
@@ -253,7 +254,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     let router = if state.actions.is_some() {
         Router::new().route(
             "/api/actions/{id}",
-            axum::routing::post(crate::action::route::post_action),
+            axum::routing::post(actions::post_action),
         )
     } else {
         Router::new()

@@ -388,7 +388,7 @@ fn action_config_errors_point_at_file_line_and_column() {
         (
             "[[actions]]\nid = \"a\"\nhttp = { url = \"https://x.example/${TOKEN}\" }\n",
             ":3:16",
-            "not allowed in the URL",
+            "is only read in header values and bodies",
         ),
         ("[[actions]]\nid = \"a\"\n", ":2:6", "has no request"),
         (

@@ -10,8 +10,8 @@ use regex::Regex;
 use serde_json::{Map, Value, json};
 
 use super::mask::Mask;
-use super::{ActionPlan, ActionSet, RequestSpec};
 use crate::condition::Outcome;
+use crate::plan::{ActionPlan, ActionSet, RequestSpec};
 use crate::probe::Observation;
 use crate::report::Report;
 

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::condition::{CompiledPath, Condition, Literal, Op, Outcome, compile_path};
 use crate::probe::{Observation, Verdict};
 
-pub use crate::report::{Level, MetricResult, TableResult, Thresholds};
+pub use crate::outcome::{Level, MetricResult, TableResult, Thresholds};
 pub use table::TableSpec;
 
 /// Panel that metric cards and tables without `panel = "..."` go to.

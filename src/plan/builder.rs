@@ -83,6 +83,24 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Records that a template names an unknown `what` ("check",
+    /// "environment") and suggests the closest of `candidates`.
+    pub(super) fn unknown_reference<'c>(
+        &mut self,
+        file: usize,
+        span: std::ops::Range<usize>,
+        what: &str,
+        name: &str,
+        candidates: impl IntoIterator<Item = &'c str>,
+    ) {
+        self.error(
+            file,
+            span,
+            format!("template references unknown {what} `{}`", quote(name)),
+        );
+        self.suggest(name, candidates);
+    }
+
     /// `rel` resolved against the directory of source `file`.
     pub(super) fn resolve_path(&self, file: usize, rel: &str) -> PathBuf {
         let dir = self.config.sources[file]

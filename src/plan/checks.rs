@@ -8,11 +8,13 @@ use super::builder::{Builder, quote};
 use super::environments::Environments;
 use super::probe::probe_spec;
 use super::templates::{
-    Reference, check_template, literal_strings, misplaced_secret, references, template_strings,
+    Reference, SecretsIn, check_template, literal_strings, misplaced_secret, references,
+    template_strings,
 };
 use super::{CheckPlan, DEFAULT_TIMEOUT, PLUGIN_TIMEOUT, valid_id};
 use crate::condition::{CompiledPath, Condition};
 use crate::config::{CheckConfig, Located};
+use toml::Spanned;
 
 /// A template reference with the file and span of the string holding it.
 pub(super) type FoundRef = (Reference, usize, Range<usize>);
@@ -95,14 +97,14 @@ fn check(
             return None;
         }
     };
-    let check_envs = environments_of(b, located, envs);
+    let check_envs = environment_list(b, located.file, c.environments.as_ref(), envs, "check");
     let (expect, warn_unless, mut needs_body) = conditions(b, located);
     let reads_status = expect.iter().any(Condition::reads_status);
     let extract = extracts(b, located);
     needs_body |= !extract.is_empty();
     let refs = template_refs(b, located);
     for (text, span) in literal_strings(c) {
-        misplaced_secret(b, located.file, text, span);
+        misplaced_secret(b, located.file, text, span, SecretsIn::Check);
     }
 
     // Plugins default to a tighter budget than network checks (DESIGN.md).
@@ -135,19 +137,25 @@ fn check(
     Some((plan, check_envs, refs))
 }
 
-/// `environments = [...]` as indices, `*` meaning all.
-fn environments_of(
+/// `environments = [...]` as indices in configured order, `*` meaning all;
+/// empty for a table without the key. `what` names the table in the help
+/// ("check", "action").
+pub(super) fn environment_list(
     b: &mut Builder<'_>,
-    located: &Located<CheckConfig>,
+    file: usize,
+    list: Option<&Spanned<Vec<Spanned<String>>>>,
     envs: &Environments,
+    what: &str,
 ) -> Vec<usize> {
-    let Some(list) = &located.value.environments else {
+    let Some(list) = list else {
         return Vec::new();
     };
     let mut out = BTreeSet::new();
     if list.get_ref().is_empty() {
-        b.error(located.file, list.span(), "`environments` is empty");
-        b.help("use [\"*\"] for every environment, or leave the key out for a global check");
+        b.error(file, list.span(), "`environments` is empty");
+        b.help(format!(
+            "use [\"*\"] for every environment, or leave the key out for a global {what}"
+        ));
     }
     for e in list.get_ref() {
         if e.get_ref() == "*" {
@@ -159,7 +167,7 @@ fn environments_of(
             out.insert(i);
         } else {
             b.error(
-                located.file,
+                file,
                 e.span(),
                 format!("unknown environment `{}`", quote(e.get_ref())),
             );
@@ -180,30 +188,43 @@ fn conditions(
     let mut needs_body = false;
     for (list, out) in [(&c.expect, &mut expect), (&c.warn_unless, &mut warn_unless)] {
         for cond in list {
-            match Condition::parse(cond.get_ref()) {
-                Ok(parsed) => {
-                    needs_body |= cond.get_ref().trim_start().starts_with('$')
-                        || cond.get_ref().trim_start().starts_with("len(");
-                    out.push(parsed);
-                }
-                Err(e) => {
-                    let start = cond.span().start + 1 + e.offset;
-                    b.error(
-                        located.file,
-                        start..start + e.len.max(1),
-                        format!("invalid condition: {}", e.message),
-                    );
-                    b.label(e.message.clone());
-                    if let Some(h) = e.help {
-                        b.help(h);
-                    } else {
-                        b.help("write `LEFT OP RIGHT`, e.g. \"status == 200\", \"$.status == 'ok'\", \"duration < 800ms\"");
-                    }
-                }
+            if let Some(parsed) = condition(
+                b,
+                located.file,
+                cond,
+                "write `LEFT OP RIGHT`, e.g. \"status == 200\", \"$.status == 'ok'\", \"duration < 800ms\"",
+            ) {
+                needs_body |= cond.get_ref().trim_start().starts_with('$')
+                    || cond.get_ref().trim_start().starts_with("len(");
+                out.push(parsed);
             }
         }
     }
     (expect, warn_unless, needs_body)
+}
+
+/// One condition parsed, or `None` after recording where it goes wrong;
+/// `example` is the help when the parser has none of its own.
+pub(super) fn condition(
+    b: &mut Builder<'_>,
+    file: usize,
+    cond: &Spanned<String>,
+    example: &str,
+) -> Option<Condition> {
+    match Condition::parse(cond.get_ref()) {
+        Ok(parsed) => Some(parsed),
+        Err(e) => {
+            let start = cond.span().start + 1 + e.offset;
+            b.error(
+                file,
+                start..start + e.len.max(1),
+                format!("invalid condition: {}", e.message),
+            );
+            b.label(e.message.clone());
+            b.help(e.help.unwrap_or_else(|| example.to_owned()));
+            None
+        }
+    }
 }
 
 /// `extract = { name = "$.path" }` compiled.

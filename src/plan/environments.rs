@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::builder::{Builder, quote};
-use super::templates::misplaced_secret;
+use super::templates::{SecretsIn, misplaced_secret};
 use super::{EnvPlan, valid_id};
 
 /// The environments in configured order, with a lookup by id.
@@ -41,7 +41,7 @@ pub(super) fn environments(b: &mut Builder<'_>) -> Environments {
             continue;
         }
         if let Some(url) = &env.value.url {
-            misplaced_secret(b, env.file, url.get_ref(), url.span());
+            misplaced_secret(b, env.file, url.get_ref(), url.span(), SecretsIn::Check);
         }
         index.insert(id.clone(), list.len());
         list.push(EnvPlan {

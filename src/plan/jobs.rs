@@ -145,24 +145,26 @@ fn resolve_names<'c>(
                 Reference::Check(id) => match checks.index.get(id) {
                     Some(&target) => Some(Resolved::Check(target)),
                     None => {
-                        b.error(
+                        b.unknown_reference(
                             *file,
                             span.clone(),
-                            format!("template references unknown check `{}`", quote(id)),
+                            "check",
+                            id,
+                            check_ids.iter().copied(),
                         );
-                        b.suggest(id, check_ids.iter().copied());
                         None
                     }
                 },
                 Reference::Environment(env, fact) => match envs.index.get(env) {
                     Some(&e) => Some(Resolved::Fact(Some(e), fact.as_deref())),
                     None => {
-                        b.error(
+                        b.unknown_reference(
                             *file,
                             span.clone(),
-                            format!("template references unknown environment `{}`", quote(env)),
+                            "environment",
+                            env,
+                            envs.ids.iter().map(String::as_str),
                         );
-                        b.suggest(env, envs.ids.iter().map(String::as_str));
                         None
                     }
                 },

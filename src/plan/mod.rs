@@ -3,8 +3,9 @@
 //!
 //! Each step has its own module, in the order [`build`] runs them:
 //! `environments` → `checks` (with `probe` and `templates`) → `jobs` →
-//! `settings`; `builder` collects the problems they find.
+//! `settings` → `actions`; `builder` collects the problems they find.
 
+mod actions;
 mod builder;
 mod checks;
 mod environments;
@@ -25,6 +26,7 @@ use crate::error::ConfigError;
 use crate::outcome::ProjectInfo;
 use crate::source::SourceFile;
 
+pub use actions::{ActionPlan, ActionSet, Button, DEFAULT_ACTION_TIMEOUT, RequestSpec};
 pub use templates::{MAX_NESTING, MAX_RENDERED, check_template, render_template, secret_refs};
 
 /// Facts an environment takes from its checks' `extract`.
@@ -52,7 +54,7 @@ pub struct Plan {
     /// Environments chosen with `--env` (empty: all).
     pub env_filter: Vec<String>,
     /// `[[actions]]` and `[act]`, validated.
-    pub actions: crate::action::ActionSet,
+    pub actions: ActionSet,
 }
 
 /// Settings with defaults applied.
@@ -310,11 +312,7 @@ pub fn build(config: Config) -> Result<Plan, ConfigError> {
     let jobs = jobs::jobs(&mut b, &checks, &envs);
     let links = links(&mut b);
     let settings = settings::settings(&mut b);
-    let mut action_problems = Vec::new();
-    let actions = crate::action::validate::build(&config, &mut action_problems);
-    for d in action_problems {
-        b.problems.push(d);
-    }
+    let actions = actions::actions(&mut b, &envs, &checks, repo.as_deref());
     if !b.problems.is_empty() {
         return Err(ConfigError::Invalid(b.problems));
     }
@@ -365,7 +363,13 @@ fn links(b: &mut builder::Builder<'_>) -> Vec<(String, String)> {
         if let Err(why) = templates::check_template(l.value.url.get_ref()) {
             b.error(l.file, l.value.url.span(), why);
         }
-        templates::misplaced_secret(b, l.file, l.value.url.get_ref(), l.value.url.span());
+        templates::misplaced_secret(
+            b,
+            l.file,
+            l.value.url.get_ref(),
+            l.value.url.span(),
+            templates::SecretsIn::Check,
+        );
         links.push((l.value.name.clone(), l.value.url.get_ref().clone()));
     }
     links

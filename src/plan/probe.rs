@@ -1,7 +1,11 @@
 //! The probe table of a check (`http`, `github`, `git`, `plugin`): exactly
 //! one, with its own fields valid.
 
+use std::ops::Range;
+
+use indexmap::IndexMap;
 use serde_json::Value;
+use toml::Spanned;
 
 use super::builder::{Builder, quote};
 use super::templates::secret_refs;
@@ -64,61 +68,19 @@ pub(super) fn probe_spec(
     }
     if let Some(h) = &c.http {
         let h = h.get_ref();
-        let method = match &h.method {
-            None => reqwest::Method::GET,
-            Some(m) => {
-                match reqwest::Method::from_bytes(m.get_ref().to_ascii_uppercase().as_bytes()) {
-                    Ok(m) => m,
-                    Err(_) => {
-                        b.error(
-                            file,
-                            m.span(),
-                            format!("invalid HTTP method `{}`", quote(m.get_ref())),
-                        );
-                        return None;
-                    }
-                }
-            }
-        };
-        let url = h.url.get_ref();
-        if !url.contains("{{") && reqwest::Url::parse(url).is_err() {
-            b.error(
-                file,
-                h.url.span(),
-                format!("`{}` is not an absolute URL", quote(url)),
-            );
-            b.help("write the full URL, e.g. \"https://example.com/api/health\" or \"{{env.url}}/api/health\"");
+        let method = method(b, file, h.method.as_ref(), reqwest::Method::GET)?;
+        if !absolute_url(
+            b,
+            file,
+            &h.url,
+            "write the full URL, e.g. \"https://example.com/api/health\" or \"{{env.url}}/api/health\"",
+        ) {
             return None;
-        }
-        for (name, value) in &h.headers {
-            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                b.error(
-                    file,
-                    value.span(),
-                    format!("invalid header name `{}`", quote(name)),
-                );
-            }
-            for var in secret_refs(value.get_ref()) {
-                if !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || var.is_empty() {
-                    b.error(
-                        file,
-                        value.span(),
-                        format!(
-                            "invalid environment variable reference `${{{}}}`",
-                            quote(&var)
-                        ),
-                    );
-                }
-            }
         }
         return Some(ProbeSpec::Http {
             method,
-            url: url.clone(),
-            headers: h
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.get_ref().clone()))
-                .collect(),
+            url: h.url.get_ref().clone(),
+            headers: headers(b, file, &h.headers),
             body: h.body.as_ref().map(|s| s.get_ref().clone()),
         });
     }
@@ -138,24 +100,14 @@ pub(super) fn probe_spec(
     }
     if let Some(gh) = &c.github {
         let g = gh.get_ref();
-        let repo = match (&g.repo, repo) {
-            (Some(r), _) => {
-                if !valid_repo(r.get_ref()) {
-                    b.error(
-                        file,
-                        r.span(),
-                        format!("`repo` must be `owner/name`, got `{}`", quote(r.get_ref())),
-                    );
-                }
-                r.get_ref().clone()
-            }
-            (None, Some(r)) => r.to_owned(),
-            (None, None) => {
-                b.error(file, gh.span(), "github checks need a repository");
-                b.help("set `repo = \"owner/name\"` under [project] (or in this github table)");
-                return None;
-            }
-        };
+        let repo = repository(
+            b,
+            file,
+            g.repo.as_ref(),
+            repo,
+            gh.span(),
+            "github checks need",
+        )?;
         let kinds: Vec<&str> = [
             g.workflow.as_ref().map(|_| "workflow"),
             g.deployment.as_ref().map(|_| "deployment"),
@@ -244,6 +196,123 @@ pub(super) fn probe_spec(
         allow_github: p.allow.github.clone(),
         source: (file, p.wasm.span()),
     }))
+}
+
+/// `method = "..."`, or `default` without one; `None` after recording why
+/// the written one is not a method.
+pub(super) fn method(
+    b: &mut Builder<'_>,
+    file: usize,
+    written: Option<&Spanned<String>>,
+    default: reqwest::Method,
+) -> Option<reqwest::Method> {
+    let Some(m) = written else {
+        return Some(default);
+    };
+    match reqwest::Method::from_bytes(m.get_ref().to_ascii_uppercase().as_bytes()) {
+        Ok(m) => Some(m),
+        Err(_) => {
+            b.error(
+                file,
+                m.span(),
+                format!("invalid HTTP method `{}`", quote(m.get_ref())),
+            );
+            None
+        }
+    }
+}
+
+/// Whether `url` is absolute or a template (checked once rendered); records
+/// an error with `help` when it is neither.
+pub(super) fn absolute_url(
+    b: &mut Builder<'_>,
+    file: usize,
+    url: &Spanned<String>,
+    help: &str,
+) -> bool {
+    let text = url.get_ref();
+    if text.contains("{{") || reqwest::Url::parse(text).is_ok() {
+        return true;
+    }
+    b.error(
+        file,
+        url.span(),
+        format!("`{}` is not an absolute URL", quote(text)),
+    );
+    b.help(help);
+    false
+}
+
+/// Header names and the `${VAR}` references in their values, checked; the
+/// headers as name and value template.
+pub(super) fn headers(
+    b: &mut Builder<'_>,
+    file: usize,
+    written: &IndexMap<String, Spanned<String>>,
+) -> Vec<(String, String)> {
+    for (name, value) in written {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            b.error(
+                file,
+                value.span(),
+                format!("invalid header name `{}`", quote(name)),
+            );
+        }
+        secret_names(b, file, value.get_ref(), value.span());
+    }
+    written
+        .iter()
+        .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+        .collect()
+}
+
+/// Records an error for each `${VAR}` in `text` whose name is not letters,
+/// digits and `_`.
+pub(super) fn secret_names(b: &mut Builder<'_>, file: usize, text: &str, span: Range<usize>) {
+    for var in secret_refs(text) {
+        if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            b.error(
+                file,
+                span.clone(),
+                format!(
+                    "invalid environment variable reference `${{{}}}`",
+                    quote(&var)
+                ),
+            );
+            b.help("write ${NAME} with letters, digits and `_`");
+        }
+    }
+}
+
+/// The repository of a GitHub table: its own `repo` (checked for the
+/// `owner/name` shape), else `[project] repo`; `None` after recording that
+/// there is none (`needs` starts the message, e.g. "github checks need").
+pub(super) fn repository(
+    b: &mut Builder<'_>,
+    file: usize,
+    own: Option<&Spanned<String>>,
+    project: Option<&str>,
+    table: Range<usize>,
+    needs: &str,
+) -> Option<String> {
+    match (own, project) {
+        (Some(r), _) => {
+            if !valid_repo(r.get_ref()) {
+                b.error(
+                    file,
+                    r.span(),
+                    format!("`repo` must be `owner/name`, got `{}`", quote(r.get_ref())),
+                );
+            }
+            Some(r.get_ref().clone())
+        }
+        (None, Some(r)) => Some(r.to_owned()),
+        (None, None) => {
+            b.error(file, table, format!("{needs} a repository"));
+            b.help("set `repo = \"owner/name\"` under [project] (or in this github table)");
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -51,7 +51,13 @@ pub(super) fn settings(b: &mut Builder<'_>) -> Settings {
         |u| u.get_ref().trim_end_matches('/').to_owned(),
     );
     if let Some(u) = &c.github.api_url {
-        super::templates::misplaced_secret(b, 0, u.get_ref(), u.span());
+        super::templates::misplaced_secret(
+            b,
+            0,
+            u.get_ref(),
+            u.span(),
+            super::templates::SecretsIn::Check,
+        );
     }
     if let Some(u) = &c.github.api_url
         && reqwest::Url::parse(u.get_ref()).is_err()

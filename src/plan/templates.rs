@@ -291,27 +291,44 @@ pub(super) fn references(template: &str) -> Vec<Reference> {
     out
 }
 
-/// Records an error when `value`, which is not a header value, holds a
-/// `${VAR}` reference: only header values read secrets, and anywhere else
-/// the text would be sent and shown as written (URLs appear in reports).
+/// Which table a `${VAR}` is written in: that decides where it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SecretsIn {
+    /// A check or link: only header values read secrets.
+    Check,
+    /// An action: header values and the body read secrets.
+    Action,
+}
+
+/// Records an error when `value`, a string that reads no secrets, holds a
+/// `${VAR}` reference: there the text would be sent and shown as written
+/// (URLs appear in reports, workflow inputs on the run's page).
 pub(super) fn misplaced_secret(
     b: &mut super::builder::Builder<'_>,
     file: usize,
     value: &str,
     span: std::ops::Range<usize>,
+    table: SecretsIn,
 ) {
     let Some(reference) = SECRET.find(value) else {
         return;
+    };
+    let (read_in, shown) = match table {
+        SecretsIn::Check => ("header values", "URLs, bodies and names appear in reports"),
+        SecretsIn::Action => (
+            "header values and bodies",
+            "URLs are shown and audited, workflow inputs appear on the run's page",
+        ),
     };
     b.error(
         file,
         span,
         format!(
-            "`{}` is only read in header values; here it would be sent and shown as written",
+            "`{}` is only read in {read_in}; here it would be sent and shown as written",
             super::builder::quote(reference.as_str())
         ),
     );
-    b.help("put the secret in a header, e.g. headers = { Authorization = \"Bearer ${TOKEN}\" }; URLs, bodies and names appear in reports, so they never hold secrets");
+    b.help(format!("put the secret in a header, e.g. headers = {{ Authorization = \"Bearer ${{TOKEN}}\" }}; {shown}, so they never hold secrets"));
 }
 
 static SECRET: LazyLock<Regex> =

@@ -1,4 +1,4 @@
-//! `POST /api/actions/ID` and the buttons' data for the dashboard.
+//! `POST /api/actions/ID`, and the per-process desk behind it.
 //!
 //! Only with `[serve] actions = true`. A request must come from the page
 //! itself: `Sec-Fetch-Site` (when sent) is `same-origin`, `Origin` names the
@@ -14,19 +14,18 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use indexmap::IndexMap;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use super::attempt::{self, Recorder};
-use super::audit::{self, AuditOutcome};
-use super::command::instances;
-use super::resolve::{self, Refusal, RefusalKind};
-use super::{Button, Origin};
+use super::AppState;
+use crate::action::Origin;
+use crate::action::attempt::{self, Recorder};
+use crate::action::audit::{self, AuditOutcome};
+use crate::action::buttons::{self, ActionsView};
+use crate::action::resolve::{self, Refusal, RefusalKind};
 use crate::plan::Plan;
 use crate::report::Report;
-use crate::serve::AppState;
 
 /// Header that carries the page's token.
 pub const CSRF_HEADER: &str = "x-villa-csrf";
@@ -43,38 +42,6 @@ impl std::fmt::Debug for ActionDesk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ActionDesk").finish_non_exhaustive()
     }
-}
-
-/// What the dashboard needs to draw the buttons.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ActionsView {
-    /// The page's CSRF token.
-    pub token: String,
-    /// Buttons for each environment card, by environment id.
-    pub env: IndexMap<String, Vec<ButtonView>>,
-    /// Buttons beside the comparison of each environment that tracks another.
-    pub comparison: IndexMap<String, Vec<ButtonView>>,
-    /// Buttons in the links panel.
-    pub links: Vec<ButtonView>,
-}
-
-/// One button.
-#[derive(Debug, Clone, Serialize)]
-pub struct ButtonView {
-    /// Action id.
-    pub id: String,
-    /// Environment of a per-environment action.
-    pub env: Option<String>,
-    /// Button text.
-    pub name: String,
-    /// The word the dialog asks for.
-    pub confirm: String,
-    /// Whether it can run on the shown report.
-    pub enabled: bool,
-    /// Why not, when disabled.
-    pub why_not: Option<String>,
-    /// Method and URL, secrets masked.
-    pub request: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -131,50 +98,8 @@ impl ActionDesk {
 
     /// Buttons for `report`, each enabled or with the reason it is not.
     pub fn view(&self, plan: &Plan, report: &Report) -> ActionsView {
-        let mut view = ActionsView {
-            token: self.token.clone(),
-            ..ActionsView::default()
-        };
-        for id in report.environments.keys() {
-            view.env.insert(id.clone(), Vec::new());
-            view.comparison.insert(id.clone(), Vec::new());
-        }
-        for action in &plan.actions.list {
-            for env in instances(action) {
-                let prepared =
-                    resolve::prepare(action, env, report, &plan.settings.github_api_url, || {
-                        self.github_token()
-                    });
-                let button = ButtonView {
-                    id: action.id.clone(),
-                    env: env.map(str::to_owned),
-                    name: action.name.clone(),
-                    confirm: action.confirm_word(env),
-                    enabled: prepared.is_ok(),
-                    why_not: prepared.as_ref().err().map(|r| r.message.clone()),
-                    request: match &prepared {
-                        Ok(p) => p.mask.apply(&format!("{} {}", p.method, p.url)),
-                        Err(_) => String::new(),
-                    },
-                };
-                match (action.button, env) {
-                    (Button::Environment, Some(e)) => push(&mut view.env, e, button),
-                    (Button::Comparison, Some(e)) => push(&mut view.comparison, e, button),
-                    (Button::Comparison, None) => {
-                        for list in view.comparison.values_mut() {
-                            list.push(button.clone());
-                        }
-                    }
-                    _ => view.links.push(button),
-                }
-            }
-        }
-        view
+        buttons::view(plan, report, &self.token, || self.github_token())
     }
-}
-
-fn push(map: &mut IndexMap<String, Vec<ButtonView>>, env: &str, b: ButtonView) {
-    map.entry(env.to_owned()).or_default().push(b);
 }
 
 fn answer(

@@ -3,11 +3,11 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use super::attempt::{self, Recorder};
-use super::audit::{self, AuditOutcome};
-use super::resolve::{self, Refusal};
-use super::{ActionPlan, Origin};
-use crate::cli::{Exit, Failure, load_plan, run_with};
+use super::{Exit, Failure, load_plan, run_with};
+use crate::action::Origin;
+use crate::action::attempt::{self, Recorder};
+use crate::action::audit::{self, AuditOutcome};
+use crate::action::resolve::{self, Refusal};
 use crate::config::DEFAULT_CONFIG;
 use crate::plan::Plan;
 use crate::report::Report;
@@ -185,7 +185,7 @@ pub fn actions(args: ActionsArgs) -> Result<Exit, Failure> {
 fn status_lines(plan: &Plan, report: &Report, token: impl Fn() -> Option<String>) -> Vec<String> {
     let mut out = Vec::new();
     for action in &plan.actions.list {
-        for env in instances(action) {
+        for env in action.instances() {
             let label = match env {
                 Some(e) => format!("{} --env {e}", action.id),
                 None => action.id.clone(),
@@ -209,19 +209,6 @@ fn status_lines(plan: &Plan, report: &Report, token: impl Fn() -> Option<String>
         }
     }
     out
-}
-
-/// The environments an action runs for, or one global instance.
-pub fn instances(action: &ActionPlan) -> Vec<Option<&str>> {
-    if action.per_env() {
-        action
-            .environments
-            .iter()
-            .map(|e| Some(e.as_str()))
-            .collect()
-    } else {
-        vec![None]
-    }
 }
 
 /// Prints the last attempts, oldest first.

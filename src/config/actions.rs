@@ -1,6 +1,6 @@
 //! `[[actions]]` and `[act]` as written in TOML, with spans for errors.
 //!
-//! Only shape and unknown keys are checked here; [`super::validate`] does the
+//! Only shape and unknown keys are checked here; `plan::actions` does the
 //! rest so that every mistake points at its line and column.
 
 use std::time::Duration;
