@@ -6,7 +6,8 @@
 //   BASE_URL         page to load (http://… of a running `serve`, or file://… of a rendered page); required
 //   STATE            what the page is expected to show, and the screenshot name:
 //                      warning  (default) env cards, a drift banner and a failed CI run (seed 000's scenario)
-//                      green    env cards, "All systems operational", no drift banner
+//                      green    env cards, "All systems operational", no drift banner, and Refresh
+//                               keeps refreshing in place after live swaps
 //                      failing  a failing environment card with its error text
 //                      offline  loads the page, prints "READY" on stdout, then waits for the harness to
 //                               stop the server and for the page to show the offline banner
@@ -100,6 +101,26 @@ try {
     const bad = page.locator('[data-testid^="env-card-"][data-status="failing"]').first();
     check((await bad.count()) > 0 && (await bad.isVisible()), "a failing environment card is visible");
     if ((await bad.count()) > 0) check(/Error/.test(await bad.innerText()), 'failing card says "Error"');
+  }
+
+  if (STATE === "green") {
+    // The Refresh link sits in a region every live update replaces: each
+    // click must still refresh in place (a fetch of ?refresh=1), never by
+    // navigating away.
+    const refreshes = [];
+    page.on("request", (req) => {
+      if (req.resourceType() === "fetch" && new URL(req.url()).searchParams.get("refresh") === "1") refreshes.push(req.url());
+    });
+    let navigations = 0;
+    page.on("framenavigated", (f) => { if (f === page.mainFrame()) navigations += 1; });
+    for (const n of [1, 2, 3]) {
+      const done = page.waitForResponse((r) => new URL(r.url()).searchParams.get("refresh") === "1", { timeout: 15000 }).catch(() => null);
+      await page.getByTestId("refresh").click();
+      await done;
+      await page.waitForFunction(() => !document.body.classList.contains("is-loading"), null, { timeout: 15000 }).catch(() => {});
+      check(refreshes.length === n, `Refresh click ${n} refreshes in place (${refreshes.length} fetches)`);
+    }
+    check(navigations === 0 && !page.url().includes("refresh=1"), `Refresh never navigates away (${navigations} navigations, at ${page.url()})`);
   }
 
   if (STATE === "offline") {
