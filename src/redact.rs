@@ -13,7 +13,8 @@
 //!   any of the three byte offsets of a base64 group, so each offset gets
 //!   the characters that depend on the secret alone; a character or two
 //!   at either end that mixes in the neighbours' bits remains;
-//! - hex, lower or upper case.
+//! - hex, lower or upper case;
+//! - escaped as inside a JSON string (quotes, backslashes, controls).
 //!
 //! Encoded forms shorter than [`MIN_ENCODED`] characters are not matched:
 //! they would hit ordinary text.
@@ -182,6 +183,13 @@ pub fn shorten(text: &str, max_chars: usize) -> String {
 fn forms(secret: &str) -> Vec<String> {
     let bytes = secret.as_bytes();
     let mut out = vec![secret.to_owned()];
+    // As a JSON string holds it (an action's JSON body, an echoing answer).
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    if let Some(inner) = json.get(1..json.len().saturating_sub(1))
+        && inner != secret
+    {
+        out.push(inner.to_owned());
+    }
     let mut encoded = Vec::new();
     for (padded, bare) in [(&STANDARD, &STANDARD_NO_PAD), (&URL_SAFE, &URL_SAFE_NO_PAD)] {
         encoded.push(padded.encode(bytes));
@@ -291,6 +299,13 @@ mod tests {
             clean(SECRET, &format!("h={}", lower.to_ascii_uppercase())),
             "h=••••"
         );
+    }
+
+    #[test]
+    fn json_escaped_form_is_masked() {
+        let secret = r#"pa"ss\word"#;
+        let body = serde_json::json!({ "token": secret }).to_string();
+        assert_eq!(clean(secret, &body), r#"{"token":"••••"}"#);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 use crate::condition::Outcome;
 use crate::metric::{self, MetricSpec};
 use crate::outcome::{CheckResult, CheckStatus, RunResults};
-use crate::plan::{CheckPlan, FACTS, GithubKind, Job, Plan, ProbeSpec, secret_refs};
+use crate::plan::{CheckPlan, FACTS, GithubKind, Job, Plan, ProbeSpec, RequestSpec, secret_refs};
 use crate::probe::github::GithubClient;
 use crate::probe::{self, Probed, Verdict};
 use crate::redact::Redactor;
@@ -127,16 +127,28 @@ impl Services {
     }
 }
 
-/// The values of every `${VAR}` the plan's header values name, as set now.
+/// The values of every `${VAR}` the plan names, as set now: in checks'
+/// header values, and in actions' header values and bodies (a report must
+/// not show a deploy token that a check happened to read).
 fn header_secrets(plan: &Plan) -> Vec<String> {
-    plan.checks
+    let checks = plan
+        .checks
         .iter()
         .filter_map(|c| match &c.probe {
             ProbeSpec::Http { headers, .. } => Some(headers),
             _ => None,
         })
         .flatten()
-        .flat_map(|(_, value)| secret_refs(value))
+        .map(|(_, value)| value);
+    let actions = plan.actions.list.iter().flat_map(|a| match &a.request {
+        RequestSpec::Http { headers, body, .. } => {
+            headers.iter().map(|(_, v)| v).chain(body).collect()
+        }
+        RequestSpec::Dispatch { .. } => Vec::new(),
+    });
+    checks
+        .chain(actions)
+        .flat_map(|value| secret_refs(value))
         .filter_map(|var| std::env::var(var).ok())
         .collect()
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actions_support::{SECRET, Upstream, audit_lines, config};
+use actions_support::{SECRET, Upstream, add_echo, assert_no_secret_form, audit_lines, config};
 use serde_json::{Value, json};
 use villa_telemetry::cli::load_plan;
 use villa_telemetry::demo::github::{FakeGithub, Fixtures};
@@ -288,4 +288,99 @@ async fn actions_are_off_by_default() {
     assert_eq!(st, 404);
     assert_eq!(upstream.received().len(), 0);
     assert_eq!(audit_lines(dir.path()).len(), 0);
+}
+
+/// Runs the CLI against `config` off the async runtime.
+async fn cli(config: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_villa-telemetry"));
+    cmd.args(args)
+        .arg("--config")
+        .arg(config)
+        .env("TEST_DEPLOY_TOKEN", SECRET)
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("GH_TOKEN")
+        .stdin(std::process::Stdio::null());
+    let o = tokio::task::spawn_blocking(move || cmd.output().expect("runs"))
+        .await
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.code(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn base64_and_hex_forms_of_a_secret_are_masked_in_dry_run_dashboard_and_audit() {
+    set_secret();
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start().await;
+    let path = config(dir.path(), &upstream.url(), "http://127.0.0.1:9", true);
+    add_echo(&path, &upstream.url());
+
+    // A secret an action names is a secret of every run: the leaking
+    // check's fields are masked in the report too.
+    let (_, out) = cli(&path, &["run", "--format", "json"]).await;
+    assert!(out.contains(r#""b64": "••••""#), "{out}");
+    assert_no_secret_form("run output", &out);
+
+    // Dry run: the body carries what the leaking check read; the URL
+    // carries a branch, percent-encoded.
+    let (code, out) = cli(&path, &["act", "echo", "--dry-run"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!("POST {}/echo/feature%2Fx%20y\n", upstream.url())),
+        "{out}"
+    );
+    assert!(out.contains(r#"{"b": "••••", "h": "••••"}"#), "{out}");
+    assert_no_secret_form("dry-run output", &out);
+    assert_eq!(upstream.received().len(), 0, "a dry run sends nothing");
+
+    // The CLI: the upstream echoes the token in base64 and hex.
+    let (code, out) = cli(&path, &["act", "echo", "--yes"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("token seen: •••• •••• ••••"), "{out}");
+    assert_no_secret_form("act output", &out);
+
+    // The dashboard's result.
+    let s = serve_config(&path).await;
+    let page = client()
+        .get(&s.base)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_no_secret_form("the dashboard", &page);
+    let (st, j) = post(
+        &s,
+        "echo",
+        Some(&token_of(&page)),
+        json!({ "confirm": "echo" }),
+    )
+    .await;
+    assert_eq!(st, 200, "{j}");
+    assert_eq!(j["answer"], "token seen: •••• •••• ••••", "{j}");
+    assert_no_secret_form("the dashboard result", &j.to_string());
+
+    let received = upstream.received();
+    assert_eq!(
+        received.len(),
+        2,
+        "the CLI and the dashboard each sent once"
+    );
+    assert_eq!(
+        received[0].header("authorization"),
+        Some(format!("Bearer {SECRET}").as_str())
+    );
+    let audit = std::fs::read_to_string(dir.path().join("state/audit.jsonl")).unwrap();
+    assert_eq!(
+        audit.lines().count(),
+        4,
+        "sending + outcome, twice:\n{audit}"
+    );
+    assert!(audit.contains("••••"), "{audit}");
+    assert_no_secret_form("audit.jsonl", &audit);
 }

@@ -81,7 +81,7 @@ impl Recorder {
             AuditOutcome::Refused,
         );
         let detail = match request {
-            Some(p) => p.mask.apply(&refusal.message),
+            Some(p) => p.redactor.redact(&refusal.message).into_owned(),
             None => refusal.message.clone(),
         };
         e.detail = Some(detail);

@@ -74,7 +74,10 @@ pub fn view(
                 enabled: prepared.is_ok(),
                 why_not: prepared.as_ref().err().map(|r| r.message.clone()),
                 request: match &prepared {
-                    Ok(p) => p.mask.apply(&format!("{} {}", p.method, p.url)),
+                    Ok(p) => p
+                        .redactor
+                        .redact(&format!("{} {}", p.method, p.url))
+                        .into_owned(),
                     Err(_) => String::new(),
                 },
             };

@@ -9,7 +9,6 @@
 pub mod attempt;
 pub mod audit;
 pub mod buttons;
-pub mod mask;
 pub mod resolve;
 pub mod send;
 

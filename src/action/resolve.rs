@@ -1,18 +1,19 @@
 //! An action against a report: is it enabled (`when`), and what exactly is
-//! sent (templates rendered, `${VAR}` secrets filled in, masks collected).
+//! sent (templates rendered, `${VAR}` secrets filled in and handed to a redactor).
 //! Nothing here sends anything.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use handlebars::Handlebars;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use regex::Regex;
 use serde_json::{Map, Value, json};
 
-use super::mask::Mask;
 use crate::condition::Outcome;
 use crate::plan::{ActionPlan, ActionSet, RequestSpec};
 use crate::probe::Observation;
+use crate::redact::Redactor;
 use crate::report::Report;
 
 /// Why an attempt was refused before anything was sent.
@@ -71,12 +72,13 @@ pub struct Prepared {
     pub method: reqwest::Method,
     /// Rendered URL (never holds secrets).
     pub url: String,
-    /// Rendered headers, secrets filled in: never print without [`Prepared::mask`].
+    /// Rendered headers, secrets filled in: never print without [`Prepared::redactor`].
     pub headers: Vec<(String, String)>,
     /// Rendered body, secrets filled in.
     pub body: Option<String>,
-    /// The secrets of this attempt.
-    pub mask: Mask,
+    /// Takes this attempt's secrets (its `${VAR}` values, the GitHub token)
+    /// out of everything shown or audited, in every encoding.
+    pub redactor: Redactor,
     /// Longest the upstream may take.
     pub timeout: Duration,
 }
@@ -93,7 +95,7 @@ impl Prepared {
             out.push_str(b);
             out.push('\n');
         }
-        self.mask.apply(&out)
+        self.redactor.redact(&out).into_owned()
     }
 
     /// One line for the audit log, secrets masked: method, URL and the start of the body.
@@ -102,7 +104,7 @@ impl Prepared {
             Some(b) => format!("{} {} {}", self.method, self.url, b.replace('\n', " ")),
             None => format!("{} {}", self.method, self.url),
         };
-        self.mask.apply_short(&line, 300)
+        self.redactor.redact_then_cut(&line, 300)
     }
 }
 
@@ -227,7 +229,7 @@ pub fn prepare(
     let report_json = serde_json::to_value(report).unwrap_or(Value::Null);
     enabled(action, &report_json)?;
     let ctx = context(&report_json, report, env);
-    let mut mask = Mask::default();
+    let mut secrets: Vec<String> = Vec::new();
     let (method, url, headers, body) = match &action.request {
         RequestSpec::Http {
             method,
@@ -235,10 +237,10 @@ pub fn prepare(
             headers,
             body,
         } => {
-            let url = render(url, &ctx, Escape::None)?;
+            let url = render_url(url, &ctx)?;
             let mut resolved = Vec::new();
             for (name, value) in headers {
-                let value = render_with_secrets(value, &ctx, Escape::None, &mut mask)?;
+                let value = render_with_secrets(value, &ctx, Escape::None, &mut secrets)?;
                 resolved.push((name.clone(), value));
             }
             let body = match body {
@@ -249,7 +251,7 @@ pub fn prepare(
                     } else {
                         Escape::None
                     };
-                    Some(render_with_secrets(b, &ctx, escape, &mut mask)?)
+                    Some(render_with_secrets(b, &ctx, escape, &mut secrets)?)
                 }
             };
             (method.clone(), url, resolved, body)
@@ -266,7 +268,7 @@ pub fn prepare(
                     "a workflow dispatch needs a GitHub token: set GITHUB_TOKEN (or GH_TOKEN), or log in with `gh auth login`",
                 ));
             };
-            mask.add(&token);
+            secrets.push(token.clone());
             let git_ref = render(git_ref, &ctx, Escape::None)?;
             let mut input_values = Map::new();
             for (k, v) in inputs {
@@ -289,12 +291,15 @@ pub fn prepare(
             (reqwest::Method::POST, url, headers, Some(body))
         }
     };
+    let redactor = Redactor::new(&secrets);
     match reqwest::Url::parse(&url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => {}
         _ => {
             return Err(Refusal::new(
                 RefusalKind::Unresolved,
-                mask.apply(&format!("the URL `{url}` is not an absolute http(s) URL")),
+                redactor
+                    .redact(&format!("the URL `{url}` is not an absolute http(s) URL"))
+                    .into_owned(),
             ));
         }
     }
@@ -316,7 +321,7 @@ pub fn prepare(
         url,
         headers,
         body,
-        mask,
+        redactor,
         timeout: action.timeout,
     })
 }
@@ -326,7 +331,17 @@ enum Escape {
     None,
     /// Values land inside JSON strings: escape quotes, backslashes, controls.
     Json,
+    /// Values land in a URL's path or query: percent-encode all but the
+    /// unreserved characters, so a value stays one segment or one value.
+    Url,
 }
+
+/// What [`Escape::Url`] leaves as it is: RFC 3986's unreserved characters.
+const URL_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 fn registry(escape: Escape) -> &'static Handlebars<'static> {
     static PLAIN: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
@@ -344,9 +359,16 @@ fn registry(escape: Escape) -> &'static Handlebars<'static> {
         });
         hb
     });
+    static URL: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
+        let mut hb = Handlebars::new();
+        hb.set_strict_mode(true);
+        hb.register_escape_fn(|s| utf8_percent_encode(s, URL_VALUE).to_string());
+        hb
+    });
     match escape {
         Escape::None => &PLAIN,
         Escape::Json => &JSON,
+        Escape::Url => &URL,
     }
 }
 
@@ -365,6 +387,25 @@ fn render(text: &str, ctx: &Value, escape: Escape) -> Result<String, Refusal> {
     })
 }
 
+/// Renders a URL template: every value is percent-encoded, except a
+/// `{{value}}` that starts the URL, which is its base (`{{env.url}}/deploy`),
+/// and a triple-stashed `{{{value}}}`, which is inserted as it is.
+fn render_url(url: &str, ctx: &Value) -> Result<String, Refusal> {
+    let base_end = url
+        .strip_prefix("{{")
+        .filter(|rest| !rest.starts_with(['#', '^', '/', '>', '!', '{', '~']))
+        .and_then(|rest| rest.find("}}"))
+        .map(|i| i + 4);
+    match base_end {
+        Some(end) => Ok(format!(
+            "{}{}",
+            render(&url[..end], ctx, Escape::None)?,
+            render(&url[end..], ctx, Escape::Url)?
+        )),
+        None => render(url, ctx, Escape::Url),
+    }
+}
+
 /// Renders the template pieces between `${VAR}`s and puts the secrets in
 /// between, so neither a report value can name a variable nor a secret be
 /// read as a template.
@@ -372,7 +413,7 @@ fn render_with_secrets(
     text: &str,
     ctx: &Value,
     escape: Escape,
-    mask: &mut Mask,
+    secrets: &mut Vec<String>,
 ) -> Result<String, Refusal> {
     static SECRET: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"\$\{([A-Za-z0-9_]+)\}").expect("valid regex"));
@@ -388,16 +429,64 @@ fn render_with_secrets(
                 format!("environment variable {var} is not set"),
             )
         })?;
-        mask.add(&value);
         match escape {
             Escape::None => out.push_str(&value),
             Escape::Json => {
                 let q = serde_json::to_string(&value).unwrap_or_default();
                 out.push_str(&q[1..q.len() - 1]);
             }
+            Escape::Url => out.push_str(&utf8_percent_encode(&value, URL_VALUE).to_string()),
         }
+        secrets.push(value);
         last = whole.end();
     }
     out.push_str(&render(&text[last..], ctx, escape)?);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_values_are_percent_encoded_but_a_leading_base_is_not() {
+        let ctx = json!({
+            "env": { "url": "http://127.0.0.1:9/staging" },
+            "checks": { "d": { "ref": "feature/x y?z=1#f", "id": "ünï" } }
+        });
+        assert_eq!(
+            render_url(
+                "{{env.url}}/deploy/{{checks.d.ref}}?id={{checks.d.id}}",
+                &ctx
+            )
+            .unwrap(),
+            "http://127.0.0.1:9/staging/deploy/feature%2Fx%20y%3Fz%3D1%23f?id=%C3%BCn%C3%AF"
+        );
+        assert_eq!(
+            render_url("https://api.example/v1/{{checks.d.ref}}", &ctx).unwrap(),
+            "https://api.example/v1/feature%2Fx%20y%3Fz%3D1%23f"
+        );
+        assert_eq!(
+            render_url("https://api.example/{{{checks.d.ref}}}", &ctx).unwrap(),
+            "https://api.example/feature/x y?z=1#f"
+        );
+        let err = render_url("https://api.example/{{checks.d.nope}}", &ctx).unwrap_err();
+        assert_eq!(err.kind, RefusalKind::Unresolved);
+    }
+
+    #[test]
+    fn secrets_in_headers_and_json_bodies_go_to_the_redactor() {
+        // SAFETY: a name no other test reads.
+        unsafe { std::env::set_var("VILLA_RESOLVE_TEST_SECRET", "se\"cr3t-value") };
+        let mut secrets = Vec::new();
+        let body = render_with_secrets(
+            r#"{"t": "${VILLA_RESOLVE_TEST_SECRET}"}"#,
+            &json!({}),
+            Escape::Json,
+            &mut secrets,
+        )
+        .unwrap();
+        assert_eq!(body, r#"{"t": "se\"cr3t-value"}"#);
+        assert_eq!(Redactor::new(&secrets).redact(&body), r#"{"t": "••••"}"#);
+    }
 }

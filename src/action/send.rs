@@ -76,10 +76,10 @@ pub async fn send(p: &Prepared) -> Result<Answer, String> {
     };
     match tokio::time::timeout(p.timeout, exchange).await {
         Ok(Ok(mut a)) => {
-            a.body = p.mask.apply_short(a.body.trim(), ANSWER_SHOWN);
+            a.body = p.redactor.redact_then_cut(a.body.trim(), ANSWER_SHOWN);
             Ok(a)
         }
-        Ok(Err(e)) => Err(p.mask.apply(&e)),
+        Ok(Err(e)) => Err(p.redactor.redact(&e).into_owned()),
         Err(_) => Err(format!(
             "no answer within {} (the action timeout)",
             humantime::format_duration(p.timeout)

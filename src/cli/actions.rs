@@ -200,7 +200,7 @@ fn status_lines(plan: &Plan, report: &Report, token: impl Fn() -> Option<String>
                 Ok(p) => format!(
                     "enabled   {} {}  (confirm: {})",
                     p.method,
-                    p.mask.apply(&p.url),
+                    p.redactor.redact(&p.url),
                     p.confirm_word
                 ),
                 Err(r) => format!("disabled  {}", r.message),

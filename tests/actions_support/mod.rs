@@ -14,6 +14,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 
 /// What the upstream received (health checks excluded).
 #[derive(Debug, Clone)]
@@ -106,6 +108,15 @@ async fn handle(
         "/production/health" => {
             return axum::Json(serde_json::json!({ "sha": production })).into_response();
         }
+        // A status endpoint that leaks the deploy token, encoded.
+        "/leak" => {
+            return axum::Json(serde_json::json!({
+                "b64": B64.encode(SECRET),
+                "hex": hex::encode_upper(SECRET),
+                "branch": "feature/x y",
+            }))
+            .into_response();
+        }
         _ => {}
     }
     let auth = headers
@@ -130,6 +141,16 @@ async fn handle(
         "/slow" => {
             tokio::time::sleep(Duration::from_millis(1500)).await;
             axum::Json(serde_json::json!({ "ok": true })).into_response()
+        }
+        "/echo/feature%2Fx%20y" => {
+            let token = auth.strip_prefix("Bearer ").unwrap_or("");
+            format!(
+                "token seen: {} {} {}",
+                B64.encode(token),
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token),
+                hex::encode(token)
+            )
+            .into_response()
         }
         "/fail" => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -211,6 +232,49 @@ github = {{ dispatch = "deploy.yml", ref = "main", repo = "o/r", inputs = {{ sha
     let path = dir.join("villa-telemetry.toml");
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// Adds a check that reads the leaking status endpoint and an action `echo`
+/// whose URL and body carry what it read (a branch with `/` and a space, the
+/// token in base64 and hex) and whose upstream echoes the token it received,
+/// encoded.
+pub fn add_echo(config: &Path, upstream: &str) {
+    let mut text = std::fs::read_to_string(config).unwrap();
+    text.push_str(&format!(
+        r#"
+[[checks]]
+id = "leak"
+http = {{ url = "{upstream}/leak" }}
+extract = {{ b64 = "$.b64", hex = "$.hex", branch = "$.branch" }}
+
+[[actions]]
+id = "echo"
+http = {{ url = "{upstream}/echo/{{{{checks.leak.branch}}}}", headers = {{ Authorization = "Bearer ${{TEST_DEPLOY_TOKEN}}" }}, body = '{{"b": "{{{{checks.leak.b64}}}}", "h": "{{{{checks.leak.hex}}}}"}}' }}
+"#
+    ));
+    std::fs::write(config, text).unwrap();
+}
+
+/// Fails when `text` holds [`SECRET`] literally, in base64 (standard or
+/// URL-safe, padded or not) or in hex (either case).
+pub fn assert_no_secret_form(what: &str, text: &str) {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let hex = hex::encode(SECRET);
+    let forms = [
+        SECRET.to_owned(),
+        B64.encode(SECRET),
+        STANDARD_NO_PAD.encode(SECRET),
+        URL_SAFE.encode(SECRET),
+        URL_SAFE_NO_PAD.encode(SECRET),
+        hex.to_ascii_uppercase(),
+        hex,
+    ];
+    for form in forms {
+        assert!(
+            !text.contains(&form),
+            "{what} holds the secret as {form}:\n{text}"
+        );
+    }
 }
 
 /// The audit log's lines as JSON.
