@@ -24,7 +24,7 @@ use crate::metric::{self, MetricSpec};
 use crate::outcome::{CheckResult, CheckStatus, RunResults};
 use crate::plan::{CheckPlan, FACTS, GithubKind, Job, Plan, ProbeSpec, RequestSpec, secret_refs};
 use crate::probe::github::GithubClient;
-use crate::probe::{self, Probed, Verdict};
+use crate::probe::{self, ErrorKind, Probed, Problem, Verdict};
 use crate::redact::Redactor;
 
 mod upstream;
@@ -284,7 +284,7 @@ async fn run_job(
     let check = plan.check_of(job);
     let started = Instant::now();
     let env_id = plan.env_id(job).map(str::to_owned);
-    let base = |status: CheckStatus, summary: String, error: Option<String>| CheckResult {
+    let base = |status: CheckStatus, summary: String| CheckResult {
         id: check.id.clone(),
         environment: env_id.clone(),
         name: check.name.clone(),
@@ -293,7 +293,8 @@ async fn run_job(
         duration_ms: started.elapsed().as_millis() as u64,
         checked_at: Utc::now(),
         fields: Map::new(),
-        error,
+        error: None,
+        error_kind: None,
         failed_conditions: Vec::new(),
         log: Vec::new(),
         metric: None,
@@ -312,7 +313,7 @@ async fn run_job(
                 None => r.id.clone(),
             };
             let reason = format!("skipped: depends on {who}, which has no result");
-            return base(CheckStatus::Skipped, reason.clone(), Some(reason));
+            return base(CheckStatus::Skipped, reason);
         }
     }
 
@@ -332,7 +333,7 @@ async fn run_job(
 
     let mut secrets: Vec<String> = services.secrets.clone();
     let probed = match resolve_and_observe(plan, check, services, github, &render, &mut secrets) {
-        Err(reason) => Probed::error(reason, started.elapsed()),
+        Err(reason) => Probed::error(ErrorKind::Config, reason, started.elapsed()),
         // A plugin enforces its own timeout (and says so precisely); the
         // outer one only backs it up.
         Ok(fut) => match tokio::time::timeout(
@@ -347,6 +348,7 @@ async fn run_job(
         {
             Ok(p) => p,
             Err(_) => Probed::error(
+                ErrorKind::Timeout,
                 format!(
                     "timed out after {}",
                     humantime::format_duration(check.timeout)
@@ -360,7 +362,7 @@ async fn run_job(
     let redactor = services.redactor.with(secrets.as_slice());
     let mut probed = probed;
     probed.redact(&redactor);
-    let mut result = evaluate(check, probed, base(CheckStatus::Pass, String::new(), None));
+    let mut result = evaluate(check, probed, base(CheckStatus::Pass, String::new()));
     redact(&mut result, &redactor);
     result
 }
@@ -496,15 +498,19 @@ fn plugin_probe<'a>(
     Ok(async move {
         let outcome = host.run(&plugin, req).await;
         let mut probed = match outcome.result {
-            Err(reason) => Probed::error(reason, outcome.duration),
+            Err(reason) => Probed::error(ErrorKind::Plugin, reason, outcome.duration),
             Ok(out) => {
+                // The plugin's summary is its reason: a warn says nothing more.
                 let verdict = match out.status {
                     PluginStatus::Pass => Verdict::Pass,
-                    PluginStatus::Warn => Verdict::Warn(out.summary.clone()),
-                    PluginStatus::Fail => Verdict::Fail(out.summary.clone()),
-                    PluginStatus::Unknown => {
-                        Verdict::Error(format!("plugin could not tell: {}", out.summary))
+                    PluginStatus::Warn => Verdict::Warn(None),
+                    PluginStatus::Fail => {
+                        Verdict::Fail(Problem::new(ErrorKind::Condition, out.summary.clone()))
                     }
+                    PluginStatus::Unknown => Verdict::Error(Problem::new(
+                        ErrorKind::Plugin,
+                        format!("plugin could not tell: {}", out.summary),
+                    )),
                 };
                 Probed {
                     observation: probe::Observation {
@@ -609,7 +615,8 @@ pub fn evaluate(check: &CheckPlan, probed: Probed, mut result: CheckResult) -> C
     // An errored metric still has a card, showing its unit and thresholds.
     result.metric = check.metric.as_ref().map(MetricSpec::unknown);
     let mut status = CheckStatus::Pass;
-    let mut reason: Option<String> = None;
+    // Why the status is what it is; None when the summary says it all.
+    let mut reason: Option<Problem> = None;
     // An HTTP error status is the probe's verdict unless the check expects
     // exactly that status (e.g. `status == 503` on a maintenance page).
     let own_status = check.reads_status
@@ -619,18 +626,14 @@ pub fn evaluate(check: &CheckPlan, probed: Probed, mut result: CheckResult) -> C
             .iter()
             .any(|c| c.reads_status() && matches!(c.eval(obs), Outcome::Held));
     match probed.verdict {
-        Verdict::Error(e) if !own_status => {
-            result.status = CheckStatus::Error;
-            result.error = Some(e);
-            return result;
-        }
+        Verdict::Error(e) if !own_status => return errored(result, e),
         Verdict::Fail(e) if !own_status => {
             status = CheckStatus::Fail;
             reason = Some(e);
         }
         Verdict::Warn(w) => {
             status = CheckStatus::Warn;
-            reason = Some(w);
+            reason = w;
         }
         _ => {}
     }
@@ -644,15 +647,22 @@ pub fn evaluate(check: &CheckPlan, probed: Probed, mut result: CheckResult) -> C
                 Outcome::Violated { actual } => {
                     let text = format!("{} ({actual})", cond.source);
                     result.failed_conditions.push(text.clone());
-                    if on_false > status {
+                    if on_false > status || on_false == status && reason.is_none() {
                         status = on_false;
-                        reason = Some(format!("expected {text}"));
+                        reason = Some(Problem::new(
+                            ErrorKind::Condition,
+                            format!("expected {text}"),
+                        ));
                     }
                 }
                 Outcome::Error(e) => {
-                    result.status = CheckStatus::Error;
-                    result.error = Some(format!("cannot evaluate `{}`: {e}", cond.source));
-                    return result;
+                    let why = format!("cannot evaluate `{}`: {e}", cond.source);
+                    let kind = if obs.body_is_json {
+                        ErrorKind::Config
+                    } else {
+                        ErrorKind::NotJson
+                    };
+                    return errored(result, Problem::new(kind, why));
                 }
             }
         }
@@ -673,34 +683,37 @@ pub fn evaluate(check: &CheckPlan, probed: Probed, mut result: CheckResult) -> C
         }
         result.metric = Some(m);
         let (worse, why) = match verdict {
-            Verdict::Error(e) => {
-                result.status = CheckStatus::Error;
-                result.error = Some(e);
-                return result;
-            }
-            Verdict::Fail(e) => (CheckStatus::Fail, e),
+            Verdict::Error(e) => return errored(result, e),
+            Verdict::Fail(e) => (CheckStatus::Fail, Some(e)),
             Verdict::Warn(w) => (CheckStatus::Warn, w),
-            Verdict::Pass => (CheckStatus::Pass, String::new()),
+            Verdict::Pass => (CheckStatus::Pass, None),
         };
         if worse > status {
             status = worse;
-            reason = Some(why);
+            reason = why;
         }
     }
     if let Some(spec) = &check.table {
         match spec.evaluate(obs) {
             Ok(t) => result.table = Some(t),
-            Err(e) => {
-                result.status = CheckStatus::Error;
-                result.error = Some(e);
-                return result;
-            }
+            Err(e) => return errored(result, Problem::new(ErrorKind::BadResponse, e)),
         }
     }
     result.status = status;
-    if status != CheckStatus::Pass {
-        result.error = reason;
+    if status != CheckStatus::Pass
+        && let Some(p) = reason
+    {
+        result.error = Some(p.message);
+        result.error_kind = Some(p.kind);
     }
+    result
+}
+
+/// The result of a check that could not find out.
+fn errored(mut result: CheckResult, problem: Problem) -> CheckResult {
+    result.status = CheckStatus::Error;
+    result.error = Some(problem.message);
+    result.error_kind = Some(problem.kind);
     result
 }
 

@@ -381,3 +381,63 @@ fn env_without_latency_shows_a_dash(r: &Renderer) {
         "{card}"
     );
 }
+
+#[test]
+fn a_cut_commit_list_says_how_many_more_in_every_format() {
+    let mut report = fixture("warning_drift_ci_failed");
+    let c = report.comparison.values_mut().next().unwrap();
+    c.commits_behind = Some(5);
+    c.commits_truncated = true;
+    let r = renderer();
+    let text = r
+        .render(Format::Text, &report, &RenderExtras::default())
+        .unwrap();
+    assert!(text.contains("… and 3 more (the list is cut)"), "{text}");
+    let md = r
+        .render(Format::Markdown, &report, &RenderExtras::default())
+        .unwrap();
+    assert!(md.contains("… and 3 more (the list is cut)"), "{md}");
+    let html = r.render(Format::Html, &report, &live_extras()).unwrap();
+    assert!(html.contains("… and 3 more"), "the dashboard says it too");
+    // A whole list says nothing more.
+    let whole = renderer()
+        .render(
+            Format::Text,
+            &fixture("warning_drift_ci_failed"),
+            &RenderExtras::default(),
+        )
+        .unwrap();
+    assert!(!whole.contains("more (the list is cut)"), "{whole}");
+}
+
+#[test]
+fn dashboard_advice_follows_the_error_kind_not_the_text() {
+    use villa_telemetry::report::ErrorKind;
+    let mut report = fixture("failing_error");
+    let (id, env) = report
+        .environments
+        .iter_mut()
+        .find(|(_, e)| e.error.is_some())
+        .unwrap();
+    let id = id.clone();
+    let card_of = |report: &Report| {
+        let html = renderer()
+            .render(Format::Html, report, &live_extras())
+            .unwrap();
+        let card = &html[html
+            .find(&format!("data-testid=\"env-card-{id}\""))
+            .unwrap()..];
+        card[..card.find("</article>").unwrap()].to_owned()
+    };
+    // The text says "refused"; the kind says timeout: the kind wins.
+    env.error_kind = Some(ErrorKind::Timeout);
+    let card = card_of(&report);
+    assert!(card.contains("did not answer in time"), "{card}");
+    assert!(!card.contains("Nothing is listening"), "{card}");
+    let env = report.environments.get_mut(&id).unwrap();
+    env.error_kind = Some(ErrorKind::CiFailed);
+    assert!(card_of(&report).contains("CI failed on the commit it runs"));
+    let env = report.environments.get_mut(&id).unwrap();
+    env.error_kind = Some(ErrorKind::Refused);
+    assert!(card_of(&report).contains("Nothing is listening at"));
+}

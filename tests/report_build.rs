@@ -7,8 +7,8 @@ use indexmap::IndexMap;
 use serde_json::{Value, json};
 use villa_telemetry::cli::load_plan;
 use villa_telemetry::outcome::{
-    CheckResult, CheckStatus, CiStatus, CommitBrief, CommitCi, Comparison, Deployed, GithubInfo,
-    RunResults,
+    CheckResult, CheckStatus, CiStatus, CommitBrief, CommitCi, Comparison, Deployed, ErrorKind,
+    GithubInfo, RunResults,
 };
 use villa_telemetry::plan::Plan;
 use villa_telemetry::report::{self, Health, Report};
@@ -77,6 +77,7 @@ fn result(id: &str, env: Option<&str>, status: CheckStatus, fields: Value) -> Ch
         checked_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
         fields,
         error: (status != CheckStatus::Pass).then(|| format!("{id} went wrong")),
+        error_kind: (status != CheckStatus::Pass).then_some(ErrorKind::Refused),
         failed_conditions: Vec::new(),
         log: Vec::new(),
         metric: None,

@@ -54,6 +54,15 @@ fn assert_error_contains(report: &Value, id: &str, env: Option<&str>, text: &str
     );
 }
 
+/// The check's `error_kind` is `kind`: advice and blame read it, not the text.
+fn assert_kind(report: &Value, id: &str, kind: &str) {
+    assert_eq!(
+        check(report, id, None)["error_kind"],
+        kind,
+        "error_kind of {id}: {report:#}"
+    );
+}
+
 // ------------------------------------------------------------ faults --
 
 #[test]
@@ -73,6 +82,7 @@ fn connection_refused_is_that_checks_error() {
         None,
         &format!("connection refused by 127.0.0.1:{port} (is the service running?)"),
     );
+    assert_kind(&r, "bad", "refused");
 }
 
 #[test]
@@ -89,6 +99,7 @@ fn dns_failure_is_that_checks_error() {
         None,
         "DNS lookup failed for villa-telemetry-test.invalid",
     );
+    assert_kind(&r, "bad", "dns");
 }
 
 #[test]
@@ -112,6 +123,7 @@ fn timeout_is_that_checks_error_and_bounds_the_run() {
         "run took {:?} with a 300ms timeout",
         out.elapsed
     );
+    assert_kind(&r, "bad", "timeout");
 }
 
 #[test]
@@ -135,6 +147,7 @@ fn run_timeout_is_the_default_per_check() {
         "{:?}",
         out.elapsed
     );
+    assert_kind(&r, "bad", "timeout");
 }
 
 #[test]
@@ -155,6 +168,7 @@ fn tls_to_a_plain_http_port_is_that_checks_error() {
         &format!("TLS handshake with {} failed", s.addr),
     );
     assert_error_contains(&r, "bad", None, "does not speak TLS");
+    assert_kind(&r, "bad", "tls");
 }
 
 #[test]
@@ -178,6 +192,7 @@ fn non_json_body_where_jsonpath_is_used() {
         None,
         "response body is not JSON (content-type text/html)",
     );
+    assert_kind(&r, "bad", "not_json");
 }
 
 #[test]
@@ -198,6 +213,7 @@ fn body_over_the_cap_names_the_limit() {
     );
     assert_error_contains(&r, "bad", None, "larger than the 1 KiB limit");
     assert_error_contains(&r, "bad", None, "max_body");
+    assert_kind(&r, "bad", "too_large");
 }
 
 #[test]
@@ -214,6 +230,7 @@ fn http_5xx_is_an_error() {
     );
     assert_error_contains(&r, "bad", None, "HTTP 503 Service Unavailable");
     assert_error_contains(&r, "bad", None, "the service is up but failing");
+    assert_kind(&r, "bad", "http_status");
 }
 
 #[test]
@@ -234,6 +251,7 @@ fn http_5xx_html_page_names_the_status_not_the_body() {
         ),
     );
     assert_error_contains(&r, "bad", None, "HTTP 502 Bad Gateway");
+    assert_kind(&r, "bad", "http_status");
 }
 
 #[test]
@@ -251,6 +269,7 @@ fn redirect_loop_is_an_error() {
     );
     assert_error_contains(&r, "bad", None, "too many redirects");
     assert_error_contains(&r, "bad", None, "redirect loop");
+    assert_kind(&r, "bad", "redirect");
 }
 
 #[test]
@@ -268,6 +287,7 @@ fn git_path_that_is_not_a_repository() {
     assert_eq!(check(&r, "bad", None)["status"], "error");
     assert_error_contains(&r, "bad", None, "is not a git repository");
     assert_eq!(out.code, 2);
+    assert_kind(&r, "bad", "git");
 }
 
 #[test]
@@ -293,6 +313,7 @@ fn git_not_installed() {
     assert_eq!(check(&r, "bad", None)["status"], "error");
     assert_error_contains(&r, "bad", None, "git is not installed");
     assert_eq!(out.code, 2);
+    assert_kind(&r, "bad", "git");
 }
 
 // --------------------------------------------------------- semantics --
@@ -377,8 +398,54 @@ warn_unless = ["$.queue < 10"]
             .contains("$.queue < 10 (actual 50)"),
         "{soft:#}"
     );
+    assert_eq!(strict["error_kind"], "condition");
+    assert_eq!(soft["error_kind"], "condition");
     assert_eq!(r["status"], "failing");
     assert_eq!(out.code, 2);
+}
+
+#[test]
+fn http_client_errors_have_their_own_kinds_and_a_pass_has_none() {
+    let s = Server::start();
+    s.route("/private", Reply::json(401, json!({"message": "no"})));
+    s.route("/gone", Reply::json(404, json!({"message": "no"})));
+    s.route("/busy", Reply::json(429, json!({"message": "slow down"})));
+    s.route("/h", Reply::json(200, json!({"status": "ok"})));
+    let p = Project::new(&format!(
+        r#"[[checks]]
+id = "private"
+http = {{ url = "{private}" }}
+
+[[checks]]
+id = "gone"
+http = {{ url = "{gone}" }}
+
+[[checks]]
+id = "busy"
+http = {{ url = "{busy}" }}
+
+[[checks]]
+id = "fine"
+http = {{ url = "{fine}" }}
+"#,
+        private = s.url("/private"),
+        gone = s.url("/gone"),
+        busy = s.url("/busy"),
+        fine = s.url("/h"),
+    ));
+    let r = p.run(&[]).json();
+    for (id, kind) in [
+        ("private", "unauthorized"),
+        ("gone", "not_found"),
+        ("busy", "rate_limited"),
+    ] {
+        assert_eq!(check(&r, id, None)["status"], "fail", "{id}: {r:#}");
+        assert_kind(&r, id, kind);
+    }
+    let fine = check(&r, "fine", None);
+    assert_eq!(fine["status"], "pass");
+    assert!(fine.get("error").is_none_or(Value::is_null), "{fine:#}");
+    assert!(fine.get("error_kind").is_none(), "{fine:#}");
 }
 
 #[test]
@@ -682,9 +749,11 @@ http = {{ url = "{b}?t={{{{checks.a.token}}}}" }}
     let b = check(&r, "b", None);
     assert_eq!(b["status"], "skipped");
     assert!(
-        b["error"].as_str().unwrap().contains("depends on a"),
+        b["summary"].as_str().unwrap().contains("depends on a"),
         "{b:#}"
     );
+    // Nothing failed in b itself: the summary says why, `error` is empty.
+    assert!(b["error"].is_null(), "{b:#}");
     assert_eq!(s.count(), 0, "a skipped check sends nothing");
 }
 
@@ -796,6 +865,7 @@ fn missing_secret_variable_is_that_checks_error() {
         "nothing is sent without the secret"
     );
     assert_eq!(out.code, 2);
+    assert_kind(&r, "bad", "config");
 }
 
 #[test]

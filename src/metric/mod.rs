@@ -13,7 +13,7 @@ use std::ops::Range;
 use serde_json::Value;
 
 use crate::condition::{CompiledPath, Condition, Literal, Op, Outcome, compile_path};
-use crate::probe::{Observation, Verdict};
+use crate::probe::{ErrorKind, Observation, Problem, Verdict};
 
 pub use crate::outcome::{Level, MetricResult, TableResult, Thresholds};
 pub use table::TableSpec;
@@ -198,21 +198,30 @@ impl MetricSpec {
             ..self.unknown()
         };
         let number = match self.value.try_query(&obs.value) {
-            Err(e) => Err(e),
+            Err(e) => Err(Problem::new(ErrorKind::Config, e)),
             Ok(found) => match found.first() {
-                None => Err(format!("no metric value at {}", self.value.text())),
+                None => Err(Problem::new(
+                    ErrorKind::NoData,
+                    format!("no metric value at {}", self.value.text()),
+                )),
                 Some(v) => as_number(v).ok_or_else(|| match v {
-                    Value::Null => format!(
-                        "no data: {} is null (an empty query result, or several series: aggregate them or pick one)",
-                        self.value.text()
+                    Value::Null => Problem::new(
+                        ErrorKind::NoData,
+                        format!(
+                            "no data: {} is null (an empty query result, or several series: aggregate them or pick one)",
+                            self.value.text()
+                        ),
                     ),
-                    other => format!("metric value at {} is {other}, not a number", self.value.text()),
+                    other => Problem::new(
+                        ErrorKind::BadResponse,
+                        format!("metric value at {} is {other}, not a number", self.value.text()),
+                    ),
                 }),
             },
         };
         let value = match number {
             Ok(n) => n,
-            Err(reason) => return (result, Verdict::Error(reason)),
+            Err(problem) => return (result, Verdict::Error(problem)),
         };
         result.value = Some(value);
         let shown = format_value(value, self.unit.as_deref());
@@ -220,18 +229,18 @@ impl MetricSpec {
         {
             (
                 Level::Critical,
-                Verdict::Fail(format!(
-                    "{shown} is past the critical threshold ({})",
-                    t.source
+                Verdict::Fail(Problem::new(
+                    ErrorKind::Threshold,
+                    format!("{shown} is past the critical threshold ({})", t.source),
                 )),
             )
         } else if let Some(t) = self.warn.as_ref().filter(|t| t.breached(value)) {
             (
                 Level::Warning,
-                Verdict::Warn(format!(
-                    "{shown} is past the warning threshold ({})",
-                    t.source
-                )),
+                Verdict::Warn(Some(Problem::new(
+                    ErrorKind::Threshold,
+                    format!("{shown} is past the warning threshold ({})", t.source),
+                ))),
             )
         } else {
             (Level::Ok, Verdict::Pass)
@@ -362,7 +371,9 @@ mod tests {
         assert_eq!(s.evaluate(&obs(json!(412)), vec![]).0.level, Level::Ok);
         let (m, v) = s.evaluate(&obs(json!("900")), vec![]);
         assert_eq!(m.level, Level::Warning);
-        assert!(matches!(v, Verdict::Warn(w) if w.contains("900 ms") && w.contains("> 800")));
+        assert!(
+            matches!(v, Verdict::Warn(Some(w)) if w.message.contains("900 ms") && w.message.contains("> 800") && w.kind == ErrorKind::Threshold)
+        );
         let (m, v) = s.evaluate(&obs(json!(1620.5)), vec![]);
         assert_eq!((m.level, m.value), (Level::Critical, Some(1620.5)));
         assert!(matches!(v, Verdict::Fail(_)));
@@ -384,9 +395,11 @@ mod tests {
         let s = spec(None, None);
         let (m, v) = s.evaluate(&obs(Value::Null), vec![]);
         assert_eq!(m.level, Level::Unknown);
-        assert!(matches!(v, Verdict::Error(e) if e.contains("no data")),);
+        assert!(
+            matches!(v, Verdict::Error(e) if e.message.contains("no data") && e.kind == ErrorKind::NoData)
+        );
         let (_, v) = s.evaluate(&obs(json!("NaN")), vec![]);
-        assert!(matches!(v, Verdict::Error(e) if e.contains("not a number")));
+        assert!(matches!(v, Verdict::Error(e) if e.message.contains("not a number")));
     }
 
     #[test]

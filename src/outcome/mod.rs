@@ -14,7 +14,9 @@ mod drift;
 mod metrics;
 mod run;
 
-pub use check::{CheckResult, CheckStatus, Observation, Probed, Verdict};
+pub use check::{
+    Blame, CheckResult, CheckStatus, ErrorKind, Observation, Probed, Problem, Verdict,
+};
 pub use ci::{CiRun, CiStatus, CommitCi, GithubInfo};
 pub use drift::{CommitBrief, Comparison, same_commit};
 pub use metrics::{Level, MetricResult, TableResult, Thresholds};

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 use tokio::process::Command;
 
-use super::{Observation, Probed, Verdict};
+use super::{ErrorKind, Observation, Probed, Verdict};
 
 /// Settings that keep git from running programs a repository configures:
 /// the repository's own `.git/config` is not trusted (it may come with a
@@ -114,6 +114,7 @@ pub async fn observe(dir: PathBuf) -> Probed {
     let started = Instant::now();
     if !dir.is_dir() {
         return Probed::error(
+            ErrorKind::Config,
             format!("{} does not exist or is not a directory", dir.display()),
             started.elapsed(),
         );
@@ -132,7 +133,7 @@ pub async fn observe(dir: PathBuf) -> Probed {
     .await
     {
         Ok(s) => s,
-        Err(e) => return Probed::error(e, started.elapsed()),
+        Err(e) => return Probed::error(ErrorKind::Git, e, started.elapsed()),
     };
     let facts = parse_status(&status);
     let (sha, sha_full, message) = if facts.oid.is_none() {
@@ -147,7 +148,7 @@ pub async fn observe(dir: PathBuf) -> Probed {
                     parts.next().unwrap_or_default().to_owned(),
                 )
             }
-            Err(e) => return Probed::error(e, started.elapsed()),
+            Err(e) => return Probed::error(ErrorKind::Git, e, started.elapsed()),
         }
     };
     let duration = started.elapsed();

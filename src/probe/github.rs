@@ -585,6 +585,7 @@ impl GithubClient {
             source.to_string()
         };
         GithubError::Unreachable {
+            kind: super::http::describe_error(e, &self.inner.api_url).kind,
             api_url: self.inner.api_url.clone(),
             reason,
         }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{Map, Value};
 
-use super::{Observation, Probed, Verdict};
+use super::{ErrorKind, Observation, Probed, Problem, Verdict};
 use crate::units::{self, ByteSize};
 
 /// A request with every template and `${VAR}` already resolved.
@@ -96,7 +96,10 @@ pub async fn observe(
         }
         let response = match builder.send().await {
             Ok(r) => r,
-            Err(e) => return Probed::error(describe_error(&e, &req.url), started.elapsed()),
+            Err(e) => {
+                let p = describe_error(&e, &req.url);
+                return Probed::error(p.kind, p.message, started.elapsed());
+            }
         };
         let Some(next) = cross_origin_redirect(&response) else {
             break response;
@@ -104,6 +107,7 @@ pub async fn observe(
         hops += 1;
         if hops > MAX_REDIRECTS {
             return Probed::error(
+                ErrorKind::Redirect,
                 format!("too many redirects from {} (a redirect loop?)", req.url),
                 started.elapsed(),
             );
@@ -161,6 +165,11 @@ pub async fn observe(
             }
             Err(e) => {
                 return Probed::error(
+                    if e.is_timeout() {
+                        ErrorKind::Timeout
+                    } else {
+                        ErrorKind::Connection
+                    },
                     format!(
                         "connection broke while reading the body from {}: {}",
                         req.url,
@@ -174,6 +183,7 @@ pub async fn observe(
     let duration = started.elapsed();
     if truncated && needs_body {
         return Probed::error(
+            ErrorKind::TooLarge,
             format!(
                 "response body from {} is larger than the {} limit; reading stopped there (raise [run] max_body)",
                 req.url,
@@ -202,16 +212,18 @@ pub async fn observe(
     )
     .replace("  ", " ");
     let verdict = if status.is_server_error() {
-        Verdict::Error(format!(
-            "HTTP {} {reason} from {}: the service is up but failing",
-            status.as_u16(),
-            req.url
+        Verdict::Error(Problem::new(
+            ErrorKind::HttpStatus,
+            format!(
+                "HTTP {} {reason} from {}: the service is up but failing",
+                status.as_u16(),
+                req.url
+            ),
         ))
     } else if status.is_client_error() || status.is_redirection() {
-        Verdict::Fail(format!(
-            "HTTP {} {reason} from {}",
-            status.as_u16(),
-            req.url
+        Verdict::Fail(Problem::new(
+            status_kind(status.as_u16()),
+            format!("HTTP {} {reason} from {}", status.as_u16(), req.url),
         ))
     } else {
         Verdict::Pass
@@ -260,7 +272,19 @@ fn cross_origin_redirect(response: &reqwest::Response) -> Option<reqwest::Url> {
 }
 
 /// "connection refused by 127.0.0.1:9 (is the service running?)" and the like.
-pub(crate) fn describe_error(e: &reqwest::Error, url: &str) -> String {
+/// The kind of an HTTP status the check did not expect.
+pub(crate) fn status_kind(status: u16) -> ErrorKind {
+    match status {
+        401 | 403 => ErrorKind::Unauthorized,
+        404 | 410 => ErrorKind::NotFound,
+        429 => ErrorKind::RateLimited,
+        300..=399 => ErrorKind::Redirect,
+        _ => ErrorKind::HttpStatus,
+    }
+}
+
+/// Why a request got no answer: its kind, and a sentence naming the host.
+pub(crate) fn describe_error(e: &reqwest::Error, url: &str) -> Problem {
     let detail = chain(e);
     let lower = detail.to_ascii_lowercase();
     let host = reqwest::Url::parse(url)
@@ -274,16 +298,30 @@ pub(crate) fn describe_error(e: &reqwest::Error, url: &str) -> String {
             })
         })
         .unwrap_or_else(|| url.to_owned());
-    if e.is_redirect() {
-        format!("too many redirects from {url} (a redirect loop?)")
+    // reqwest gives no structured cause for DNS and refusals: its error
+    // chain's text is the only place they are told apart.
+    let (kind, message) = if e.is_redirect() {
+        (
+            ErrorKind::Redirect,
+            format!("too many redirects from {url} (a redirect loop?)"),
+        )
     } else if e.is_builder() {
-        format!("invalid request to {url}: {detail}")
+        (
+            ErrorKind::Config,
+            format!("invalid request to {url}: {detail}"),
+        )
     } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
-        format!("DNS lookup failed for {host}: is the host name right?")
+        (
+            ErrorKind::Dns,
+            format!("DNS lookup failed for {host}: is the host name right?"),
+        )
     } else if lower.contains("connection refused") {
-        format!("connection refused by {host} (is the service running?)")
+        (
+            ErrorKind::Refused,
+            format!("connection refused by {host} (is the service running?)"),
+        )
     } else if let Some(tls) = rustls_error(e) {
-        if matches!(
+        let message = if matches!(
             tls,
             rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)
         ) {
@@ -292,17 +330,28 @@ pub(crate) fn describe_error(e: &reqwest::Error, url: &str) -> String {
             )
         } else {
             format!("TLS handshake with {host} failed: {tls}")
-        }
+        };
+        (ErrorKind::Tls, message)
     } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
     {
-        format!("TLS handshake with {host} failed: {detail}")
+        (
+            ErrorKind::Tls,
+            format!("TLS handshake with {host} failed: {detail}"),
+        )
     } else if e.is_timeout() {
-        format!("no answer from {host} in time")
+        (ErrorKind::Timeout, format!("no answer from {host} in time"))
     } else if e.is_connect() {
-        format!("cannot connect to {host}: {detail}")
+        (
+            ErrorKind::Connection,
+            format!("cannot connect to {host}: {detail}"),
+        )
     } else {
-        format!("request to {url} failed: {detail}")
-    }
+        (
+            ErrorKind::Connection,
+            format!("request to {url} failed: {detail}"),
+        )
+    };
+    Problem::new(kind, message)
 }
 
 /// The rustls error behind a request error, if any. rustls errors reach

@@ -13,7 +13,7 @@ pub mod prometheus;
 
 use crate::redact::Redactor;
 
-pub use crate::outcome::{Observation, Probed, Verdict};
+pub use crate::outcome::{ErrorKind, Observation, Probed, Problem, Verdict};
 
 impl Probed {
     /// Takes the run's secrets out of everything the probe saw, before any
@@ -29,8 +29,10 @@ impl Probed {
         redactor.redact_string(&mut self.summary);
         redactor.redact_map(&mut self.fields);
         match &mut self.verdict {
-            Verdict::Pass => {}
-            Verdict::Warn(s) | Verdict::Fail(s) | Verdict::Error(s) => redactor.redact_string(s),
+            Verdict::Pass | Verdict::Warn(None) => {}
+            Verdict::Warn(Some(p)) | Verdict::Fail(p) | Verdict::Error(p) => {
+                redactor.redact_string(&mut p.message)
+            }
         }
         self.log.iter_mut().for_each(|s| redactor.redact_string(s));
     }

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use serde_json::{Map, Value, json};
 
 use super::http::describe_error;
-use super::{Observation, Probed, Verdict};
+use super::{ErrorKind, Observation, Probed, Problem, Verdict};
 use crate::units::{self, ByteSize};
 
 /// Most points a trend asks for; the step is the range divided by this.
@@ -72,19 +72,26 @@ pub async fn observe(client: &reqwest::Client, req: PromRequest, body_cap: usize
     let duration = started.elapsed();
     let (data, mut log) = match instant {
         Ok(ok) => ok,
-        Err(reason) => return Probed::error(reason, duration),
+        Err(p) => return Probed::error(p.kind, p.message, duration),
     };
     let mut value = match instant_value(&data) {
         Ok(v) => v,
-        Err(reason) => return Probed::error(reason, duration),
+        Err(reason) => return Probed::error(ErrorKind::BadResponse, reason, duration),
     };
     if let Some(range) = range {
-        match range.and_then(|(data, warnings)| Ok((range_series(&data)?, warnings))) {
+        let range = range.and_then(|(data, warnings)| {
+            let series =
+                range_series(&data).map_err(|m| Problem::new(ErrorKind::BadResponse, m))?;
+            Ok((series, warnings))
+        });
+        match range {
             Ok((series, warnings)) => {
                 value["range"] = Value::Array(series);
                 log.extend(warnings);
             }
-            Err(reason) => return Probed::error(format!("range query: {reason}"), duration),
+            Err(p) => {
+                return Probed::error(p.kind, format!("range query: {}", p.message), duration);
+            }
         }
     }
     let summary = summarize(&value, duration);
@@ -118,9 +125,13 @@ fn api_base(url: &str) -> String {
 }
 
 /// The URL of an API endpoint with its parameters, or why it cannot be built.
-fn endpoint(base: &str, path: &str, params: &[(&str, &str)]) -> Result<reqwest::Url, String> {
-    let mut url = reqwest::Url::parse(&format!("{base}/{path}"))
-        .map_err(|e| format!("`{base}` is not a Prometheus URL: {e}"))?;
+fn endpoint(base: &str, path: &str, params: &[(&str, &str)]) -> Result<reqwest::Url, Problem> {
+    let mut url = reqwest::Url::parse(&format!("{base}/{path}")).map_err(|e| {
+        Problem::new(
+            ErrorKind::Config,
+            format!("`{base}` is not a Prometheus URL: {e}"),
+        )
+    })?;
     url.query_pairs_mut().extend_pairs(params);
     Ok(url)
 }
@@ -129,9 +140,9 @@ fn endpoint(base: &str, path: &str, params: &[(&str, &str)]) -> Result<reqwest::
 /// or Prometheus's own error message.
 async fn fetch(
     client: &reqwest::Client,
-    url: Result<reqwest::Url, String>,
+    url: Result<reqwest::Url, Problem>,
     body_cap: usize,
-) -> Result<(Value, Vec<String>), String> {
+) -> Result<(Value, Vec<String>), Problem> {
     let url = url?;
     let shown = without_query(&url);
     let response = client
@@ -144,19 +155,30 @@ async fn fetch(
     let mut body = Vec::new();
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let bytes = chunk.map_err(|e| format!("connection to {shown} broke: {e}"))?;
+        let bytes = chunk.map_err(|e| {
+            Problem::new(
+                ErrorKind::Connection,
+                format!("connection to {shown} broke: {e}"),
+            )
+        })?;
         if body.len() + bytes.len() > body_cap {
-            return Err(format!(
-                "the answer from {shown} is larger than the {} limit (narrow the query, or raise [run] max_body)",
-                ByteSize::from(body_cap)
+            return Err(Problem::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "the answer from {shown} is larger than the {} limit (narrow the query, or raise [run] max_body)",
+                    ByteSize::from(body_cap)
+                ),
             ));
         }
         body.extend_from_slice(&bytes);
     }
     let Ok(answer) = serde_json::from_slice::<Value>(&body) else {
-        return Err(format!(
-            "HTTP {} from {shown} is not a Prometheus API answer (is `url` the Prometheus base URL, like http://prometheus:9090?)",
-            status.as_u16()
+        return Err(Problem::new(
+            ErrorKind::BadResponse,
+            format!(
+                "HTTP {} from {shown} is not a Prometheus API answer (is `url` the Prometheus base URL, like http://prometheus:9090?)",
+                status.as_u16()
+            ),
         ));
     };
     let warnings = answer
@@ -181,11 +203,25 @@ async fn fetch(
                 .and_then(Value::as_str)
                 .map(|k| format!(" ({k})"))
                 .unwrap_or_default();
-            Err(format!("Prometheus: {message}{kind}"))
+            // Prometheus's own error types: bad_data is the query, the
+            // rest (timeout, canceled, execution, unavailable) the server.
+            let problem = match answer.get("errorType").and_then(Value::as_str) {
+                Some("bad_data") => ErrorKind::Query,
+                Some("timeout") => ErrorKind::Timeout,
+                _ if status.is_client_error() => ErrorKind::Query,
+                _ => ErrorKind::HttpStatus,
+            };
+            Err(Problem::new(
+                problem,
+                format!("Prometheus: {message}{kind}"),
+            ))
         }
-        _ => Err(format!(
-            "HTTP {} from {shown} is JSON but not a Prometheus API answer (no `status`)",
-            status.as_u16()
+        _ => Err(Problem::new(
+            ErrorKind::BadResponse,
+            format!(
+                "HTTP {} from {shown} is JSON but not a Prometheus API answer (no `status`)",
+                status.as_u16()
+            ),
         )),
     }
 }

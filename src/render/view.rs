@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::RenderExtras;
 use super::helpers::{env_label, status_label};
 use crate::report::{
-    CheckResult, CheckStatus, CiStatus, CommitBrief, EnvironmentReport, Health, Report,
+    CheckResult, CheckStatus, CiStatus, CommitBrief, EnvironmentReport, ErrorKind, Health, Report,
 };
 
 /// Derived values, under `view` in the template context.
@@ -112,6 +112,8 @@ pub struct ComparisonView<'a> {
     pub diff_url: Option<&'a str>,
     /// Commits in between.
     pub commits: &'a [CommitBrief],
+    /// How many commits behind are not in `commits` (the list was cut).
+    pub more_commits: Option<u64>,
     /// Why drift could not be measured.
     pub error: Option<&'a str>,
 }
@@ -157,6 +159,10 @@ impl<'a> View<'a> {
                     tracked_sha: c.tracked_sha.as_deref(),
                     diff_url: c.diff_url.as_deref(),
                     commits: &c.commits,
+                    more_commits: c
+                        .commits_behind
+                        .map(|n| n.saturating_sub(c.commits.len() as u64))
+                        .filter(|&n| c.commits_truncated && n > 0),
                     error: c.error.as_deref(),
                 }
             })
@@ -185,11 +191,8 @@ impl<'a> View<'a> {
                         .find(|c| c.environment == id.as_str())
                         .cloned(),
                     trend: extras.trends.get(id).and_then(trend_view),
-                    advice: env
-                        .error
-                        .as_deref()
-                        .filter(|_| env.status == Health::Failing)
-                        .map(|e| advice(e, env.url.as_deref())),
+                    advice: (env.status == Health::Failing && env.error.is_some())
+                        .then(|| advice(env.error_kind, env.url.as_deref())),
                     ci_tally: env.ci.as_ref().and_then(|ci| {
                         let total: u64 = ci.counts.values().sum();
                         let passed = ci.counts.get("success").copied().unwrap_or(0);
@@ -389,30 +392,53 @@ fn trend_view(trend: &super::EnvTrend) -> Option<TrendView> {
     })
 }
 
-/// What a person can do about a failing environment, from the error text.
-fn advice(error: &str, url: Option<&str>) -> String {
-    let e = error.to_lowercase();
+/// What a person can do about a failing environment, from its error kind.
+fn advice(kind: Option<ErrorKind>, url: Option<&str>) -> String {
     let target = url.unwrap_or("the service");
-    if e.contains("refused") {
-        format!(
+    match kind {
+        Some(ErrorKind::Refused) => format!(
             "Nothing is listening at {target}. Is the service running? Check its process or deploy logs."
-        )
-    } else if e.contains("timed out") || e.contains("timeout") {
-        "The service did not answer in time. Check its load, or raise the check's timeout."
-            .to_owned()
-    } else if e.contains("dns") || e.contains("resolve") || e.contains("lookup") {
-        format!("The host name of {target} does not resolve. Check the URL and DNS.")
-    } else if e.contains("certificate") || e.contains("tls") || e.contains("ssl") {
-        "The TLS handshake failed. Check the certificate (expiry, host name).".to_owned()
-    } else if e.contains("401") || e.contains("403") || e.contains("unauthorized") {
-        "The request was not authorized. Check the token the check reads from the environment."
-            .to_owned()
-    } else if ["500", "502", "503", "504", "server error"]
-        .iter()
-        .any(|code| e.contains(code))
-    {
-        "The service answered with a server error. Check its logs.".to_owned()
-    } else {
-        "Open the failing check below for the details, then the service's logs.".to_owned()
+        ),
+        Some(ErrorKind::Connection) => format!(
+            "The connection to {target} failed. Check that the service is up and reachable from here."
+        ),
+        Some(ErrorKind::Timeout) => {
+            "The service did not answer in time. Check its load, or raise the check's timeout."
+                .to_owned()
+        }
+        Some(ErrorKind::Dns) => {
+            format!("The host name of {target} does not resolve. Check the URL and DNS.")
+        }
+        Some(ErrorKind::Tls) => {
+            "The TLS handshake failed. Check the certificate (expiry, host name).".to_owned()
+        }
+        Some(ErrorKind::Unauthorized) => {
+            "The request was not authorized. Check the token the check reads from the environment."
+                .to_owned()
+        }
+        Some(ErrorKind::NotFound) => {
+            format!("{target} answered 404. Check the path in the config, or whether the deploy removed it.")
+        }
+        Some(ErrorKind::HttpStatus) => {
+            "The service answered with a server error. Check its logs.".to_owned()
+        }
+        Some(ErrorKind::RateLimited) => {
+            "The upstream is rate limiting these requests. Wait for the reset, or set a token."
+                .to_owned()
+        }
+        Some(ErrorKind::CiFailed) => {
+            "CI failed on the commit it runs: this is the code. Open the failing run.".to_owned()
+        }
+        Some(ErrorKind::DeployFailed) => {
+            "The latest deploy failed. Open its logs, then redeploy.".to_owned()
+        }
+        Some(ErrorKind::Condition | ErrorKind::Threshold) => {
+            "The service answers, but not as expected. Compare the failing check below with the last deploy."
+                .to_owned()
+        }
+        Some(ErrorKind::Config | ErrorKind::Query | ErrorKind::Redirect) => {
+            "The check itself is set up wrong. Fix the config entry named below.".to_owned()
+        }
+        _ => "Open the failing check below for the details, then the service's logs.".to_owned(),
     }
 }

@@ -10,7 +10,7 @@ use super::{
     CheckResult, CheckStatus, CiRun, CiStatus, Comparison, EnvironmentReport, GitInfo, Health,
     Report, SCHEMA_VERSION,
 };
-use crate::outcome::{RunResults, same_commit};
+use crate::outcome::{Blame, ErrorKind, RunResults, same_commit};
 use crate::plan::{FACTS, GithubKind, Plan, ProbeSpec};
 
 /// Assembles the report of one run from the plan and what the run learned.
@@ -65,12 +65,18 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
         };
         let first_with = |s: &[CheckStatus]| {
             considered.iter().find(|r| s.contains(&r.status)).map(|r| {
-                format!(
+                let text = format!(
                     "{}: {}",
                     r.name,
                     r.error.clone().unwrap_or_else(|| r.summary.clone())
-                )
+                );
+                (text, r.error_kind)
             })
+        };
+        let (error, error_kind) = if status == Health::Failing || offline {
+            first_with(&[CheckStatus::Fail, CheckStatus::Error]).unzip()
+        } else {
+            (None, None)
         };
         environments.insert(
             env.id.clone(),
@@ -86,15 +92,12 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
                 deployed_at: fact("deployed_at"),
                 latency_ms,
                 warning: if status == Health::Warning {
-                    first_with(&[CheckStatus::Warn])
+                    first_with(&[CheckStatus::Warn]).map(|(text, _)| text)
                 } else {
                     None
                 },
-                error: if status == Health::Failing || offline {
-                    first_with(&[CheckStatus::Fail, CheckStatus::Error])
-                } else {
-                    None
-                },
+                error,
+                error_kind: error_kind.flatten(),
                 checks: mine.iter().map(|(_, r)| r.id.clone()).collect(),
                 ci: commit_ci.shift_remove(&env.id),
             },
@@ -388,10 +391,18 @@ pub fn summarize(
                     e.warning.as_deref().unwrap_or("has warnings")
                 ));
             }
-            Health::Failing => details.push(format!(
-                "{id} down: {}",
-                e.error.as_deref().unwrap_or("check failed")
-            )),
+            Health::Failing => {
+                // "down" only when the kind says the service is unreachable
+                // or broken; a failed expectation or CI is "failing".
+                let word = match e.error_kind.map(ErrorKind::blame) {
+                    None | Some(Blame::Infrastructure) => "down",
+                    Some(Blame::Code | Blame::Config) => "failing",
+                };
+                details.push(format!(
+                    "{id} {word}: {}",
+                    e.error.as_deref().unwrap_or("check failed")
+                ));
+            }
             _ => {}
         }
     }

@@ -106,6 +106,10 @@ pub struct EnvironmentReport {
     /// The first failing check's reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The kind of that check's error: present exactly when `error` is and
+    /// the failing check gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<ErrorKind>,
     /// Ids of the checks that ran for it.
     pub checks: Vec<String>,
     /// CI status of the exact commit it runs.
@@ -152,8 +156,8 @@ fn is_false(b: &bool) -> bool {
 mod build;
 
 pub use crate::outcome::{
-    CheckResult, CheckStatus, CiRun, CiStatus, CommitBrief, CommitCi, Comparison, GithubInfo,
-    ProjectInfo,
+    Blame, CheckResult, CheckStatus, CiRun, CiStatus, CommitBrief, CommitCi, Comparison, ErrorKind,
+    GithubInfo, ProjectInfo,
 };
 
 pub use crate::outcome::{Level, MetricResult, TableResult, Thresholds};

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Compare, Deployment, GithubClient, WorkflowRun};
 use crate::outcome::CiStatus;
-use crate::probe::{Observation, Probed, Verdict};
+use crate::probe::{ErrorKind, Observation, Probed, Problem, Verdict};
 
 /// What a `github` check asks for, with templates rendered.
 #[derive(Debug, Clone)]
@@ -50,17 +50,17 @@ pub async fn observe(client: &GithubClient, repo: &str, request: Request) -> Pro
             .await
         {
             Ok(run) => workflow_probed(run, &name, started.elapsed()),
-            Err(e) => Probed::error(e.to_string(), started.elapsed()),
+            Err(e) => Probed::error(e.kind(), e.to_string(), started.elapsed()),
         },
         Request::Deployment { environment } => {
             match client.latest_deployment(repo, &environment).await {
                 Ok(d) => deployment_probed(d, &environment, started.elapsed()),
-                Err(e) => Probed::error(e.to_string(), started.elapsed()),
+                Err(e) => Probed::error(e.kind(), e.to_string(), started.elapsed()),
             }
         }
         Request::Compare { base, head } => match client.compare(repo, &base, &head).await {
             Ok(c) => compare_probed(c, &base, &head, started.elapsed()),
-            Err(e) => Probed::error(e.to_string(), started.elapsed()),
+            Err(e) => Probed::error(e.kind(), e.to_string(), started.elapsed()),
         },
     }
 }
@@ -103,29 +103,38 @@ fn workflow_probed(run: WorkflowRun, name: &str, duration: Duration) -> Probed {
         CiStatus::Failure => {
             let why = run.conclusion.as_deref().unwrap_or("failure");
             let s = format!("{workflow} failed on {sha} ({why}); logs: {}", run.html_url);
-            (s.clone(), Verdict::Fail(s))
+            (
+                s.clone(),
+                Verdict::Fail(Problem::new(ErrorKind::CiFailed, s)),
+            )
         }
         CiStatus::Stalled => {
             let s = format!(
                 "{workflow} STALLED on {sha}: still {}{took}",
                 run.raw_status.replace('_', " ")
             );
-            (s.clone(), Verdict::Fail(s))
+            (
+                s.clone(),
+                Verdict::Fail(Problem::new(ErrorKind::CiFailed, s)),
+            )
         }
         CiStatus::InProgress | CiStatus::Queued => {
             let s = format!(
                 "{workflow} {} on {sha}{took}",
                 run.raw_status.replace('_', " ")
             );
-            (s.clone(), Verdict::Warn(s))
+            (s, Verdict::Warn(None))
         }
         CiStatus::Cancelled => {
             let s = format!("{workflow} was cancelled on {sha}");
-            (s.clone(), Verdict::Warn(s))
+            (s, Verdict::Warn(None))
         }
         CiStatus::Unknown => {
             let s = format!("{workflow}: GitHub reports status `{}`", run.raw_status);
-            (s.clone(), Verdict::Error(s))
+            (
+                s.clone(),
+                Verdict::Error(Problem::new(ErrorKind::BadResponse, s)),
+            )
         }
     };
     Probed {
@@ -158,8 +167,10 @@ fn deployment_probed(d: Deployment, environment: &str, duration: Duration) -> Pr
         .unwrap_or_default();
     let summary = format!("{environment}: {state} deploy of {sha} ({}){by}", d.r#ref);
     let verdict = match state.as_str() {
-        "failure" | "error" => Verdict::Fail(summary.clone()),
-        "in_progress" | "queued" | "pending" | "created" => Verdict::Warn(summary.clone()),
+        "failure" | "error" => {
+            Verdict::Fail(Problem::new(ErrorKind::DeployFailed, summary.clone()))
+        }
+        "in_progress" | "queued" | "pending" | "created" => Verdict::Warn(None),
         _ => Verdict::Pass,
     };
     Probed {

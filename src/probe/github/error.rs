@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::outcome::ErrorKind;
 use crate::units;
 
 /// A GitHub call that did not produce a usable answer.
@@ -76,6 +77,8 @@ pub enum GithubError {
     /// DNS, connect, TLS or timeout before an answer.
     #[error("cannot reach GitHub at {api_url}: {reason}")]
     Unreachable {
+        /// Timeout, refused, DNS, TLS or another connection failure.
+        kind: ErrorKind,
         /// Base URL in use.
         api_url: String,
         /// The lowest-level cause, e.g. "Connection refused (os error 111)".
@@ -113,6 +116,26 @@ pub enum GithubError {
         /// What was given.
         repo: String,
     },
+}
+
+impl GithubError {
+    /// The closed-set kind, for advice and blame.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            GithubError::RateLimited { .. } | GithubError::SecondaryRateLimited { .. } => {
+                ErrorKind::RateLimited
+            }
+            GithubError::BadCredentials | GithubError::Forbidden { .. } => ErrorKind::Unauthorized,
+            GithubError::NotFound { .. } => ErrorKind::NotFound,
+            GithubError::Server { .. } | GithubError::UnexpectedStatus { .. } => {
+                ErrorKind::HttpStatus
+            }
+            GithubError::Unreachable { kind, .. } => *kind,
+            GithubError::BadResponse { .. } => ErrorKind::BadResponse,
+            GithubError::NoRuns { .. } | GithubError::NoDeployments { .. } => ErrorKind::NoData,
+            GithubError::InvalidRepo { .. } => ErrorKind::Config,
+        }
+    }
 }
 
 /// "in 17m" / "in 40 s": minutes are rounded up so "in 0m" never shows.
