@@ -105,10 +105,33 @@ pub struct TableView<'a> {
     pub state: &'static str,
 }
 
-/// The panels of `report`, in order of their first check.
+/// The panels of `report` in config order, their cards and tables in the
+/// config order of their checks (each check's instances in report order).
+/// A check naming a panel that `report.panels` lacks (a report built
+/// elsewhere) comes after, in report order.
 pub fn panels<'a>(report: &'a Report, history: &IndexMap<String, Vec<f64>>) -> Vec<PanelView<'a>> {
+    let mut position: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for ids in report.panels.values() {
+        for id in ids {
+            let next = position.len();
+            position.entry(id.as_str()).or_insert(next);
+        }
+    }
+    let mut ordered: Vec<(usize, &'a CheckResult)> = report
+        .checks
+        .iter()
+        .filter(|c| c.panel.is_some())
+        .map(|c| {
+            (
+                position.get(c.id.as_str()).copied().unwrap_or(usize::MAX),
+                c,
+            )
+        })
+        .collect();
+    // Stable: instances of one check keep their report (environment) order.
+    ordered.sort_by_key(|(p, _)| *p);
     let mut out: IndexMap<&'a str, PanelView<'a>> = IndexMap::new();
-    for check in &report.checks {
+    for (_, check) in ordered {
         let Some(name) = check.panel.as_deref() else {
             continue;
         };

@@ -185,6 +185,12 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
     let status = overall(&environments, &global);
     let summary = summarize(&environments, &global);
     let checks = results;
+    let mut panels: IndexMap<String, Vec<String>> = IndexMap::new();
+    for c in &plan.checks {
+        if let Some(panel) = &c.panel {
+            panels.entry(panel.clone()).or_default().push(c.id.clone());
+        }
+    }
     Report {
         schema_version: SCHEMA_VERSION,
         timestamp: finished_at,
@@ -197,6 +203,7 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
         comparison,
         actions,
         checks,
+        panels,
         github,
         duration_ms,
     }

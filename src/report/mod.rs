@@ -36,6 +36,11 @@ pub struct Report {
     pub actions: IndexMap<String, String>,
     /// Every check instance, ordered by id then environment.
     pub checks: Vec<CheckResult>,
+    /// Dashboard panels in config order, each with the ids of its checks in
+    /// config order: the order metric cards and tables are shown in (the
+    /// `checks` list is sorted by id). Absent when no check names a panel.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub panels: IndexMap<String, Vec<String>>,
     /// How GitHub was reached, when any GitHub check ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub github: Option<GithubInfo>,
