@@ -121,6 +121,10 @@ pub struct GithubConfig {
     pub api_url: Option<Spanned<String>>,
     /// Keep ETag-cached answers on disk between runs (default true).
     pub disk_cache: Option<bool>,
+    /// Deployments listed per environment (default 10, 0 turns it off).
+    pub history: Option<Spanned<u64>>,
+    /// Look up the pull requests behind a drift (default true).
+    pub pull_requests: Option<bool>,
 }
 
 /// `[run]`.

@@ -221,11 +221,12 @@ pub async fn run(plan: &Plan, services: &Services, progress: Option<Progress<'_>
         results: &results,
         finished: &finished,
     };
-    let (_, drift, commit_ci, deployed) = tokio::join!(
+    let (_, drift, commit_ci, deployed, deployments) = tokio::join!(
         futures::future::join_all(finished.iter().cloned()),
         lookups.drift(),
         lookups.commit_ci(),
         lookups.deployed(),
+        lookups.deployments(),
     );
     // The jobs' futures borrow `results`; they are done, let them go.
     drop(finished);
@@ -241,6 +242,7 @@ pub async fn run(plan: &Plan, services: &Services, progress: Option<Progress<'_>
         drift,
         commit_ci,
         deployed,
+        deployments,
         github: github.as_ref().map(GithubClient::stats),
         finished_at: Utc::now(),
         duration_ms: started.elapsed().as_millis() as u64,

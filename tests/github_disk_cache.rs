@@ -42,12 +42,14 @@ fn second_process_worth_of_services_makes_only_304s() {
             cold.requests, cold.not_modified, warm.requests, warm.not_modified
         );
 
-        // 2 runs + 1 drift compare + commit CI of 2 distinct shas x 2.
-        // Points, not requests: on loopback a shared call can finish before
-        // its twin is first polled, and the twin asks again (a free 304).
-        let urls = 2 + 1 + 2 * 2;
+        // 2 runs + 1 drift compare + the pull request of the 1 commit it
+        // lists + commit CI of 2 distinct shas x 2. Points, not requests: on
+        // loopback a shared call can finish before its twin is first polled,
+        // and the twin asks again (a free 304).
+        let urls = 2 + 1 + 1 + 2 * 2;
         assert_eq!(cold.requests - cold.not_modified, urls);
         assert_eq!(warm.not_modified, warm.requests, "all 304");
+        assert_eq!(warm.rate_limit_points, 0, "a repeated run spends nothing");
         let log = world.github.log();
         assert!(
             log[after_first..]

@@ -126,6 +126,7 @@ fn run(checks: Vec<CheckResult>) -> RunResults {
         drift: IndexMap::new(),
         commit_ci: IndexMap::new(),
         deployed: IndexMap::new(),
+        deployments: IndexMap::new(),
         github: None,
         finished_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 1).unwrap(),
         duration_ms: 321,
@@ -313,6 +314,7 @@ fn upstream_answers_and_their_errors_reach_the_report() {
         auth: "anonymous".into(),
         requests: 7,
         not_modified: 2,
+        rate_limit_points: 5,
         rate_limit_remaining: Some(50),
         rate_limit_reset: None,
     });

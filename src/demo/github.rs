@@ -186,6 +186,8 @@ fn default_fixture(path: &str) -> Option<&'static str> {
         ["repos", _, _, "compare", _] => Some("compare_ahead.json"),
         ["repos", _, _, "commits", _, "status"] => Some("commit_combined_status.json"),
         ["repos", _, _, "commits", _, "check-runs"] => Some("commit_check_runs.json"),
+        // The pulls a commit belongs to have the same shape as the pulls list.
+        ["repos", _, _, "commits", _, "pulls"] => Some("pulls_list.json"),
         _ => None,
     }
 }
@@ -340,7 +342,9 @@ impl FakeGithub {
         &self.shared.fixtures
     }
 
-    /// Answer `path` (or [`ANY_PATH`]) with this until cleared.
+    /// Answer `path` (or [`ANY_PATH`]) with this until cleared. A path with
+    /// a query (`repos/o/r/deployments?per_page=2&page=2`) answers only
+    /// requests with exactly that query, before any override of the path.
     pub fn set(&self, path: &str, status: u16, body: Value, headers: &[(&str, &str)]) {
         self.put(path, status, body, headers, None);
     }
@@ -370,7 +374,7 @@ impl FakeGithub {
             .overrides
             .lock()
             .expect("overrides lock")
-            .insert(key(path), Override { canned, uses });
+            .insert(override_key(path), Override { canned, uses });
     }
 
     /// Back to the fixture for `path`.
@@ -379,7 +383,7 @@ impl FakeGithub {
             .overrides
             .lock()
             .expect("overrides lock")
-            .remove(&key(path));
+            .remove(&override_key(path));
     }
 
     /// Every path answers the documented primary-limit 403
@@ -469,6 +473,11 @@ impl FakeGithub {
     }
 }
 
+/// An override's key: the path, with its query when it names one.
+fn override_key(path: &str) -> String {
+    path.trim_start_matches('/').to_string()
+}
+
 fn key(path: &str) -> String {
     let p = path.split('?').next().unwrap_or(path);
     p.trim_start_matches('/').to_string()
@@ -499,7 +508,10 @@ async fn handle(
     let path = key(uri.path());
     let canned = {
         let mut overrides = shared.overrides.lock().expect("overrides lock");
-        let hit = if overrides.contains_key(&path) {
+        let with_query = uri.query().map(|q| format!("{path}?{q}"));
+        let hit = if let Some(k) = with_query.filter(|k| overrides.contains_key(k)) {
+            Some(k)
+        } else if overrides.contains_key(&path) {
             Some(path.clone())
         } else if overrides.contains_key(ANY_PATH) {
             Some(ANY_PATH.to_string())

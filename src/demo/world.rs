@@ -139,6 +139,7 @@ pub fn embedded_fixtures() -> Fixtures {
         fixture!("official/rate_limit.json"),
         fixture!("official/deployments_list.json"),
         fixture!("official/deployment_statuses_list.json"),
+        fixture!("pulls_list.json"),
     ])
 }
 

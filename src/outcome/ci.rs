@@ -81,6 +81,11 @@ pub struct GithubInfo {
     pub requests: u64,
     /// Of which answered 304 (cost no rate limit).
     pub not_modified: u64,
+    /// Primary rate-limit points this run spent: its requests less its 304s
+    /// (GitHub documents that a 304 to a conditional request costs none).
+    /// 0 when nothing changed since the last run, in memory or on disk.
+    #[serde(default)]
+    pub rate_limit_points: u64,
     /// Remaining primary rate limit, as last reported.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit_remaining: Option<u64>,

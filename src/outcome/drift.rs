@@ -37,6 +37,13 @@ pub struct Comparison {
     /// True when `commits` lists fewer than `commits_behind`: the list was cut.
     #[serde(default, skip_serializing_if = "is_false")]
     pub commits_truncated: bool,
+    /// The pull requests the missing commits came from, in commit order,
+    /// each once (GitHub only; off with `[github] pull_requests = false`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pull_requests: Vec<PullRequestBrief>,
+    /// Why the pull requests could not be listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_requests_error: Option<String>,
     /// Where the counts came from: "github" or "git".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
@@ -69,6 +76,8 @@ impl Comparison {
             diff_url: None,
             commits: Vec::new(),
             commits_truncated: false,
+            pull_requests: Vec::new(),
+            pull_requests_error: None,
             source: None,
             error: None,
             duration_ms: None,
@@ -93,6 +102,20 @@ pub fn same_commit(a: &str, b: &str) -> bool {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+/// A pull request behind a drift: where a missing commit came from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PullRequestBrief {
+    /// Its number.
+    pub number: u64,
+    /// Its title.
+    pub title: String,
+    /// Login of its author.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// Its page.
+    pub url: String,
 }
 
 /// One commit in a comparison.

@@ -10,6 +10,7 @@
 
 mod check;
 mod ci;
+mod deploy;
 mod drift;
 mod metrics;
 mod run;
@@ -18,7 +19,8 @@ pub use check::{
     Blame, CheckResult, CheckStatus, ErrorKind, Observation, Probed, Problem, Verdict,
 };
 pub use ci::{CiRun, CiStatus, CommitCi, GithubInfo};
-pub use drift::{CommitBrief, Comparison, same_commit};
+pub use deploy::{DeploymentEntry, DeploymentHistory};
+pub use drift::{CommitBrief, Comparison, PullRequestBrief, same_commit};
 pub use metrics::{Level, MetricResult, TableResult, Thresholds};
 pub use run::{Deployed, RunResults};
 

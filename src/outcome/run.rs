@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
-use super::{CheckResult, CommitCi, Comparison, GithubInfo};
+use super::{CheckResult, CommitCi, Comparison, DeploymentHistory, GithubInfo};
 
 /// What one run found out: every check's result and the answers of the
 /// upstream jobs the runner schedules after them (drift, each environment's
@@ -22,6 +22,10 @@ pub struct RunResults {
     /// Whether local HEAD is in what each environment runs, keyed by
     /// environment id; present when both shas are known.
     pub deployed: IndexMap<String, Deployed>,
+    /// The last GitHub deployments of each environment that has a
+    /// `github = { deployment = … }` check, keyed by environment id; empty
+    /// with `[github] history = 0`.
+    pub deployments: IndexMap<String, DeploymentHistory>,
     /// GitHub requests this run spent; None when the plan has no GitHub check.
     pub github: Option<GithubInfo>,
     /// When the run finished.

@@ -76,6 +76,10 @@ pub struct Settings {
     pub github_api_url: String,
     /// Keep GitHub answers on disk between runs.
     pub github_disk_cache: bool,
+    /// `[github] history`: deployments listed per environment (0: none).
+    pub github_history: usize,
+    /// `[github] pull_requests`: look up the pull requests behind a drift.
+    pub github_pull_requests: bool,
     /// Template override directory.
     pub templates_dir: Option<PathBuf>,
 }
@@ -86,6 +90,10 @@ pub const DEFAULT_CONCURRENCY: usize = 256;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default timeout of a plugin check.
 pub const PLUGIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default `[github] history`.
+pub const DEFAULT_GITHUB_HISTORY: usize = 10;
+/// Largest `[github] history`: each entry costs one request for its status.
+pub const MAX_GITHUB_HISTORY: usize = 100;
 /// Default `[run] max_body`.
 pub const DEFAULT_BODY_CAP: usize = 1 << 20;
 

@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use super::builder::{Builder, quote};
-use super::{DEFAULT_BODY_CAP, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, Settings};
+use super::{
+    DEFAULT_BODY_CAP, DEFAULT_CONCURRENCY, DEFAULT_GITHUB_HISTORY, DEFAULT_TIMEOUT,
+    MAX_GITHUB_HISTORY, Settings,
+};
 
 pub(super) fn settings(b: &mut Builder<'_>) -> Settings {
     let c = b.config;
@@ -68,6 +71,20 @@ pub(super) fn settings(b: &mut Builder<'_>) -> Settings {
             format!("`api_url` is not a URL: `{}`", quote(u.get_ref())),
         );
     }
+    let github_history = match &c.github.history {
+        None => DEFAULT_GITHUB_HISTORY,
+        Some(n) if *n.get_ref() > MAX_GITHUB_HISTORY as u64 => {
+            b.error(
+                0,
+                n.span(),
+                format!(
+                    "`history` is at most {MAX_GITHUB_HISTORY}: each deployment listed costs a request for its status"
+                ),
+            );
+            MAX_GITHUB_HISTORY
+        }
+        Some(n) => *n.get_ref() as usize,
+    };
     let templates_dir = c.project.templates.as_ref().map(|t| {
         let p = b.resolve_path(0, t.get_ref());
         if !p.is_dir() {
@@ -88,6 +105,8 @@ pub(super) fn settings(b: &mut Builder<'_>) -> Settings {
         allow_remote: c.serve.allow_remote,
         github_api_url,
         github_disk_cache: c.github.disk_cache.unwrap_or(true),
+        github_history,
+        github_pull_requests: c.github.pull_requests.unwrap_or(true),
         templates_dir,
     }
 }

@@ -1,11 +1,26 @@
 //! GitHub probe: workflow runs, deployments, compare and commit CI.
 //!
-//! This talks to the REST API with `reqwest` and its own serde structs, not
-//! octocrab, because the probe needs what octocrab hides or lacks: raw
-//! `ETag` / `If-None-Match` handling (an unchanged answer must cost no rate
-//! limit), the `x-ratelimit-*` and `retry-after` headers, and fields its
-//! models miss or mistype (a run's `path` and `run_started_at`; `name` and
-//! `head_branch` are nullable in GitHub's schema but `String` in octocrab).
+//! **octocrab is the client.** Every request goes through
+//! [`Octocrab::_get_with_headers`] on a stack of octocrab's own layers
+//! (base URL for api.github.com, GitHub Enterprise or the fake GitHub; the
+//! token, sent only to that host; `X-GitHub-Api-Version`) over the process's
+//! one reqwest client, so there is no second HTTP or TLS stack (rustls with
+//! ring; octocrab's hyper client, aws-lc, retry and redirect layers are off).
+//! The raw answer comes back with its headers, so what octocrab would hide
+//! stays here: `ETag` / `If-None-Match` (an unchanged answer costs no rate
+//! limit) with the memory and disk cache, the `x-ratelimit-*` and
+//! `retry-after` headers, the shared in-flight requests and the per-run counters.
+//!
+//! **Models.** octocrab's `repos::Deployment` and `repos::DeploymentStatus`
+//! read deployments and their statuses. Own structs remain (in `model`) where
+//! octocrab's do not fit what GitHub sends: workflow runs (`name` and
+//! `head_branch` are nullable in GitHub's schema but `String` in octocrab),
+//! compare (octocrab's `CommitComparison` requires `node_id` and
+//! `merge_base_commit`, which older and Enterprise answers lack, so a drift
+//! would turn into an error), check runs (octocrab's `CheckRun` has no
+//! `status`, which the CI verdict needs) and the combined status (only
+//! `statuses[].state` is read, as a word, so an unknown state is counted,
+//! not a parse error). Each struct names only the fields the report uses.
 //!
 //! One [`GithubClient`] per process; clones share the connection pool, the
 //! ETag cache, the counters and the rate-limit state, so once GitHub says the
@@ -13,16 +28,27 @@
 
 mod cache;
 mod check;
+mod deployments;
 mod error;
 mod model;
+mod pulls;
 
 use crate::redact::Redactor;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use http_body_util::combinators::BoxBody;
+use octocrab::service::middleware::auth_header::AuthHeaderLayer;
+use octocrab::service::middleware::base_uri::BaseUriLayer;
+use octocrab::service::middleware::extra_headers::ExtraHeadersLayer;
+use octocrab::service::middleware::reqwest_connector::ReqwestConnector;
+use octocrab::{AuthState, Octocrab, OctocrabBuilder};
 
 use chrono::{DateTime, TimeZone, Utc};
 use futures::FutureExt;
@@ -33,15 +59,14 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::outcome::{CommitCi, GithubInfo};
+use crate::outcome::{CommitCi, ErrorKind, GithubInfo};
 use cache::{Entry, EtagCache};
 pub use check::{Request, observe};
 pub use error::GithubError;
 pub use model::{Compare, Deployment, WorkflowRun, ci_status};
-use model::{
-    RawCheckRuns, RawCombinedStatus, RawCompare, RawDeployment, RawDeploymentStatus, RawRun,
-    RawRunList,
-};
+use model::{RawCheckRuns, RawCombinedStatus, RawCompare, RawRun, RawRunList};
+use octocrab::models::repos::{Deployment as GhDeployment, DeploymentStatus as GhDeploymentStatus};
+pub use pulls::MAX_COMMITS as MAX_PULL_REQUEST_COMMITS;
 
 /// The public API's address; anything else is GitHub Enterprise or a test server.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -82,7 +107,11 @@ struct Spent {
 }
 
 struct Inner {
+    /// The one HTTP client (rustls with ring) octocrab sends through.
     http: reqwest::Client,
+    /// Octocrab over `http`, built on first use (see [`GithubClient::octocrab`]);
+    /// `Err` holds why `api_url` cannot be used.
+    octo: OnceLock<Result<Octocrab, String>>,
     api_url: String,
     /// `Bearer …`, marked sensitive so no HTTP-level debug output prints it.
     auth_header: Option<HeaderValue>,
@@ -165,6 +194,7 @@ impl GithubClient {
         GithubClient {
             inner: Arc::new(Inner {
                 http,
+                octo: OnceLock::new(),
                 api_url: api_url.trim_end_matches('/').to_string(),
                 auth_header,
                 redactor,
@@ -224,10 +254,13 @@ impl GithubClient {
     /// rate-limit headers any handle saw.
     pub fn stats(&self) -> GithubInfo {
         let rate = self.inner.rate.lock().expect("rate lock");
+        let requests = self.spent.requests.load(Ordering::Relaxed);
+        let not_modified = self.spent.not_modified.load(Ordering::Relaxed);
         GithubInfo {
             auth: self.auth_description(),
-            requests: self.spent.requests.load(Ordering::Relaxed),
-            not_modified: self.spent.not_modified.load(Ordering::Relaxed),
+            requests,
+            not_modified,
+            rate_limit_points: requests.saturating_sub(not_modified),
             rate_limit_remaining: rate.remaining,
             rate_limit_reset: rate.reset,
         }
@@ -289,27 +322,38 @@ impl GithubClient {
                 environment: environment.to_string(),
             });
         };
-        let raw: RawDeployment = parse(&path, &json)?;
-        let status_path = format!("repos/{repo}/deployments/{}/statuses?per_page=1", raw.id);
-        let statuses = self.get_shared(&status_path).await?;
-        let statuses: Vec<Value> = parse(&status_path, &statuses)?;
-        let latest = statuses.into_iter().next();
-        let status: Option<RawDeploymentStatus> = match &latest {
-            Some(v) => Some(parse(&status_path, v)?),
-            None => None,
-        };
+        let raw: GhDeployment = parse(&path, &json)?;
+        let (latest, status) = self.latest_status(repo, raw.id.into_inner()).await?;
         if let Value::Object(map) = &mut json {
             map.insert("latest_status".into(), latest.unwrap_or(Value::Null));
         }
         Ok(Deployment {
             sha: raw.sha,
-            r#ref: raw.r#ref,
-            created_at: raw.created_at,
+            r#ref: raw.ref_field,
+            created_at: model::rfc3339(&raw.created_at),
             creator: raw.creator.map(|c| c.login),
-            state: status.as_ref().map(|s| s.state.clone()),
+            state: status.as_ref().map(|s| model::state_word(s.state)),
             environment_url: status.and_then(|s| s.environment_url),
             json,
         })
+    }
+
+    /// The newest status of deployment `id` (GitHub lists statuses newest
+    /// first), as sent and parsed; None when it has none yet.
+    async fn latest_status(
+        &self,
+        repo: &str,
+        id: u64,
+    ) -> Result<(Option<Value>, Option<GhDeploymentStatus>), GithubError> {
+        let path = format!("repos/{repo}/deployments/{id}/statuses?per_page=1");
+        let statuses = self.get_shared(&path).await?;
+        let statuses: Vec<Value> = parse(&path, &statuses)?;
+        let latest = statuses.into_iter().next();
+        let parsed = match &latest {
+            Some(v) => Some(parse(&path, v)?),
+            None => None,
+        };
+        Ok((latest, parsed))
     }
 
     /// How `head` relates to `base`: for drift, `base` is the environment and
@@ -364,6 +408,12 @@ impl GithubClient {
     /// environments running the same sha ask for the same commit CI in the
     /// same run, and that should cost one request, not two.
     async fn get_shared(&self, path: &str) -> Result<Arc<Value>, GithubError> {
+        Ok(self.get_page(path).await?.body)
+    }
+
+    /// Like [`GithubClient::get_shared`], with the next page's path when
+    /// GitHub's `Link` header names one on the same API host.
+    async fn get_page(&self, path: &str) -> Result<Fetched, GithubError> {
         let path = path.trim_start_matches('/').to_string();
         let (fut, leader) = {
             let mut inflight = self.inner.inflight.lock().expect("inflight lock");
@@ -387,22 +437,26 @@ impl GithubClient {
         fut.await
     }
 
-    async fn fetch(&self, path: &str) -> Result<Arc<Value>, GithubError> {
+    async fn fetch(&self, path: &str) -> Result<Fetched, GithubError> {
         let url = format!("{}/{}", self.inner.api_url, path);
         let shown = path.split('?').next().unwrap_or(path);
         let mut retried = false;
         loop {
             self.fail_fast()?;
             let cached = self.inner.cache.get(&url).await;
-            let resp = self.send(&url, cached.as_ref()).await?;
+            let resp = self.send(path, cached.as_ref()).await?;
             self.spent.requests.fetch_add(1, Ordering::Relaxed);
-            self.record_rate(resp.headers());
-            let status = resp.status();
+            let (parts, body) = resp.into_parts();
+            self.record_rate(&parts.headers);
+            let status = parts.status;
 
             if status == StatusCode::NOT_MODIFIED {
                 if let Some(entry) = cached {
                     self.spent.not_modified.fetch_add(1, Ordering::Relaxed);
-                    return Ok(entry.body);
+                    return Ok(Fetched {
+                        body: entry.body,
+                        next: entry.next,
+                    });
                 }
                 // Only possible if someone else sent our ETag; nothing to reuse.
                 return Err(GithubError::BadResponse {
@@ -410,33 +464,39 @@ impl GithubClient {
                     detail: "304 Not Modified without a cached body".into(),
                 });
             }
+            let bytes = match body.collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(e) if status.is_success() => return Err(self.unreachable(&e)),
+                // An error answer cut short is still classified by its status.
+                Err(_) => Bytes::new(),
+            };
             if status.is_success() {
-                let etag = resp
-                    .headers()
+                let etag = parts
+                    .headers
                     .get(header::ETAG)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
-                let bytes = resp.bytes().await.map_err(|e| self.unreachable(&e))?;
                 let body: Value =
                     serde_json::from_slice(&bytes).map_err(|e| GithubError::BadResponse {
                         path: shown.to_string(),
                         detail: e.to_string(),
                     })?;
                 let body = Arc::new(body);
+                let next = next_link(&parts.headers);
                 if let Some(etag) = etag {
                     let entry = Entry {
                         etag,
                         body: body.clone(),
+                        next: next.clone(),
                     };
                     self.inner.cache.put(&url, entry).await;
                 }
-                return Ok(body);
+                return Ok(Fetched { body, next });
             }
 
-            let headers = resp.headers().clone();
-            let text = resp.text().await.unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes);
             let message = error_message(&self.inner.redactor.redact(&text));
-            match self.classify(status, &headers, &message, shown) {
+            match self.classify(status, &parts.headers, &message, shown) {
                 Failure::RetryAfter(wait) if !retried => {
                     retried = true;
                     tokio::time::sleep(wait).await;
@@ -449,28 +509,39 @@ impl GithubClient {
         }
     }
 
-    async fn send(
-        &self,
-        url: &str,
-        cached: Option<&Entry>,
-    ) -> Result<reqwest::Response, GithubError> {
-        let mut req = self
-            .inner
-            .http
-            .get(url)
-            .header(
-                header::USER_AGENT,
-                concat!("villa-telemetry/", env!("CARGO_PKG_VERSION")),
-            )
-            .header(header::ACCEPT, "application/vnd.github+json")
-            .header("X-GitHub-Api-Version", "2022-11-28");
-        if let Some(auth) = &self.inner.auth_header {
-            req = req.header(header::AUTHORIZATION, auth.clone());
+    /// GET `path` through octocrab: its stack adds the base URL, the token
+    /// (only towards `api_url`) and `X-GitHub-Api-Version`; the conditional
+    /// header is ours, and the raw answer comes back with its headers.
+    async fn send(&self, path: &str, cached: Option<&Entry>) -> Result<RawResponse, GithubError> {
+        let octo = self.octocrab()?;
+        let mut headers = HeaderMap::new();
+        if let Some(entry) = cached
+            && let Ok(etag) = HeaderValue::from_str(&entry.etag)
+        {
+            headers.insert(header::IF_NONE_MATCH, etag);
         }
-        if let Some(entry) = cached {
-            req = req.header(header::IF_NONE_MATCH, entry.etag.as_str());
-        }
-        req.send().await.map_err(|e| self.unreachable(&e))
+        octo._get_with_headers(format!("/{path}"), Some(headers))
+            .await
+            .map_err(|e| self.unreachable(&e))
+    }
+
+    /// The octocrab client, built on first use: its request queue is a task
+    /// on the tokio runtime, which is only certain to run once a call is made.
+    fn octocrab(&self) -> Result<&Octocrab, GithubError> {
+        self.inner
+            .octo
+            .get_or_init(|| {
+                build_octocrab(
+                    self.inner.http.clone(),
+                    &self.inner.api_url,
+                    self.inner.auth_header.clone(),
+                )
+            })
+            .as_ref()
+            .map_err(|reason| GithubError::Unreachable {
+                api_url: self.inner.api_url.clone(),
+                reason: reason.clone(),
+            })
     }
 
     /// Turns a non-2xx answer into a retry or the error a person acts on.
@@ -572,27 +643,97 @@ impl GithubClient {
         rate.reset = reset.or(rate.reset);
     }
 
-    fn unreachable(&self, e: &reqwest::Error) -> GithubError {
-        let reason = if e.is_timeout() {
-            "timed out".to_string()
-        } else {
-            // The innermost cause ("Connection refused (os error 111)") is the
-            // useful part; reqwest's own text repeats the URL.
-            let mut source: &dyn std::error::Error = e;
-            while let Some(next) = source.source() {
-                source = next;
+    fn unreachable(&self, e: &(dyn std::error::Error + 'static)) -> GithubError {
+        // The innermost cause ("Connection refused (os error 111)") is the
+        // useful part; the layers above it repeat the URL or say "service error".
+        let mut source: &(dyn std::error::Error + 'static) = e;
+        let mut timed_out = false;
+        // octocrab wraps reqwest's error; the kind (timeout, refused, DNS,
+        // TLS) is read from it, as for every other HTTP probe.
+        let mut kind = ErrorKind::Connection;
+        loop {
+            if let Some(r) = source.downcast_ref::<reqwest::Error>() {
+                timed_out |= r.is_timeout();
+                kind = super::http::describe_error(r, &self.inner.api_url).kind;
             }
-            source.to_string()
-        };
+            match source.source() {
+                Some(next) => source = next,
+                None => break,
+            }
+        }
         GithubError::Unreachable {
-            kind: super::http::describe_error(e, &self.inner.api_url).kind,
+            kind,
             api_url: self.inner.api_url.clone(),
-            reason,
+            reason: if timed_out {
+                "timed out".to_string()
+            } else {
+                source.to_string()
+            },
         }
     }
 }
 
-type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Value>, GithubError>>>;
+/// What octocrab's raw GET returns: status, headers and the unread body.
+type RawResponse = http::Response<BoxBody<Bytes, octocrab::Error>>;
+
+/// Octocrab's own layers (base URL, token towards that host only, our
+/// `User-Agent` and `Accept`) over the shared reqwest client; no retry or
+/// redirect layer: rate limits and retries are handled above, in [`GithubClient::fetch`].
+fn build_octocrab(
+    http: reqwest::Client,
+    api_url: &str,
+    auth: Option<HeaderValue>,
+) -> Result<Octocrab, String> {
+    let base: http::Uri = api_url
+        .parse()
+        .map_err(|_| format!("`{api_url}` is not a URL"))?;
+    if base.scheme().is_none() || base.authority().is_none() {
+        return Err(format!("`{api_url}` is not an absolute http(s) URL"));
+    }
+    let headers = vec![
+        (
+            header::USER_AGENT,
+            HeaderValue::from_static(concat!("villa-telemetry/", env!("CARGO_PKG_VERSION"))),
+        ),
+        (
+            header::ACCEPT,
+            HeaderValue::from_static("application/vnd.github+json"),
+        ),
+    ];
+    let built = OctocrabBuilder::new_empty()
+        .with_service(ReqwestConnector::new(http))
+        .with_layer(&ExtraHeadersLayer::new(Arc::new(headers)))
+        .with_layer(&BaseUriLayer::new(base.clone()))
+        .with_layer(&AuthHeaderLayer::new(auth, base.clone(), base))
+        .with_auth(AuthState::None)
+        .build();
+    match built {
+        Ok(octo) => Ok(octo),
+        Err(never) => match never {},
+    }
+}
+
+type SharedFetch = Shared<BoxFuture<'static, Result<Fetched, GithubError>>>;
+
+/// One answer: the body, and the `Link` rel="next" URL it carried.
+#[derive(Clone)]
+struct Fetched {
+    body: Arc<Value>,
+    next: Option<String>,
+}
+
+/// The `rel="next"` URL of a `Link` header (GitHub's pagination).
+fn next_link(headers: &HeaderMap) -> Option<String> {
+    let link = headers.get(header::LINK)?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"));
+        let url = url.trim().strip_prefix('<')?.strip_suffix('>')?;
+        is_next.then(|| url.to_string())
+    })
+}
 
 struct InflightGuard<'a> {
     client: &'a GithubClient,

@@ -9,7 +9,8 @@ use serde::Serialize;
 use super::RenderExtras;
 use super::helpers::{env_label, status_label};
 use crate::report::{
-    CheckResult, CheckStatus, CiStatus, CommitBrief, EnvironmentReport, ErrorKind, Health, Report,
+    CheckResult, CheckStatus, CiStatus, CommitBrief, EnvironmentReport, ErrorKind, Health,
+    PullRequestBrief, Report,
 };
 
 /// Derived values, under `view` in the template context.
@@ -114,6 +115,8 @@ pub struct ComparisonView<'a> {
     pub commits: &'a [CommitBrief],
     /// How many commits behind are not in `commits` (the list was cut).
     pub more_commits: Option<u64>,
+    /// The pull requests those commits came from.
+    pub pull_requests: &'a [PullRequestBrief],
     /// Why drift could not be measured.
     pub error: Option<&'a str>,
 }
@@ -163,6 +166,7 @@ impl<'a> View<'a> {
                         .commits_behind
                         .map(|n| n.saturating_sub(c.commits.len() as u64))
                         .filter(|&n| c.commits_truncated && n > 0),
+                    pull_requests: &c.pull_requests,
                     error: c.error.as_deref(),
                 }
             })

@@ -7,10 +7,10 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 
 use super::{
-    CheckResult, CheckStatus, CiRun, CiStatus, Comparison, EnvironmentReport, GitInfo, Health,
-    Report, SCHEMA_VERSION,
+    CheckResult, CheckStatus, CiRun, CiStatus, Comparison, DeploymentEntry, EnvironmentReport,
+    GitInfo, Health, LastKnown, Report, SCHEMA_VERSION,
 };
-use crate::outcome::{Blame, ErrorKind, RunResults, same_commit};
+use crate::outcome::{Blame, DeploymentHistory, ErrorKind, RunResults, same_commit};
 use crate::plan::{FACTS, GithubKind, Plan, ProbeSpec};
 
 /// Assembles the report of one run from the plan and what the run learned.
@@ -20,6 +20,7 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
         drift,
         mut commit_ci,
         deployed,
+        mut deployments,
         github,
         finished_at,
         duration_ms,
@@ -78,6 +79,13 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
         } else {
             (None, None)
         };
+        let sha = fact("sha");
+        let unanswered = sha.is_none() && considered.iter().any(|r| r.status == CheckStatus::Error);
+        let (history, deployments_error, last_known) = deployment_history(
+            deployments.shift_remove(&env.id),
+            sha.as_deref(),
+            unanswered,
+        );
         environments.insert(
             env.id.clone(),
             EnvironmentReport {
@@ -87,7 +95,7 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
                 optional: env.optional,
                 offline,
                 version: fact("version"),
-                sha: fact("sha"),
+                sha,
                 uptime: fact("uptime"),
                 deployed_at: fact("deployed_at"),
                 latency_ms,
@@ -100,6 +108,9 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
                 error_kind: error_kind.flatten(),
                 checks: mine.iter().map(|(_, r)| r.id.clone()).collect(),
                 ci: commit_ci.shift_remove(&env.id),
+                deployments: history,
+                deployments_error,
+                last_known,
             },
         );
     }
@@ -207,6 +218,39 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
         github,
         duration_ms,
     }
+}
+
+/// An environment's deployments with each marked against the sha it
+/// reports; when it does not answer (`unanswered`), its latest successful
+/// deployment becomes what it last ran.
+fn deployment_history(
+    history: Option<DeploymentHistory>,
+    sha: Option<&str>,
+    unanswered: bool,
+) -> (Vec<DeploymentEntry>, Option<String>, Option<LastKnown>) {
+    let Some(DeploymentHistory {
+        mut entries, error, ..
+    }) = history
+    else {
+        return (Vec::new(), None, None);
+    };
+    for e in &mut entries {
+        e.current = sha.map(|s| same_commit(s, &e.sha));
+    }
+    let last_known = entries
+        .iter()
+        .filter(|_| unanswered)
+        .find(|e| e.succeeded())
+        .and_then(|e| {
+            Some(LastKnown {
+                sha: e.sha.clone(),
+                at: chrono::DateTime::parse_from_rfc3339(&e.updated_at)
+                    .ok()?
+                    .with_timezone(&chrono::Utc),
+                source: "deployment".into(),
+            })
+        });
+    (entries, error, last_known)
 }
 
 /// A comparison the run did not look up: the same commit on both sides,

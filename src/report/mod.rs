@@ -120,6 +120,29 @@ pub struct EnvironmentReport {
     /// CI status of the exact commit it runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ci: Option<CommitCi>,
+    /// Its last GitHub deployments (`[github] history`), newest first; each
+    /// says whether it is the commit the environment reports now. These are
+    /// the rollback targets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deployments: Vec<DeploymentEntry>,
+    /// Why the deployment history could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployments_error: Option<String>,
+    /// What it ran when last known, while it does not say itself (its
+    /// health endpoint does not answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_known: Option<LastKnown>,
+}
+
+/// The commit an environment ran when last known, and where that came from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LastKnown {
+    /// The commit.
+    pub sha: String,
+    /// When it was known to run there.
+    pub at: DateTime<Utc>,
+    /// `deployment`: its latest successful GitHub deployment.
+    pub source: String,
 }
 
 /// The local repository.
@@ -161,8 +184,8 @@ fn is_false(b: &bool) -> bool {
 mod build;
 
 pub use crate::outcome::{
-    Blame, CheckResult, CheckStatus, CiRun, CiStatus, CommitBrief, CommitCi, Comparison, ErrorKind,
-    GithubInfo, ProjectInfo,
+    Blame, CheckResult, CheckStatus, CiRun, CiStatus, CommitBrief, CommitCi, Comparison,
+    DeploymentEntry, ErrorKind, GithubInfo, ProjectInfo, PullRequestBrief,
 };
 
 pub use crate::outcome::{Level, MetricResult, TableResult, Thresholds};

@@ -17,9 +17,10 @@ use tokio::sync::Semaphore;
 
 use super::{NOT_FOUND_TTL, Services};
 use crate::outcome::{
-    CheckResult, CheckStatus, CiStatus, CommitCi, Comparison, Deployed, same_commit,
+    CheckResult, CheckStatus, CiStatus, CommitCi, Comparison, Deployed, DeploymentHistory,
+    PullRequestBrief, same_commit,
 };
-use crate::plan::{Plan, ProbeSpec};
+use crate::plan::{GithubKind, Plan, ProbeSpec};
 use crate::probe::git;
 use crate::probe::github::{Compare, GithubClient, GithubError};
 
@@ -139,6 +140,73 @@ impl Lookups<'_, '_> {
             .collect()
     }
 
+    /// The last `[github] history` deployments of each shown environment
+    /// that has a `github = { deployment = … }` check, under the GitHub
+    /// environment name that check rendered; asked once that check is done.
+    pub async fn deployments(&self) -> IndexMap<String, DeploymentHistory> {
+        let limit = self.plan.settings.github_history;
+        let (Some(gh), Some(repo), true) = (self.github, &self.plan.project.repo, limit > 0) else {
+            return IndexMap::new();
+        };
+        let envs: Vec<(usize, usize)> = self
+            .shown_envs()
+            .into_iter()
+            .filter_map(|ei| Some((ei, self.deployment_job(ei)?)))
+            .collect();
+        let answers = join_all(envs.iter().map(|&(_, job)| async move {
+            self.wait_for(std::iter::once(job)).await;
+            let name = self.result(job, |r| r.text("github_environment"))?;
+            let _permit = self.semaphore.acquire().await.expect("never closed");
+            let started = Instant::now();
+            let limit_t = self.timeout();
+            let mut history = DeploymentHistory {
+                github_environment: name.clone(),
+                ..DeploymentHistory::default()
+            };
+            match tokio::time::timeout(limit_t, gh.deployment_history(repo, &name, limit)).await {
+                Ok(Ok(entries)) => history.entries = entries,
+                Ok(Err(e)) => history.error = Some(e.to_string()),
+                Err(_) => {
+                    history.error = Some(format!(
+                        "timed out after {} waiting for GitHub (GET repos/{repo}/deployments?environment={name} and their statuses)",
+                        human(limit_t)
+                    ))
+                }
+            }
+            history.duration_ms = started.elapsed().as_millis() as u64;
+            // GitHub's words reach the report here, outside any check result.
+            for text in history.error.iter_mut().chain(history.entries.iter_mut().flat_map(|e| {
+                [&mut e.git_ref, &mut e.state]
+                    .into_iter()
+                    .chain(e.creator.iter_mut())
+                    .chain(e.environment_url.iter_mut())
+                    .chain(e.log_url.iter_mut())
+            })) {
+                self.scrub(text);
+            }
+            Some(history)
+        }))
+        .await;
+        envs.iter()
+            .zip(answers)
+            .filter_map(|(&(ei, _), h)| Some((self.plan.environments[ei].id.clone(), h?)))
+            .collect()
+    }
+
+    /// The environment's first `github = { deployment = … }` check instance.
+    fn deployment_job(&self, env: usize) -> Option<usize> {
+        self.plan.jobs.iter().position(|j| {
+            j.env == Some(env)
+                && matches!(
+                    self.plan.check_of(j).probe,
+                    ProbeSpec::Github {
+                        kind: GithubKind::Deployment { .. },
+                        ..
+                    }
+                )
+        })
+    }
+
     /// Counts the commits between an environment and the one it tracks:
     /// GitHub first (it also lists them), then local git.
     async fn drift_of(&self, ei: usize, ti: usize) -> Option<Comparison> {
@@ -167,6 +235,12 @@ impl Lookups<'_, '_> {
                     c.commits = cmp.commits;
                     c.set_counts(cmp.ahead_by, cmp.behind_by);
                     c.source = Some("github".into());
+                    if plan.settings.github_pull_requests && !cmp.commit_shas.is_empty() {
+                        match self.pull_requests(gh, repo, &cmp.commit_shas).await {
+                            Ok(prs) => c.pull_requests = prs,
+                            Err(e) => c.pull_requests_error = Some(e),
+                        }
+                    }
                 }
                 Err(e) => github_error = Some(e),
             }
@@ -202,14 +276,44 @@ impl Lookups<'_, '_> {
         }
         c.duration_ms = Some(started.elapsed().as_millis() as u64);
         // GitHub's words reach the report here, outside any check result.
-        for text in c.error.iter_mut().chain(c.diff_url.iter_mut()).chain(
-            c.commits
-                .iter_mut()
-                .flat_map(|m| std::iter::once(&mut m.message).chain(m.author.iter_mut())),
-        ) {
+        for text in c
+            .error
+            .iter_mut()
+            .chain(c.diff_url.iter_mut())
+            .chain(c.pull_requests_error.iter_mut())
+            .chain(
+                c.commits
+                    .iter_mut()
+                    .flat_map(|m| std::iter::once(&mut m.message).chain(m.author.iter_mut())),
+            )
+            .chain(c.pull_requests.iter_mut().flat_map(|p| {
+                [&mut p.title, &mut p.url]
+                    .into_iter()
+                    .chain(p.author.iter_mut())
+            }))
+        {
             self.scrub(text);
         }
         Some(c)
+    }
+
+    /// The pull requests the commits `shas` came from, under the run's
+    /// timeout and inside its concurrency limit.
+    async fn pull_requests(
+        &self,
+        gh: &GithubClient,
+        repo: &str,
+        shas: &[String],
+    ) -> Result<Vec<PullRequestBrief>, String> {
+        let _permit = self.semaphore.acquire().await.expect("never closed");
+        let limit = self.timeout();
+        match tokio::time::timeout(limit, gh.pulls_behind(repo, shas)).await {
+            Ok(answer) => answer.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "timed out after {} waiting for GitHub (GET repos/{repo}/commits/…/pulls)",
+                human(limit)
+            )),
+        }
     }
 
     /// `gh.compare` under the run's timeout and inside its concurrency

@@ -24,6 +24,9 @@ pub(crate) struct Entry {
     pub etag: String,
     /// The parsed body of the 200 that carried `etag`.
     pub body: Arc<Value>,
+    /// Its `Link: <…>; rel="next"`, if any: a 304 does not repeat it, and a
+    /// list read page by page needs it as much as the body.
+    pub next: Option<String>,
 }
 
 /// On-disk form; the URL is kept to detect (unlikely) hash collisions.
@@ -32,6 +35,8 @@ struct DiskEntry {
     url: String,
     etag: String,
     body: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
 }
 
 pub(crate) struct EtagCache {
@@ -73,6 +78,7 @@ impl EtagCache {
         let entry = Entry {
             etag: disk.etag,
             body: Arc::new(disk.body),
+            next: disk.next,
         };
         self.mem
             .lock()
@@ -99,6 +105,7 @@ impl EtagCache {
             url: url.to_string(),
             etag: entry.etag,
             body: (*entry.body).clone(),
+            next: entry.next,
         };
         if let Ok(bytes) = serde_json::to_vec(&disk) {
             let _ = write_atomically(&file, &bytes).await;

@@ -150,6 +150,8 @@ fn deployment_probed(d: Deployment, environment: &str, duration: Duration) -> Pr
     let sha = short(&d.sha);
     let state = d.state.clone().unwrap_or_else(|| "created".into());
     let mut fields = Map::new();
+    // The runner reads the GitHub environment's history under this name.
+    fields.insert("github_environment".into(), json!(environment));
     fields.insert("sha".into(), json!(sha));
     fields.insert("ref".into(), json!(d.r#ref));
     fields.insert("created_at".into(), json!(d.created_at));

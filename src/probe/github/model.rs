@@ -78,6 +78,8 @@ pub struct Compare {
     pub html_url: String,
     /// Commits in `head` not in `base`, oldest first, as GitHub lists them.
     pub commits: Vec<CommitBrief>,
+    /// The full shas of `commits`, in the same order, for per-commit lookups.
+    pub commit_shas: Vec<String>,
     /// The compare object, for JSONPath expect/extract.
     pub json: Value,
 }
@@ -99,26 +101,6 @@ pub(crate) struct RawRun {
     pub run_started_at: Option<String>,
     pub updated_at: Option<String>,
     pub path: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct RawDeployment {
-    pub id: u64,
-    pub sha: String,
-    pub r#ref: String,
-    pub created_at: String,
-    pub creator: Option<RawUser>,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct RawUser {
-    pub login: String,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct RawDeploymentStatus {
-    pub state: String,
-    pub environment_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -208,6 +190,19 @@ pub fn ci_status(
     }
 }
 
+/// A time as GitHub writes it: `2012-07-20T01:19:13Z`.
+pub(crate) fn rfc3339(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A deployment status's `state` in GitHub's words (`in_progress`, `success`, ...).
+pub(crate) fn state_word(state: octocrab::models::repos::DeploymentStatusState) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
@@ -263,6 +258,7 @@ impl WorkflowRun {
 
 impl Compare {
     pub(crate) fn from_raw(raw: RawCompare, json: Value) -> Self {
+        let commit_shas = raw.commits.iter().map(|c| c.sha.clone()).collect();
         let commits = raw
             .commits
             .into_iter()
@@ -278,6 +274,7 @@ impl Compare {
             behind_by: raw.behind_by,
             html_url: raw.html_url,
             commits,
+            commit_shas,
             json,
         }
     }
