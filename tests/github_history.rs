@@ -163,7 +163,7 @@ async fn history_is_newest_first_and_marks_what_the_environment_runs() {
         .collect();
     assert_eq!(
         got,
-        vec![
+        [
             (3, "failure", Some(false)),
             (2, "success", Some(true)),
             (1, "inactive", Some(false))
@@ -249,7 +249,7 @@ async fn history_follows_the_next_page_until_it_has_enough() {
         .await
         .expect("history");
     let ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
-    assert_eq!(ids, vec![3, 2, 1], "newest first, cut at 3");
+    assert_eq!(ids, [3, 2, 1], "newest first, cut at 3");
     let queries: Vec<String> = fake
         .log()
         .iter()
@@ -258,9 +258,9 @@ async fn history_follows_the_next_page_until_it_has_enough() {
         .collect();
     assert_eq!(
         queries,
-        vec![
-            "environment=production&per_page=3".to_string(),
-            "environment=production&per_page=3&page=2".to_string()
+        [
+            "environment=production&per_page=3",
+            "environment=production&per_page=3&page=2"
         ]
     );
     for id in [3, 2, 1] {

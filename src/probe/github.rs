@@ -539,6 +539,7 @@ impl GithubClient {
             })
             .as_ref()
             .map_err(|reason| GithubError::Unreachable {
+                kind: ErrorKind::Config,
                 api_url: self.inner.api_url.clone(),
                 reason: reason.clone(),
             })
@@ -700,17 +701,14 @@ fn build_octocrab(
             HeaderValue::from_static("application/vnd.github+json"),
         ),
     ];
-    let built = OctocrabBuilder::new_empty()
+    let Ok(octo) = OctocrabBuilder::new_empty()
         .with_service(ReqwestConnector::new(http))
         .with_layer(&ExtraHeadersLayer::new(Arc::new(headers)))
         .with_layer(&BaseUriLayer::new(base.clone()))
         .with_layer(&AuthHeaderLayer::new(auth, base.clone(), base))
         .with_auth(AuthState::None)
         .build();
-    match built {
-        Ok(octo) => Ok(octo),
-        Err(never) => match never {},
-    }
+    Ok(octo)
 }
 
 type SharedFetch = Shared<BoxFuture<'static, Result<Fetched, GithubError>>>;

@@ -239,8 +239,7 @@ fn deployment_history(
     }
     let last_known = entries
         .iter()
-        .filter(|_| unanswered)
-        .find(|e| e.succeeded())
+        .find(|e| unanswered && e.succeeded())
         .and_then(|e| {
             Some(LastKnown {
                 sha: e.sha.clone(),
