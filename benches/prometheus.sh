@@ -3,6 +3,7 @@
 # Prometheus (Debian's /usr/bin/prometheus, or $PROMETHEUS).
 #
 #   bash benches/prometheus.sh          # RUNS=9 by default
+#   BUILD_ARGS=--no-default-features bash benches/prometheus.sh   # without the plugin runtime
 #
 # Starts Prometheus on a free loopback port with a temporary storage dir,
 # scraping itself every second (its own metrics are the data: no exporter
@@ -27,8 +28,11 @@ prom=${PROMETHEUS:-/usr/bin/prometheus}
 log() { echo "bench: $*" >&2; }
 [[ -x $prom ]] || { log "$prom not found (apt-get install -y prometheus)"; exit 1; }
 
-log "building the release binary"
-cargo build --release --quiet --bin villa-telemetry
+# BUILD_ARGS=--no-default-features leaves the plugin runtime out (metric
+# checks do not use it; it halves the release build on a small machine).
+log "building the release binary ${BUILD_ARGS:-}"
+# shellcheck disable=SC2086
+cargo build --release --quiet --bin villa-telemetry ${BUILD_ARGS:-}
 bin=$target/release/villa-telemetry
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -73,6 +77,17 @@ queries=(
   'sum(rate(prometheus_tsdb_head_samples_appended_total[1m]))'
   'max(process_resident_memory_bytes) / 1048576'
 )
+# Every query must have a number before timing: right after start, a rate()
+# over too few scrapes is empty and histogram_quantile() is NaN, which the
+# checks rightly report as errors (exit 2, see "Exit codes" in README.md).
+for q in "${queries[@]}"; do
+  for _ in $(seq 1 120); do
+    v=$(query "$q")
+    [[ -n $v && $v != NaN && $v != +Inf && $v != -Inf ]] && break
+    sleep 0.5
+  done
+  [[ -n $v && $v != NaN ]] || { log "no value yet for: $q"; exit 1; }
+done
 gen_config() { # N RANGE FILE
   local n=$1 range=$2 file=$3 i q
   printf '[project]\nname = "Prometheus bench"\n\n' >"$file"
@@ -102,22 +117,40 @@ handled() { # HANDLER -> requests Prometheus served on it so far
   v=$(query "sum(prometheus_http_requests_total{handler=\"$1\"})")
   echo "${v:-0}"
 }
+# all_pass JSON: every one of the CHECKS checks passed; else say which did not.
+all_pass() {
+  python3 - "$1" "$CHECKS" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+bad = [(c["id"], c["status"], c.get("error_kind"), c.get("error") or c.get("summary")) for c in r["checks"] if c["status"] != "pass"]
+if bad or len(r["checks"]) != int(sys.argv[2]):
+    sys.exit(f"bench: {len(bad)} of {len(r['checks'])} checks did not pass: {bad[:3]}")
+PY
+}
+# run_once CONFIG OUTPUT: one `run`. Its exit code is the report's (0 when
+# every check passes, 2 when one fails or errors): a non-zero code here is a
+# broken bench, so say which checks and why instead of stopping silently
+# under `set -e`.
+run_once() {
+  local rc=0
+  "$bin" run --format json --config "$1" >"$2" || rc=$?
+  if ((rc != 0)); then
+    log "run exited $rc on $1"
+    all_pass "$2" || true
+    exit 1
+  fi
+}
 # time_run NAME CONFIG: RUNS timed runs; every check must pass.
 time_run() {
   local name=$1 config=$2 t0 t1 r
   : >"$OUT/$name.ms"
   for ((r = 0; r < RUNS; r++)); do
     t0=$(now_ns)
-    "$bin" run --format json --config "$config" >"$OUT/$name.json"
+    run_once "$config" "$OUT/$name.json"
     t1=$(now_ns)
     echo "scale=1; ($t1 - $t0) / 1000000" | bc >>"$OUT/$name.ms"
   done
-  python3 - "$OUT/$name.json" "$CHECKS" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-bad = [c for c in r["checks"] if c["status"] != "pass"]
-assert not bad and len(r["checks"]) == int(sys.argv[2]), bad[:2]
-PY
+  all_pass "$OUT/$name.json"
   median "$OUT/$name.ms"
 }
 # Counters are scraped every second: wait two scrapes around the counted runs.
@@ -132,9 +165,13 @@ count_requests() { # CONFIG HANDLER -> requests per run
   python3 -c "print(int(float('$after') - float('$before')) - (1 if '$handler' == '/api/v1/query' else 0))"
 }
 
-"$bin" run --format json --config "$OUT/instant.toml" >/dev/null  # warm-up
-instant_ms=$(time_run instant "$OUT/instant.toml")
-range_ms=$(time_run range "$OUT/range.toml")
+run_once "$OUT/instant.toml" "$OUT/warm-up.json"  # warm-up
+# Not `x=$(time_run ...)`: errexit does not reach into a command
+# substitution, so a failed run there would go unnoticed.
+time_run instant "$OUT/instant.toml" >"$OUT/instant.median"
+instant_ms=$(<"$OUT/instant.median")
+time_run range "$OUT/range.toml" >"$OUT/range.median"
+range_ms=$(<"$OUT/range.median")
 instant_q=$(count_requests "$OUT/instant.toml" /api/v1/query)
 range_q=$(count_requests "$OUT/range.toml" /api/v1/query)
 range_r=$(count_requests "$OUT/range.toml" /api/v1/query_range)
