@@ -71,6 +71,16 @@ enum Command {
     Actions(actions::ActionsArgs),
     /// Print the latest entries of the actions audit log.
     Audit(actions::AuditArgs),
+    /// Print the JSON Schema (draft 2020-12) of the JSON report, every
+    /// status word with its meaning.
+    Schema,
+    /// Answer AI agents over MCP (Model Context Protocol) on stdin/stdout:
+    /// read-only tools status, deployed, compare, ci, next_steps.
+    Mcp {
+        /// Config file.
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
     /// Validate the configuration without running anything.
     Check {
         /// Config file.
@@ -154,6 +164,11 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => run(args, color),
         Command::Check { config } => check(&config, color),
+        Command::Schema => {
+            print!("{}", crate::report::schema::report_schema_json());
+            Ok(Exit::Healthy)
+        }
+        Command::Mcp { config } => mcp(&config),
         Command::Plugin(cmd) => plugin(cmd),
         Command::Act(args) => actions::act(args),
         Command::Actions(args) => actions::actions(args),
@@ -271,6 +286,24 @@ fn serve(path: &Path, listen: Option<String>, allow_remote: bool) -> Result<Exit
     let listen = listen.unwrap_or_else(|| plan.settings.listen.clone());
     let access = access(allow_remote || plan.settings.allow_remote);
     serve_plan(plan, &listen, access)
+}
+
+/// MCP over stdio: the same pipeline and cache as `serve`, no socket.
+/// Stdout carries the protocol, so nothing else may print there.
+fn mcp(path: &Path) -> Result<Exit, Failure> {
+    let plan = load_plan(path)?;
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let services = Services::new(&plan);
+        let renderer = Renderer::new(plan.settings.templates_dir.as_deref())
+            .map_err(|e| Failure::Internal(e.to_string()))?;
+        let listen = plan.settings.listen.clone();
+        let state = crate::serve::AppState::new(plan, services, renderer, &listen);
+        crate::serve::mcp::serve_stdio(state)
+            .await
+            .map_err(Failure::Internal)?;
+        Ok(Exit::Healthy)
+    })
 }
 
 fn access(allow_remote: bool) -> crate::serve::Access {

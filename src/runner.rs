@@ -364,6 +364,7 @@ async fn run_job(
     let redactor = services.redactor.with(secrets.as_slice());
     let mut probed = probed;
     probed.redact(&redactor);
+    probed.show_error_body();
     let mut result = evaluate(check, probed, base(CheckStatus::Pass, String::new()));
     redact(&mut result, &redactor);
     result

@@ -5,7 +5,11 @@
 //! no viewer waits on a slow upstream once a first report exists.
 
 pub mod actions;
+mod api;
+pub mod mcp;
 mod metric_export;
+
+pub use api::{ENDPOINTS, StatusQuery};
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -19,7 +23,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use futures::future::{BoxFuture, Shared};
 use futures::{FutureExt, Stream, StreamExt};
 use indexmap::IndexMap;
@@ -131,8 +135,12 @@ impl AppState {
     }
 
     async fn run_once(&self) -> Arc<Snapshot> {
-        let report = crate::pipeline::run(&self.plan, &self.services, None).await;
+        let mut report = crate::pipeline::run(&self.plan, &self.services, None).await;
         self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let previous = self.history.lock().expect("not poisoned").back().cloned();
+        if let Some(previous) = previous {
+            crate::report::carry_last_known(&mut report, &previous);
+        }
         let report = Arc::new(report);
         let text = self
             .renderer
@@ -261,10 +269,14 @@ pub fn app(state: Arc<AppState>) -> Router {
     };
     router
         .route("/", get(dashboard))
-        .route("/api/telemetry/status", get(status_json))
-        .route("/api/telemetry/status.json", get(status_json))
-        .route("/api/telemetry/status.txt", get(status_text))
+        .route("/api/telemetry/status", get(api::status))
+        .route("/api/telemetry/status.json", get(api::status_json))
+        .route("/api/telemetry/status.txt", get(api::status_text))
+        .route("/api/telemetry/schema.json", get(api::schema_json))
         .route("/api/telemetry/events", get(events))
+        .nest_service("/mcp", mcp::http_service(&state))
+        .route("/api", any(api::not_found))
+        .route("/api/{*rest}", any(api::not_found))
         .route("/report/{name}", get(named_report))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -421,33 +433,20 @@ struct RefreshQuery {
 }
 
 impl RefreshQuery {
-    fn wanted(&self) -> bool {
-        matches!(self.refresh.as_deref(), Some("1" | "true" | ""))
+    /// `refresh` takes `1` / `true` everywhere, as on the API.
+    fn wanted(&self) -> Result<bool, String> {
+        self.refresh
+            .as_deref()
+            .map_or(Ok(false), api::parse_refresh)
     }
 }
 
-async fn snapshot_for(state: &Arc<AppState>, q: &RefreshQuery) -> Arc<Snapshot> {
-    if q.wanted() {
+async fn snapshot_for(state: &Arc<AppState>, q: &RefreshQuery) -> Result<Arc<Snapshot>, Response> {
+    Ok(if q.wanted().map_err(api::bad_request)? {
         state.refresh_now().await
     } else {
         state.current().await
-    }
-}
-
-async fn status_json(
-    State(state): State<Arc<AppState>>,
-    Query(q): Query<RefreshQuery>,
-) -> Response {
-    let s = snapshot_for(&state, &q).await;
-    bytes_response(s.json.clone(), "application/json")
-}
-
-async fn status_text(
-    State(state): State<Arc<AppState>>,
-    Query(q): Query<RefreshQuery>,
-) -> Response {
-    let s = snapshot_for(&state, &q).await;
-    bytes_response(s.text.clone(), "text/plain; charset=utf-8")
+    })
 }
 
 fn bytes_response(body: Bytes, content_type: &'static str) -> Response {
@@ -460,7 +459,10 @@ fn bytes_response(body: Bytes, content_type: &'static str) -> Response {
 }
 
 async fn dashboard(State(state): State<Arc<AppState>>, Query(q): Query<RefreshQuery>) -> Response {
-    let s = snapshot_for(&state, &q).await;
+    let s = match snapshot_for(&state, &q).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
     let extras = state.extras_for(&s);
     match state.renderer.render(Format::Html, &s.report, &extras) {
         Ok(html) => bytes_response(html.into(), "text/html; charset=utf-8"),
@@ -477,7 +479,10 @@ async fn named_report(
     Path(name): Path<String>,
     Query(q): Query<RefreshQuery>,
 ) -> Response {
-    let s = snapshot_for(&state, &q).await;
+    let s = match snapshot_for(&state, &q).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
     let extras = state.extras_for(&s);
     match state.renderer.render_named(&name, &s.report, &extras) {
         None => (

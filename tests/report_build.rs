@@ -175,6 +175,7 @@ fn behind_by_two() -> Comparison {
         sha: "cbefe7c".into(),
         message: "Fix login".into(),
         author: Some("Ada".into()),
+        date: Some("2026-01-22T14:20:00Z".into()),
     });
     c.set_counts(2, 0);
     c.source = Some("github".into());

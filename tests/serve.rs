@@ -362,7 +362,12 @@ async fn refresh_query_forces_a_new_run() {
 
     get(&f.state, "/api/telemetry/status.txt?refresh=1").await;
     assert_eq!(f.upstream_requests(), [3, 3]);
-    get(&f.state, "/api/telemetry/status?refresh=0").await;
+    let refused = get(&f.state, "/api/telemetry/status?refresh=0").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "refresh takes 1 or true only"
+    );
     assert_eq!(f.upstream_requests(), [3, 3], "refresh=0 does not re-check");
 }
 

@@ -3,10 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// GitHub's words for a workflow run, plus `stalled` and `unknown`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CiStatus {
     /// Completed successfully.
@@ -26,7 +27,7 @@ pub enum CiStatus {
 }
 
 /// CI verdict for one commit (combined status and check runs).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct CommitCi {
     /// Combined verdict.
     pub status: CiStatus,
@@ -46,7 +47,7 @@ pub struct CommitCi {
 }
 
 /// Latest run of one workflow.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct CiRun {
     /// Workflow (or check) display name.
     pub workflow: String,
@@ -67,13 +68,25 @@ pub struct CiRun {
     /// Run time so far or in total.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_s: Option<u64>,
+    /// The environment a running deploy targets, when a GitHub deployment
+    /// of the same commit that is still under way says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// The check's `stalled_after`, in seconds: a run not finished by then
+    /// is `stalled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stalled_after_s: Option<u64>,
+    /// While the run is queued or in progress: seconds left before it counts
+    /// as stalled (0 once it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stalled_in_s: Option<u64>,
     /// Why the status is `unknown`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 /// How GitHub was reached during the run.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, JsonSchema)]
 pub struct GithubInfo {
     /// "token from GITHUB_TOKEN", "anonymous (set GITHUB_TOKEN ...)".
     pub auth: String,

@@ -1,9 +1,10 @@
 //! Deployment history: the last GitHub deployments of each environment.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// One GitHub deployment, as an environment's history lists it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct DeploymentEntry {
     /// GitHub's deployment id.
     pub id: u64,

@@ -1,9 +1,10 @@
 //! Drift: how far an environment is from the one it tracks.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Drift between an environment and the one it tracks.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct Comparison {
     /// The environment that is tracked (e.g. staging).
     pub tracked: String,
@@ -20,6 +21,7 @@ pub struct Comparison {
     pub commits_ahead: Option<u64>,
     /// identical | ahead | behind | diverged (GitHub's words, from the tracked side).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<DriftStatus>")]
     pub status: Option<String>,
     /// Sha of `environment`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,10 +48,15 @@ pub struct Comparison {
     pub pull_requests_error: Option<String>,
     /// Where the counts came from: "github" or "git".
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<DriftSource>")]
     pub source: Option<String>,
     /// Why drift could not be measured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Set when a side is down and the counts are those of its last known
+    /// commit (`environments.ID.last_known`): when that commit was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_known_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Wall time of the upstream lookup, when one was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
@@ -80,6 +87,7 @@ impl Comparison {
             pull_requests_error: None,
             source: None,
             error: None,
+            last_known_at: None,
             duration_ms: None,
         }
     }
@@ -91,6 +99,36 @@ impl Comparison {
         self.commits_ahead = Some(ahead);
         self.commits_truncated = (self.commits.len() as u64) < behind;
     }
+}
+
+/// How an environment stands against the one it tracks (GitHub's compare
+/// words, seen from the tracked side). Only describes the schema of
+/// [`Comparison::status`].
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum DriftStatus {
+    /// Both run the same commit.
+    Identical,
+    /// The tracked environment has commits the environment lacks: it is behind
+    /// and waits for a promotion.
+    Ahead,
+    /// The environment has commits the tracked one lacks (e.g. a hotfix).
+    Behind,
+    /// Each has commits the other lacks.
+    Diverged,
+}
+
+/// Where drift counts came from. Only describes the schema of
+/// [`Comparison::source`].
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum DriftSource {
+    /// GitHub's compare API.
+    Github,
+    /// The local repository (`git rev-list`).
+    Git,
 }
 
 /// Same commit, when one sha may be abbreviated.
@@ -119,7 +157,7 @@ pub struct PullRequestBrief {
 }
 
 /// One commit in a comparison.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct CommitBrief {
     /// Short sha.
     pub sha: String,
@@ -128,6 +166,9 @@ pub struct CommitBrief {
     /// Author name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
+    /// When it was authored (RFC 3339, as GitHub gives it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
 }
 
 #[cfg(test)]
@@ -148,6 +189,7 @@ mod tests {
             sha: "cbefe7c".into(),
             message: "m".into(),
             author: None,
+            date: None,
         });
         c.set_counts(2, 0);
         assert!(c.commits_truncated);

@@ -2,11 +2,14 @@
 //! thresholds, trend }` and `table: { columns, rows, total }` (computed by
 //! the `metric` module).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Where a metric's value stands against its thresholds.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// Within both thresholds.
@@ -32,7 +35,7 @@ impl Level {
 }
 
 /// A check's metric in the report: `metric: { value, unit, level, thresholds }`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct MetricResult {
     /// The number; null when it could not be read.
     pub value: Option<f64>,
@@ -49,7 +52,7 @@ pub struct MetricResult {
 }
 
 /// `warn` and `critical` as written, e.g. `"> 800"`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct Thresholds {
     /// Breached => warning.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,7 +63,7 @@ pub struct Thresholds {
 }
 
 /// A table in the report: `table: { columns, rows, total }`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct TableResult {
     /// Column names in configured order.
     pub columns: Vec<String>,

@@ -24,10 +24,11 @@ pub use drift::{CommitBrief, Comparison, PullRequestBrief, same_commit};
 pub use metrics::{Level, MetricResult, TableResult, Thresholds};
 pub use run::{Deployed, RunResults};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// `[project]` facts carried into every output.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct ProjectInfo {
     /// Display name, e.g. "Villa".
     pub name: String,

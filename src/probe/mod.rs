@@ -36,4 +36,31 @@ impl Probed {
         }
         self.log.iter_mut().for_each(|s| redactor.redact_string(s));
     }
+
+    /// Appends to an HTTP error's reason (status 400 and up) the start of
+    /// the response body, on one line, so "500 from staging" says what
+    /// staging said. Call after [`Probed::redact`]: the body is cut here, and
+    /// a cut secret would no longer be recognised.
+    pub fn show_error_body(&mut self) {
+        if self.observation.status.is_none_or(|s| s < 400) {
+            return;
+        }
+        let text = match &self.observation.value {
+            serde_json::Value::Null => return,
+            serde_json::Value::String(s) => s.clone(),
+            v => v.to_string(),
+        };
+        let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if line.is_empty() {
+            return;
+        }
+        let excerpt = crate::redact::shorten(&line, ERROR_BODY_CHARS);
+        if let Verdict::Fail(s) | Verdict::Error(s) = &mut self.verdict {
+            s.push_str("; body: ");
+            s.push_str(&excerpt);
+        }
+    }
 }
+
+/// Characters of an HTTP error's body shown in its reason.
+pub const ERROR_BODY_CHARS: usize = 160;

@@ -122,10 +122,12 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
         let check = plan.check_of(&plan.jobs[i]);
         match &check.probe {
             ProbeSpec::Github {
-                kind: GithubKind::Workflow { .. },
+                kind: GithubKind::Workflow { stalled_after, .. },
                 ..
             } => {
-                ci.insert(r.id.clone(), ci_run(r));
+                let mut run = ci_run(r, *stalled_after);
+                run.environment = deploy_target(plan, &results, &run);
+                ci.insert(r.id.clone(), run);
             }
             ProbeSpec::Git { .. } if git_info.is_none() && r.status != CheckStatus::Error => {
                 git_info = Some(GitInfo {
@@ -202,12 +204,14 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
             panels.entry(panel.clone()).or_default().push(c.id.clone());
         }
     }
-    Report {
+    let mut report = Report {
+        schema: super::SCHEMA_ID.to_owned(),
         schema_version: SCHEMA_VERSION,
         timestamp: finished_at,
         project: plan.project.clone(),
         status,
         summary,
+        assessment: super::Assessment::default(),
         environments,
         ci,
         git: git_info,
@@ -217,7 +221,9 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
         panels,
         github,
         duration_ms,
-    }
+    };
+    report.assessment = super::assess(&report);
+    report
 }
 
 /// An environment's deployments with each marked against the sha it
@@ -246,7 +252,7 @@ fn deployment_history(
                 at: chrono::DateTime::parse_from_rfc3339(&e.updated_at)
                     .ok()?
                     .with_timezone(&chrono::Utc),
-                source: "deployment".into(),
+                source: super::LastKnownSource::Deployment,
             })
         });
     (entries, error, last_known)
@@ -293,13 +299,46 @@ fn unmeasured(
     c
 }
 
-fn ci_run(r: &CheckResult) -> CiRun {
+/// Which environment a running workflow deploys to, when GitHub says: a
+/// deployment check whose latest deployment is of the run's commit and still
+/// under way. The check's environment, else the GitHub environment it names.
+fn deploy_target(plan: &Plan, results: &[CheckResult], run: &CiRun) -> Option<String> {
+    if !matches!(
+        run.status,
+        CiStatus::InProgress | CiStatus::Queued | CiStatus::Stalled
+    ) {
+        return None;
+    }
+    let sha = run.sha.as_deref()?;
+    results.iter().enumerate().find_map(|(i, r)| {
+        let ProbeSpec::Github {
+            kind: GithubKind::Deployment { environment },
+            ..
+        } = &plan.check_of(&plan.jobs[i]).probe
+        else {
+            return None;
+        };
+        let under_way = matches!(
+            r.text("state").as_deref(),
+            Some("in_progress" | "queued" | "pending" | "created")
+        );
+        (under_way && r.text("sha").is_some_and(|s| same_commit(&s, sha))).then(|| {
+            r.environment
+                .clone()
+                .or_else(|| r.text("environment"))
+                .unwrap_or_else(|| environment.clone())
+        })
+    })
+}
+
+fn ci_run(r: &CheckResult, stalled_after: Option<std::time::Duration>) -> CiRun {
     let text = |k: &str| r.text(k);
     let status = r
         .fields
         .get("status")
         .and_then(|s| serde_json::from_value::<CiStatus>(s.clone()).ok())
         .unwrap_or(CiStatus::Unknown);
+    let duration_s = r.fields.get("duration_s").and_then(Value::as_u64);
     CiRun {
         workflow: text("workflow").unwrap_or_else(|| r.name.clone()),
         status,
@@ -307,7 +346,16 @@ fn ci_run(r: &CheckResult) -> CiRun {
         url: text("url"),
         created_at: text("created_at"),
         branch: text("branch"),
-        duration_s: r.fields.get("duration_s").and_then(Value::as_u64),
+        duration_s,
+        environment: None,
+        stalled_after_s: stalled_after.map(|d| d.as_secs()),
+        stalled_in_s: match (status, stalled_after, duration_s) {
+            (CiStatus::InProgress | CiStatus::Queued, Some(limit), Some(ran)) => {
+                Some(limit.as_secs().saturating_sub(ran))
+            }
+            (CiStatus::Stalled, Some(_), _) => Some(0),
+            _ => None,
+        },
         error: (status == CiStatus::Unknown)
             .then(|| r.error.clone())
             .flatten(),
@@ -389,7 +437,11 @@ fn links(
     out
 }
 
-fn overall(environments: &IndexMap<String, EnvironmentReport>, global: &[&CheckResult]) -> Health {
+/// Worst status over environments (offline ones aside) and global checks.
+pub fn overall(
+    environments: &IndexMap<String, EnvironmentReport>,
+    global: &[&CheckResult],
+) -> Health {
     let mut statuses: Vec<Health> = environments
         .values()
         .filter(|e| !e.offline)

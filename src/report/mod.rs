@@ -5,14 +5,27 @@
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Current version of the JSON shape; bumped on breaking changes.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// Names the JSON Schema of this shape: the report's `$schema` and the
+/// schema's `$id` (`villa-telemetry schema`, `GET /api/telemetry/schema.json`).
+pub const SCHEMA_ID: &str = "urn:villa-telemetry:report:1";
+
+fn schema_id() -> String {
+    SCHEMA_ID.to_owned()
+}
+
 /// The result of one run of every check, ready for any renderer.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct Report {
+    /// The JSON Schema this report follows (its `$id`): print it with
+    /// `villa-telemetry schema`, or `GET /api/telemetry/schema.json` from `serve`.
+    #[serde(rename = "$schema", default = "schema_id")]
+    pub schema: String,
     /// Version of this JSON shape.
     pub schema_version: u32,
     /// When the run finished.
@@ -23,6 +36,10 @@ pub struct Report {
     pub status: Health,
     /// One line for people and agents: "2 healthy, 1 warning (production 2 commits behind staging)".
     pub summary: String,
+    /// What to know first: headline, local HEAD, what is broken and why,
+    /// next steps. Derived from the rest of the report.
+    #[serde(default)]
+    pub assessment: Assessment,
     /// Per environment, in configured order.
     pub environments: IndexMap<String, EnvironmentReport>,
     /// One entry per GitHub workflow check, keyed by check id.
@@ -49,7 +66,9 @@ pub struct Report {
 }
 
 /// Status of an environment or of the whole report.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Health {
     /// Every check passed.
@@ -75,7 +94,7 @@ impl Health {
 }
 
 /// One environment's card.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct EnvironmentReport {
     /// Display name.
     pub name: String,
@@ -120,33 +139,39 @@ pub struct EnvironmentReport {
     /// CI status of the exact commit it runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ci: Option<CommitCi>,
-    /// Its last GitHub deployments (`[github] history`), newest first; each
-    /// says whether it is the commit the environment reports now. These are
-    /// the rollback targets.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub deployments: Vec<DeploymentEntry>,
-    /// Why the deployment history could not be read.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deployments_error: Option<String>,
-    /// What it ran when last known, while it does not say itself (its
-    /// health endpoint does not answer).
+    /// What it ran when last seen, while it reports no `sha` now (down,
+    /// offline): from the last report in which it answered, or its latest
+    /// successful GitHub deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_known: Option<LastKnown>,
 }
 
-/// The commit an environment ran when last known, and where that came from.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// The commit an environment ran when it last answered: marked as last
+/// known, with its time, so drift and "is my commit there" keep an answer
+/// while it is down.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct LastKnown {
-    /// The commit.
+    /// The sha it reported then.
     pub sha: String,
-    /// When it was known to run there.
+    /// When that was (the run of that report, or the deployment's time).
     pub at: DateTime<Utc>,
-    /// `deployment`: its latest successful GitHub deployment.
-    pub source: String,
+    /// Where it comes from.
+    pub source: LastKnownSource,
+}
+
+/// Where a [`LastKnown`] commit comes from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LastKnownSource {
+    /// The last report (kept by `serve` between refreshes) in which the
+    /// environment answered with a sha.
+    Report,
+    /// Its latest successful deployment on GitHub.
+    Deployment,
 }
 
 /// The local repository.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, JsonSchema)]
 pub struct GitInfo {
     /// Current branch (None when detached).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -181,7 +206,12 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+pub mod assess;
 mod build;
+mod filter;
+mod last_known;
+pub mod query;
+pub mod schema;
 
 pub use crate::outcome::{
     Blame, CheckResult, CheckStatus, CiRun, CiStatus, CommitBrief, CommitCi, Comparison,
@@ -189,4 +219,7 @@ pub use crate::outcome::{
 };
 
 pub use crate::outcome::{Level, MetricResult, TableResult, Thresholds};
-pub use build::{build, summarize};
+pub use assess::{Assessment, assess};
+pub use build::{build, overall, summarize};
+pub use filter::only_environments;
+pub use last_known::carry_last_known;

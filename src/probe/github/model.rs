@@ -128,6 +128,8 @@ pub(crate) struct RawCommitDetail {
 #[derive(Deserialize)]
 pub(crate) struct RawGitAuthor {
     pub name: Option<String>,
+    #[serde(default)]
+    pub date: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -265,6 +267,7 @@ impl Compare {
             .map(|c| CommitBrief {
                 sha: c.sha.chars().take(7).collect(),
                 message: c.commit.message.lines().next().unwrap_or("").to_string(),
+                date: c.commit.author.as_ref().and_then(|a| a.date.clone()),
                 author: c.commit.author.and_then(|a| a.name),
             })
             .collect();

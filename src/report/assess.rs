@@ -1,0 +1,691 @@
+//! The assessment: what a developer asks right after a push, answered from
+//! the rest of the report. A pure function: no I/O, the same report gives the
+//! same assessment, so `?env=` and the MCP tools recompute it freely.
+//!
+//! - `headline`: one sentence, what is wrong and where;
+//! - `local_head`: local HEAD, whether it is pushed, where it is deployed
+//!   (true / false / null with the reason) and its CI;
+//! - `broken`: each failing environment or check, what failed, why, and
+//!   whether that points at infrastructure, code or config;
+//! - `next_steps`: ordered `{action, reason, url}`.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{CheckResult, CheckStatus, CiRun, CiStatus, CommitCi, Health, Report};
+use crate::outcome::same_commit;
+
+/// What to know first, derived from the rest of the report.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct Assessment {
+    /// One sentence: what is wrong and where, e.g. "CI failed on cbefe7c,
+    /// which staging runs; production is 2 commits behind staging".
+    pub headline: String,
+    /// Local HEAD and where it runs; present whenever the report has the
+    /// local repository (a `git` check that ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_head: Option<LocalHead>,
+    /// Each failing environment or check, worst first in configured order.
+    #[serde(default)]
+    pub broken: Vec<Broken>,
+    /// What to do, most useful first.
+    #[serde(default)]
+    pub next_steps: Vec<NextStep>,
+}
+
+/// Local HEAD and where it is deployed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct LocalHead {
+    /// Short sha of HEAD.
+    pub sha: String,
+    /// Current branch; null when HEAD is detached.
+    pub branch: Option<String>,
+    /// HEAD is on its upstream branch (nothing to push); null when there is
+    /// no upstream to tell (see `pushed_unknown`).
+    pub pushed: Option<bool>,
+    /// Why `pushed` is null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_unknown: Option<String>,
+    /// Files with uncommitted changes.
+    pub uncommitted_changes: u64,
+    /// Per environment: true when what it runs contains HEAD, false when it
+    /// does not, null when that could not be told (see `deployed_unknown`).
+    pub deployed: IndexMap<String, Option<bool>>,
+    /// Why an environment's `deployed` is null (empty when none is).
+    #[serde(default)]
+    pub deployed_unknown: IndexMap<String, String>,
+    /// Answers in `deployed` that rest on a down environment's last known
+    /// commit (`environments.ID.last_known`), saying which and when it was seen.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub deployed_last_known: IndexMap<String, String>,
+    /// CI of HEAD's commit, when an environment running it or a workflow run
+    /// on it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<CommitCi>,
+}
+
+/// One thing that is broken.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct Broken {
+    /// The environment it concerns; null for a global check (CI, deploy).
+    pub environment: Option<String>,
+    /// The check id (`ci` for an environment's commit CI).
+    pub check: String,
+    /// What failed, one line.
+    pub what: String,
+    /// Why, from the check's status and error.
+    pub why: String,
+    /// Where the fault most likely lies.
+    pub cause: Cause,
+    /// Where to look.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// Where a fault most likely lies: "is staging broken, or is it my code?".
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Cause {
+    /// The service or what it runs on: unreachable, refused, timed out, a
+    /// 5xx, a stalled deploy. Not the code you pushed.
+    Infrastructure,
+    /// The code: CI failed on the commit it runs, or an `expect` on the
+    /// service's answer did not hold.
+    Code,
+    /// The configuration or credentials: 401/403, a missing variable, a
+    /// rate limit without a token, a wrong URL.
+    Config,
+    /// Not enough is known to tell.
+    Unknown,
+}
+
+impl Cause {
+    /// Lower-case word used in every output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Infrastructure => "infrastructure",
+            Cause::Code => "code",
+            Cause::Config => "config",
+            Cause::Unknown => "unknown",
+        }
+    }
+}
+
+/// One thing to do.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct NextStep {
+    /// What to do, imperative: "Open the failing CI run for cbefe7c".
+    pub action: String,
+    /// Why, from the report: "CI failed on cbefe7c, which staging runs".
+    pub reason: String,
+    /// Where to do it, when there is a page for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// The assessment of `report` (its own `assessment` is not read).
+pub fn assess(report: &Report) -> Assessment {
+    let local_head = local_head(report);
+    let broken = broken(report);
+    let mut headline_parts: Vec<String> = Vec::new();
+    let mut steps: Vec<NextStep> = Vec::new();
+
+    // Code first: a failed CI on what an environment runs is the usual answer.
+    for b in &broken {
+        headline_parts.push(b.what.clone());
+        steps.push(step_for(b));
+    }
+
+    // Drift: what is behind what it tracks.
+    for c in report.comparison.values() {
+        if c.in_sync != Some(false) {
+            continue;
+        }
+        let what = match (c.commits_behind, c.commits_ahead) {
+            (Some(n), Some(0) | None) if n > 0 => format!(
+                "{} is {n} commit{} behind {}",
+                c.environment,
+                plural(n),
+                c.tracked
+            ),
+            (Some(0) | None, Some(n)) if n > 0 => format!(
+                "{} is {n} commit{} ahead of {}",
+                c.environment,
+                plural(n),
+                c.tracked
+            ),
+            (Some(b), Some(a)) if b > 0 && a > 0 => format!(
+                "{} and {} have diverged ({b} behind, {a} ahead)",
+                c.environment, c.tracked
+            ),
+            _ => format!("{} does not run what {} runs", c.environment, c.tracked),
+        };
+        headline_parts.push(what.clone());
+        // Promoting what the tracked environment runs would ship its faults.
+        let tracked_broken = report.environments.get(&c.tracked).is_some_and(|e| {
+            e.status == Health::Failing
+                || e.ci
+                    .as_ref()
+                    .is_some_and(|ci| ci.status == CiStatus::Failure)
+        }) || broken
+            .iter()
+            .any(|b| b.environment.as_deref() == Some(c.tracked.as_str()));
+        steps.push(NextStep {
+            action: if tracked_broken {
+                format!(
+                    "Fix {} before promoting it to {}; then review the diff",
+                    c.tracked, c.environment
+                )
+            } else {
+                format!(
+                    "Review the diff and promote {} to {}",
+                    c.tracked, c.environment
+                )
+            },
+            reason: what,
+            url: c.diff_url.clone(),
+        });
+    }
+
+    // Deploys and other workflows still running, or running too long.
+    for (id, run) in &report.ci {
+        let on = run
+            .sha
+            .as_deref()
+            .map(|s| format!(" on {s}"))
+            .unwrap_or_default();
+        let since = run
+            .duration_s
+            .map(|s| format!(" for {}", human_secs(s)))
+            .unwrap_or_default();
+        let to = run
+            .environment
+            .as_deref()
+            .map(|e| format!(" to {e}"))
+            .unwrap_or_default();
+        let (what, action) = match run.status {
+            CiStatus::InProgress => (
+                format!(
+                    "{}{to} is running{on}{since}{}",
+                    run.workflow,
+                    stall_note(run)
+                ),
+                format!("Wait for {} to finish, or watch its log", run.workflow),
+            ),
+            CiStatus::Queued => (
+                format!(
+                    "{}{to} is queued{on}{since}{}",
+                    run.workflow,
+                    stall_note(run)
+                ),
+                format!("Wait for a runner to pick up {}", run.workflow),
+            ),
+            CiStatus::Stalled => (
+                format!(
+                    "{}{to} stalled{on}: still running{since}{}",
+                    run.workflow,
+                    stall_note(run)
+                ),
+                format!(
+                    "Open the log of {}: it has run past `stalled_after`",
+                    run.workflow
+                ),
+            ),
+            _ => continue,
+        };
+        // A failing check already said it (and gave its step).
+        if report
+            .checks
+            .iter()
+            .any(|c| &c.id == id && c.environment.is_none() && is_broken(c))
+        {
+            continue;
+        }
+        headline_parts.push(what.clone());
+        steps.push(NextStep {
+            action,
+            reason: what,
+            url: run.url.clone(),
+        });
+    }
+
+    // Local HEAD: push it, then deploy it.
+    if let Some(h) = &local_head {
+        if h.pushed == Some(false) {
+            steps.push(NextStep {
+                action: format!("Push {}", h.branch.as_deref().unwrap_or("HEAD")),
+                reason: format!("local HEAD {} is not on its upstream branch", h.sha),
+                url: None,
+            });
+        }
+        let missing: Vec<&str> = h
+            .deployed
+            .iter()
+            .filter(|(id, d)| **d == Some(false) && !is_optional(report, id))
+            .map(|(id, _)| id.as_str())
+            .collect();
+        // Production behind staging is already a step above; HEAD missing
+        // from the first environment is the one to act on.
+        if let Some(first) = missing.first()
+            && !report
+                .comparison
+                .values()
+                .any(|c| c.environment == *first && c.in_sync == Some(false))
+        {
+            steps.push(NextStep {
+                action: format!("Deploy {} to {first}", h.sha),
+                reason: format!("{first} does not run local HEAD {} yet", h.sha),
+                url: None,
+            });
+        }
+    }
+
+    let headline = if headline_parts.is_empty() {
+        calm_headline(report, local_head.as_ref())
+    } else {
+        let mut s = headline_parts
+            .iter()
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ");
+        if headline_parts.len() > 3 {
+            s.push_str(&format!("; and {} more", headline_parts.len() - 3));
+        }
+        s
+    };
+    dedupe(&mut steps);
+    Assessment {
+        headline,
+        local_head,
+        broken,
+        next_steps: steps,
+    }
+}
+
+fn calm_headline(report: &Report, head: Option<&LocalHead>) -> String {
+    let shown: Vec<&str> = report
+        .environments
+        .iter()
+        .filter(|(_, e)| !e.offline)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let offline: Vec<&str> = report
+        .environments
+        .iter()
+        .filter(|(_, e)| e.offline)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let unknown = report
+        .environments
+        .values()
+        .any(|e| !e.offline && e.status == Health::Unknown);
+    let mut s = match (shown.len(), report.status) {
+        (0, _) => "No environment answered".to_owned(),
+        (_, Health::Warning) => format!("{} has warnings", report.summary),
+        (_, _) if unknown => format!("Nothing is failing; {}", report.summary),
+        (n, _) if report.comparison.is_empty() => format!(
+            "All {n} environment{} healthy",
+            if n == 1 { "" } else { "s" }
+        ),
+        (n, _) => format!(
+            "All {n} environment{} healthy and in sync",
+            if n == 1 { "" } else { "s" }
+        ),
+    };
+    if !offline.is_empty() {
+        s.push_str(&format!(" ({} offline)", offline.join(", ")));
+    }
+    if let Some(h) = head {
+        let everywhere = !h.deployed.is_empty()
+            && h.deployed
+                .iter()
+                .all(|(id, d)| *d == Some(true) || is_optional(report, id));
+        if everywhere {
+            s.push_str(&format!("; local HEAD {} is deployed everywhere", h.sha));
+        }
+    }
+    s
+}
+
+fn local_head(report: &Report) -> Option<LocalHead> {
+    let git = report.git.as_ref()?;
+    let head_sha = if git.sha_full.is_empty() {
+        &git.sha
+    } else {
+        &git.sha_full
+    };
+    let (pushed, pushed_unknown) = match (&git.upstream, git.ahead) {
+        (Some(_), Some(0)) => (Some(true), None),
+        (Some(_), Some(_)) => (Some(false), None),
+        (None, _) => (
+            None,
+            Some(match &git.branch {
+                Some(b) => format!("branch {b} has no upstream; push it with `git push -u`"),
+                None => "HEAD is detached, so it has no upstream".to_owned(),
+            }),
+        ),
+        (Some(up), None) => (None, Some(format!("could not count commits ahead of {up}"))),
+    };
+    let mut deployed = IndexMap::new();
+    let mut deployed_unknown = IndexMap::new();
+    let mut deployed_last_known = IndexMap::new();
+    for (id, env) in &report.environments {
+        let last = env.last_known.as_ref().filter(|_| env.sha.is_none());
+        let running = env.sha.as_deref().or(last.map(|k| k.sha.as_str()));
+        let known = git
+            .deployed
+            .get(id)
+            .copied()
+            .or_else(|| running.filter(|s| same_commit(s, head_sha)).map(|_| true));
+        deployed.insert(id.clone(), known);
+        if let Some(k) = last {
+            let seen = format!(
+                "it last ran {} at {} (last known)",
+                k.sha,
+                k.at.format("%Y-%m-%d %H:%M UTC")
+            );
+            if known.is_some() {
+                deployed_last_known.insert(id.clone(), format!("{id} is down; {seen}"));
+            } else {
+                deployed_unknown.insert(
+                    id.clone(),
+                    format!("{id} is down; {seen}, and whether that contains HEAD is unknown"),
+                );
+                continue;
+            }
+        }
+        if known.is_none() {
+            let why = match &env.sha {
+                _ if git.deployed_errors.contains_key(id) => git.deployed_errors[id].clone(),
+                None if env.offline => format!("{id} is offline, so what it runs is unknown"),
+                None if env.status == Health::Failing => {
+                    format!("{id} is down, so what it runs is unknown")
+                }
+                None => format!(
+                    "{id} reports no sha; extract one from its health check (`extract = {{ sha = \"$.commit\" }}`)"
+                ),
+                Some(s) => format!(
+                    "neither the local repository nor GitHub could compare {id}'s {s} with HEAD (fetch, or push HEAD)"
+                ),
+            };
+            deployed_unknown.insert(id.clone(), why);
+        }
+    }
+    Some(LocalHead {
+        sha: git.sha.clone(),
+        branch: git.branch.clone(),
+        pushed,
+        pushed_unknown,
+        uncommitted_changes: git.uncommitted_changes,
+        deployed,
+        deployed_unknown,
+        deployed_last_known,
+        ci: head_ci(report, head_sha),
+    })
+}
+
+/// CI of `sha`: the combined verdict of an environment running it, else
+/// the worst workflow run on it.
+fn head_ci(report: &Report, sha: &str) -> Option<CommitCi> {
+    if let Some(ci) = report
+        .environments
+        .values()
+        .filter(|e| e.sha.as_deref().is_some_and(|s| same_commit(s, sha)))
+        .find_map(|e| e.ci.clone())
+    {
+        return Some(ci);
+    }
+    report
+        .ci
+        .values()
+        .filter(|r| r.sha.as_deref().is_some_and(|s| same_commit(s, sha)))
+        .max_by_key(|r| ci_rank(r.status))
+        .map(|r| CommitCi {
+            status: r.status,
+            url: r.url.clone(),
+            counts: IndexMap::new(),
+            error: None,
+            duration_ms: None,
+        })
+}
+
+fn ci_rank(s: CiStatus) -> u8 {
+    match s {
+        CiStatus::Success => 0,
+        CiStatus::Unknown => 1,
+        CiStatus::Queued => 2,
+        CiStatus::InProgress => 3,
+        CiStatus::Cancelled => 4,
+        CiStatus::Stalled => 5,
+        CiStatus::Failure => 6,
+    }
+}
+
+fn is_broken(c: &CheckResult) -> bool {
+    matches!(c.status, CheckStatus::Fail | CheckStatus::Error)
+}
+
+fn is_optional(report: &Report, id: &str) -> bool {
+    report.environments.get(id).is_some_and(|e| e.optional)
+}
+
+fn broken(report: &Report) -> Vec<Broken> {
+    let mut out = Vec::new();
+    // A failed workflow run on the commit an environment runs is one fault,
+    // named once (with the run's link) below.
+    let failed_runs: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| c.environment.is_none() && is_broken(c))
+        .filter_map(|c| report.ci.get(&c.id))
+        .filter(|r| r.status == CiStatus::Failure)
+        .filter_map(|r| r.sha.as_deref())
+        .collect();
+    // Environments in configured order: their commit's CI, then their checks.
+    for (id, env) in &report.environments {
+        if env.offline {
+            continue;
+        }
+        if let Some(ci) = &env.ci
+            && ci.status == CiStatus::Failure
+            && !env
+                .sha
+                .as_deref()
+                .is_some_and(|s| failed_runs.iter().any(|f| same_commit(f, s)))
+        {
+            let sha = env.sha.as_deref().unwrap_or("its commit");
+            out.push(Broken {
+                environment: Some(id.clone()),
+                check: "ci".into(),
+                what: format!("CI failed on {sha}, which {id} runs"),
+                why: match ci.counts.get("failure") {
+                    Some(n) => format!("{n} failing check{} on {sha}", plural(*n)),
+                    None => format!("GitHub's combined status for {sha} is failure"),
+                },
+                cause: Cause::Code,
+                url: ci.url.clone(),
+            });
+        }
+        for c in report
+            .checks
+            .iter()
+            .filter(|c| c.environment.as_deref() == Some(id.as_str()) && is_broken(c))
+        {
+            let (cause, why) = classify(c, None);
+            out.push(Broken {
+                environment: Some(id.clone()),
+                check: c.id.clone(),
+                what: match cause {
+                    Cause::Infrastructure => {
+                        format!("{id} is down ({} {})", c.name, c.status.as_str())
+                    }
+                    _ => format!("{} {} on {id}", c.name, failed_word(c.status)),
+                },
+                why,
+                cause,
+                url: env.url.clone(),
+            });
+        }
+    }
+    // Global checks: workflows, plugins, the local repository.
+    for c in report
+        .checks
+        .iter()
+        .filter(|c| c.environment.is_none() && is_broken(c))
+    {
+        let run = report.ci.get(&c.id);
+        let (cause, why) = classify(c, run);
+        let what = match run {
+            Some(r) if r.status == CiStatus::Failure => match &r.sha {
+                Some(sha) => {
+                    // Already said per environment when one runs this commit.
+                    // Deployed environments first: a dev machine running it matters less.
+                    let running: Vec<(&str, bool)> = report
+                        .environments
+                        .iter()
+                        .filter(|(_, e)| e.sha.as_deref().is_some_and(|s| same_commit(s, sha)))
+                        .map(|(id, e)| (id.as_str(), e.optional))
+                        .collect();
+                    let deployed: Vec<&str> = running
+                        .iter()
+                        .filter(|(_, o)| !o)
+                        .map(|(id, _)| *id)
+                        .collect();
+                    let runs_it = if deployed.is_empty() {
+                        running.iter().map(|(id, _)| *id).collect()
+                    } else {
+                        deployed
+                    };
+                    if runs_it.is_empty() {
+                        format!("{} failed on {sha}", r.workflow)
+                    } else {
+                        format!(
+                            "{} failed on {sha}, which {} run{}",
+                            r.workflow,
+                            runs_it.join(" and "),
+                            if runs_it.len() == 1 { "s" } else { "" }
+                        )
+                    }
+                }
+                None => format!("{} failed", r.workflow),
+            },
+            Some(r) if r.status == CiStatus::Stalled => format!(
+                "{}{} stalled{}{}",
+                r.workflow,
+                r.environment
+                    .as_deref()
+                    .map(|e| format!(" to {e}"))
+                    .unwrap_or_default(),
+                r.duration_s
+                    .map(|s| format!(", running for {}", human_secs(s)))
+                    .unwrap_or_default(),
+                stall_note(r)
+            ),
+            _ => format!("{} {}", c.name, failed_word(c.status)),
+        };
+        out.push(Broken {
+            environment: None,
+            check: c.id.clone(),
+            what,
+            why,
+            cause,
+            url: run.and_then(|r| r.url.clone()),
+        });
+    }
+    out
+}
+
+fn failed_word(s: CheckStatus) -> &'static str {
+    match s {
+        CheckStatus::Error => "could not run",
+        _ => "failed",
+    }
+}
+
+/// Where a failing check's fault lies, and why, from its status, its
+/// workflow run and its failed conditions (never from message text).
+fn classify(c: &CheckResult, run: Option<&CiRun>) -> (Cause, String) {
+    let why = c.error.clone().unwrap_or_else(|| c.summary.clone());
+    if let Some(r) = run {
+        return match r.status {
+            CiStatus::Failure => (Cause::Code, why),
+            CiStatus::Stalled => (Cause::Infrastructure, why),
+            _ => (Cause::Unknown, why),
+        };
+    }
+    match c.status {
+        // An `expect` on a real answer did not hold: the service answered,
+        // what it said is wrong.
+        CheckStatus::Fail if !c.failed_conditions.is_empty() => (Cause::Code, why),
+        CheckStatus::Error => (Cause::Infrastructure, why),
+        _ => (Cause::Unknown, why),
+    }
+}
+
+fn step_for(b: &Broken) -> NextStep {
+    let action = match (b.cause, b.check.as_str(), &b.environment) {
+        (Cause::Code, "ci", Some(_)) | (Cause::Code, _, None) => {
+            format!("Open the failing CI run and fix it: {}", b.what)
+        }
+        (Cause::Code, _, Some(env)) => format!("Fix what {env} answers to {}", b.check),
+        (Cause::Infrastructure, _, Some(env)) => {
+            format!("Check {env}'s service and hosting: infrastructure, not your code")
+        }
+        (Cause::Infrastructure, _, None) => format!("Open the logs of {}", b.check),
+        (Cause::Config, _, _) => format!("Fix the configuration or credentials of {}", b.check),
+        (Cause::Unknown, _, _) => format!("Look into {}", b.check),
+    };
+    NextStep {
+        action,
+        reason: format!("{}: {}", b.what, b.why),
+        url: b.url.clone(),
+    }
+}
+
+fn dedupe(steps: &mut Vec<NextStep>) {
+    let mut seen: Vec<(String, Option<String>)> = Vec::new();
+    steps.retain(|s| {
+        let key = (s.action.clone(), s.url.clone());
+        if seen.contains(&key) {
+            false
+        } else {
+            seen.push(key);
+            true
+        }
+    });
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// ", stalled in 10m (stalled_after 15m)" while running; ", 20m past
+/// stalled_after 15m" once stalled; empty without a threshold.
+fn stall_note(run: &CiRun) -> String {
+    let Some(limit) = run.stalled_after_s else {
+        return String::new();
+    };
+    match (run.status, run.stalled_in_s, run.duration_s) {
+        (CiStatus::Stalled, _, Some(ran)) => format!(
+            ", {} past stalled_after {}",
+            human_secs(ran.saturating_sub(limit)),
+            human_secs(limit)
+        ),
+        (_, Some(left), _) if left > 0 => format!(
+            "; stalled in {} (stalled_after {})",
+            human_secs(left),
+            human_secs(limit)
+        ),
+        _ => String::new(),
+    }
+}
+
+fn human_secs(s: u64) -> String {
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        _ => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+    }
+}

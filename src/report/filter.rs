@@ -1,0 +1,94 @@
+//! One environment's (or a few environments') part of a report, for
+//! `?env=ID` and the MCP `status` tool.
+
+use super::{CheckResult, Report, overall, summarize};
+
+/// `report` cut down to the environments in `ids` (configured order kept):
+/// their cards, their checks, the comparisons that involve any of them and
+/// local HEAD's deployment there. Global checks, CI runs and links stay.
+/// Status and summary are recomputed so they describe what is shown.
+/// Ids not in the report are ignored; callers validate them first.
+pub fn only_environments(report: &Report, ids: &[String]) -> Report {
+    let wanted = |id: &str| ids.iter().any(|w| w == id);
+    let environments: indexmap::IndexMap<_, _> = report
+        .environments
+        .iter()
+        .filter(|(id, _)| wanted(id))
+        .map(|(id, e)| (id.clone(), e.clone()))
+        .collect();
+    let checks: Vec<CheckResult> = report
+        .checks
+        .iter()
+        .filter(|c| c.environment.as_deref().is_none_or(wanted))
+        .cloned()
+        .collect();
+    let comparison = report
+        .comparison
+        .iter()
+        .filter(|(_, c)| wanted(&c.environment) || wanted(&c.tracked))
+        .map(|(k, c)| (k.clone(), c.clone()))
+        .collect();
+    let git = report.git.clone().map(|mut g| {
+        g.deployed.retain(|id, _| wanted(id));
+        g.deployed_errors.retain(|id, _| wanted(id));
+        g
+    });
+    let global: Vec<&CheckResult> = checks.iter().filter(|c| c.environment.is_none()).collect();
+    let status = overall(&environments, &global);
+    let summary = summarize(&environments, &global);
+    let mut part = Report {
+        status,
+        summary,
+        environments,
+        checks,
+        comparison,
+        git,
+        ..report.clone()
+    };
+    part.assessment = super::assess(&part);
+    part
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Report {
+        let path = format!(
+            "{}/tests/fixtures/reports/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn keeps_the_environment_its_checks_and_its_drift() {
+        let full = fixture("warning_drift_ci_failed");
+        let only = only_environments(&full, &["production".to_owned()]);
+        assert_eq!(only.environments.keys().collect::<Vec<_>>(), ["production"]);
+        assert!(
+            only.checks
+                .iter()
+                .all(|c| c.environment.as_deref().is_none_or(|e| e == "production"))
+        );
+        assert!(only.checks.iter().any(|c| c.environment.is_none()));
+        assert_eq!(
+            only.comparison.keys().collect::<Vec<_>>(),
+            ["staging_vs_production"]
+        );
+        assert_eq!(only.ci, full.ci);
+        assert!(only.summary.contains("production"), "{}", only.summary);
+        assert!(!only.summary.contains("2 healthy"), "{}", only.summary);
+    }
+
+    #[test]
+    fn status_describes_what_is_shown() {
+        use crate::report::Health;
+        // staging is down there; local is fine and a global deploy check warns.
+        let full = fixture("failing_error");
+        assert_eq!(full.status, Health::Failing);
+        let only = only_environments(&full, &["local".to_owned()]);
+        assert_eq!(only.status, Health::Warning, "{}", only.summary);
+        assert!(!only.summary.contains("staging"), "{}", only.summary);
+    }
+}

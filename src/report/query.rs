@@ -1,0 +1,345 @@
+//! Focused answers read from one report: where a commit runs, how two
+//! environments compare, the CI of a commit. Pure functions, so the MCP
+//! tools answer from the cached report in microseconds; an `Err` is a
+//! reason the caller can act on (an unknown environment, a missing sha).
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{CiRun, CommitCi, Comparison, Report};
+use crate::outcome::same_commit;
+
+/// Where a commit runs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct Deployed {
+    /// The commit asked about.
+    pub sha: String,
+    /// True when it is local HEAD.
+    pub is_local_head: bool,
+    /// Per environment: true when what it runs contains the commit, false
+    /// when it does not, null when that cannot be told (see `why`).
+    pub environments: IndexMap<String, Option<bool>>,
+    /// One sentence per environment.
+    pub why: IndexMap<String, String>,
+    /// One sentence for all of them.
+    pub summary: String,
+}
+
+/// Drift between an environment and the one it tracks, with one sentence.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct Compared {
+    /// One sentence: "production is 2 commits behind staging".
+    pub summary: String,
+    /// The comparison, as in the report.
+    #[serde(flatten)]
+    pub comparison: Comparison,
+}
+
+/// CI of one commit: the combined status and check runs of an environment
+/// running it, and workflow runs on it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct CiOfCommit {
+    /// The commit; null when only the latest workflow runs are known.
+    pub sha: Option<String>,
+    /// The environment asked about, when one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Combined verdict of the commit's statuses and check runs (GitHub's
+    /// commit page), when an environment runs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<CommitCi>,
+    /// Latest workflow runs on this commit (every workflow's latest run when
+    /// no commit is known), by check id.
+    pub workflow_runs: IndexMap<String, CiRun>,
+    /// One sentence.
+    pub summary: String,
+}
+
+fn known_envs(report: &Report) -> String {
+    report
+        .environments
+        .keys()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn check_env(report: &Report, id: &str) -> Result<(), String> {
+    if report.environments.contains_key(id) {
+        Ok(())
+    } else {
+        Err(format!(
+            "no environment `{id}` (known: {})",
+            known_envs(report)
+        ))
+    }
+}
+
+fn head_sha(report: &Report) -> Result<String, String> {
+    report
+        .git
+        .as_ref()
+        .map(|g| {
+            if g.sha_full.is_empty() {
+                g.sha.clone()
+            } else {
+                g.sha_full.clone()
+            }
+        })
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            "the report has no local repository (no `git` check ran); pass a sha".to_owned()
+        })
+}
+
+/// Where `sha` (default: local HEAD) runs.
+pub fn deployed(report: &Report, sha: Option<&str>) -> Result<Deployed, String> {
+    let head = head_sha(report).ok();
+    let sha = match sha.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) if s.len() < 7 || !s.chars().all(|c| c.is_ascii_hexdigit()) => {
+            return Err(format!("`{s}` is not a commit sha (7 to 40 hex digits)"));
+        }
+        Some(s) => s.to_owned(),
+        None => head.clone().ok_or_else(|| head_sha(report).unwrap_err())?,
+    };
+    let is_local_head = head.as_deref().is_some_and(|h| same_commit(h, &sha));
+    let short: String = sha.chars().take(7).collect();
+    let mut environments = IndexMap::new();
+    let mut why = IndexMap::new();
+    for (id, env) in &report.environments {
+        let (answer, sentence) = if let Some(s) =
+            env.sha.as_deref().filter(|s| same_commit(s, &sha))
+        {
+            (Some(true), format!("{id} runs {s}"))
+        } else if is_local_head
+            && let Some(h) = &report.assessment.local_head
+            && let Some(known) = h.deployed.get(id)
+        {
+            match known {
+                Some(true) => (
+                    Some(true),
+                    format!(
+                        "{id} runs {}, which contains {short}",
+                        env.sha.as_deref().unwrap_or("a later commit")
+                    ),
+                ),
+                Some(false) => (
+                    Some(false),
+                    format!(
+                        "{id} runs {}, which does not contain {short}",
+                        env.sha.as_deref().unwrap_or("another commit")
+                    ),
+                ),
+                None => (
+                    None,
+                    h.deployed_unknown
+                        .get(id)
+                        .cloned()
+                        .unwrap_or_else(|| format!("unknown whether {id} runs {short}")),
+                ),
+            }
+        } else if let Some(c) = report.comparison.values().find(|c| {
+            c.commits.iter().any(|m| same_commit(&m.sha, &sha))
+                && (c.environment == *id || c.tracked == *id)
+        }) {
+            if c.environment == *id {
+                (
+                    Some(false),
+                    format!("{id} lacks {short}, one of the commits {} has", c.tracked),
+                )
+            } else {
+                (
+                    Some(true),
+                    format!(
+                        "{id} has {short}, one of the commits {} lacks",
+                        c.environment
+                    ),
+                )
+            }
+        } else {
+            let sentence = match &env.sha {
+                None => format!("{id} reports no commit, so it is unknown whether it runs {short}"),
+                Some(s) => format!(
+                    "{id} runs {s}; whether that contains {short} is not in the report (only local HEAD, each environment's commit and the commits between tracked environments are)"
+                ),
+            };
+            (None, sentence)
+        };
+        environments.insert(id.clone(), answer);
+        why.insert(id.clone(), sentence);
+    }
+    let list = |want: Option<bool>| -> Vec<&str> {
+        environments
+            .iter()
+            .filter(|(_, v)| **v == want)
+            .map(|(k, _)| k.as_str())
+            .collect()
+    };
+    let mut parts = Vec::new();
+    let (yes, no, unknown) = (list(Some(true)), list(Some(false)), list(None));
+    if !yes.is_empty() {
+        parts.push(format!("deployed to {}", yes.join(", ")));
+    }
+    if !no.is_empty() {
+        parts.push(format!("not deployed to {}", no.join(", ")));
+    }
+    if !unknown.is_empty() {
+        parts.push(format!("unknown for {}", unknown.join(", ")));
+    }
+    let subject = if is_local_head {
+        format!("local HEAD {short}")
+    } else {
+        short.clone()
+    };
+    let summary = if parts.is_empty() {
+        format!("{subject}: no environments in the report")
+    } else {
+        format!("{subject} is {}", parts.join("; "))
+    };
+    Ok(Deployed {
+        sha: short,
+        is_local_head,
+        environments,
+        why,
+        summary,
+    })
+}
+
+/// How `environment` compares with `tracked` (default: what it tracks).
+pub fn compare(
+    report: &Report,
+    environment: &str,
+    tracked: Option<&str>,
+) -> Result<Compared, String> {
+    check_env(report, environment)?;
+    if let Some(t) = tracked {
+        check_env(report, t)?;
+    }
+    let found = report.comparison.values().find(|c| {
+        (c.environment == environment && tracked.is_none_or(|t| c.tracked == t))
+            || (tracked.is_some_and(|t| c.environment == t) && c.tracked == environment)
+    });
+    let Some(c) = found else {
+        let pairs: Vec<String> = report
+            .comparison
+            .values()
+            .map(|c| format!("{} tracks {}", c.environment, c.tracked))
+            .collect();
+        return Err(format!(
+            "the report compares no such pair; environments are compared with the one they `tracks` ({})",
+            if pairs.is_empty() {
+                "none is configured".to_owned()
+            } else {
+                pairs.join(", ")
+            }
+        ));
+    };
+    let summary = match (c.in_sync, c.commits_behind, c.commits_ahead) {
+        (Some(true), _, _) => format!("{} and {} run the same commit", c.environment, c.tracked),
+        (_, Some(b), Some(a)) if b > 0 && a > 0 => format!(
+            "{} and {} have diverged: {b} behind, {a} ahead",
+            c.environment, c.tracked
+        ),
+        (_, Some(b), _) if b > 0 => format!(
+            "{} is {b} commit{} behind {}",
+            c.environment,
+            if b == 1 { "" } else { "s" },
+            c.tracked
+        ),
+        (_, _, Some(a)) if a > 0 => format!(
+            "{} is {a} commit{} ahead of {}",
+            c.environment,
+            if a == 1 { "" } else { "s" },
+            c.tracked
+        ),
+        _ => match &c.error {
+            Some(e) => format!("cannot compare {} with {}: {e}", c.environment, c.tracked),
+            None => format!(
+                "{} and {} differ; the count is unknown",
+                c.environment, c.tracked
+            ),
+        },
+    };
+    Ok(Compared {
+        summary,
+        comparison: c.clone(),
+    })
+}
+
+/// CI of `sha`, or of what `environment` runs; local HEAD when neither is given.
+pub fn ci(
+    report: &Report,
+    sha: Option<&str>,
+    environment: Option<&str>,
+) -> Result<CiOfCommit, String> {
+    let sha = sha.map(str::trim).filter(|s| !s.is_empty());
+    if sha.is_some() && environment.is_some() {
+        return Err("give `sha` or `environment`, not both".into());
+    }
+    let (sha, commit) = match (sha, environment) {
+        (_, Some(env)) => {
+            check_env(report, env)?;
+            let e = &report.environments[env];
+            let Some(s) = e.sha.clone() else {
+                return Err(format!("{env} reports no commit, so its CI is unknown"));
+            };
+            (Some(s), e.ci.clone())
+        }
+        (Some(s), None) => (Some(s.to_owned()), None),
+        (None, None) => (head_sha(report).ok(), None),
+    };
+    let commit = commit.or_else(|| {
+        let s = sha.as_deref()?;
+        report
+            .environments
+            .values()
+            .filter(|e| e.sha.as_deref().is_some_and(|x| same_commit(x, s)))
+            .find_map(|e| e.ci.clone())
+    });
+    let workflow_runs: IndexMap<String, CiRun> = report
+        .ci
+        .iter()
+        .filter(|(_, r)| match sha.as_deref() {
+            Some(s) => r.sha.as_deref().is_some_and(|x| same_commit(x, s)),
+            None => true,
+        })
+        .map(|(k, r)| (k.clone(), r.clone()))
+        .collect();
+    let short = sha
+        .as_deref()
+        .map(|s| s.chars().take(7).collect::<String>());
+    let mut parts = Vec::new();
+    if let Some(c) = &commit {
+        parts.push(format!("combined status {}", ci_word(c.status)));
+    }
+    for r in workflow_runs.values() {
+        parts.push(format!("{} {}", r.workflow, ci_word(r.status)));
+    }
+    let summary = match (&short, parts.is_empty()) {
+        (Some(s), true) => format!("no CI is known for {s} in this report"),
+        (Some(s), false) => format!("CI of {s}: {}", parts.join(", ")),
+        (None, true) => "no CI in this report".to_owned(),
+        (None, false) => format!("latest CI runs: {}", parts.join(", ")),
+    };
+    Ok(CiOfCommit {
+        sha: short,
+        environment: environment.map(str::to_owned),
+        commit,
+        workflow_runs,
+        summary,
+    })
+}
+
+fn ci_word(s: super::CiStatus) -> &'static str {
+    use super::CiStatus::*;
+    match s {
+        Success => "succeeded",
+        Failure => "failed",
+        InProgress => "in progress",
+        Queued => "queued",
+        Cancelled => "cancelled",
+        Stalled => "stalled",
+        Unknown => "unknown",
+    }
+}

@@ -1,0 +1,377 @@
+//! The agent API: the report as JSON or text (whole, or some environments'
+//! part), its JSON Schema, conditional requests, and a 404 under `/api` that
+//! lists what exists.
+//!
+//! Query strings are checked, not guessed at: an unknown parameter, an
+//! unknown environment or a `refresh` other than `1` / `true` is a 400 that
+//! says why, so an agent never reads a report it did not ask for.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{OriginalUri, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sha2::Digest;
+
+use super::{AppState, Snapshot};
+use crate::render::{Format, RenderExtras, to_json};
+use crate::report::{only_environments, schema};
+
+/// Every endpoint, with what it answers; the 404 under `/api` lists them.
+pub const ENDPOINTS: &[(&str, &str)] = &[
+    (
+        "GET /api/telemetry/status",
+        "the report as JSON (text with `Accept: text/plain`); ?env=ID (repeatable), ?refresh=1",
+    ),
+    (
+        "GET /api/telemetry/status.json",
+        "the report as JSON; ?env=ID (repeatable), ?refresh=1",
+    ),
+    (
+        "GET /api/telemetry/status.txt",
+        "the report as plain text; ?env=ID (repeatable), ?refresh=1",
+    ),
+    (
+        "GET /api/telemetry/schema.json",
+        "JSON Schema (2020-12) of the report, every status word with its meaning",
+    ),
+    (
+        "GET /api/telemetry/events",
+        "server-sent events, one `report` per new report",
+    ),
+    (
+        "POST /mcp",
+        "Model Context Protocol (streamable HTTP): tools status, deployed, compare, ci, next_steps",
+    ),
+    (
+        "POST /api/actions/ID",
+        "run a declared action (only with `[serve] actions = true`; same-origin, CSRF token)",
+    ),
+    ("GET /metrics", "Prometheus text format"),
+    ("GET /healthz", "liveness"),
+    ("GET /", "the HTML dashboard"),
+];
+
+/// What a status request asked for.
+#[derive(Debug, Default, PartialEq)]
+pub struct StatusQuery {
+    /// `?env=ID`, repeatable; empty means every environment.
+    pub envs: Vec<String>,
+    /// `?refresh=1` or `?refresh=true`: re-check before answering.
+    pub refresh: bool,
+}
+
+impl StatusQuery {
+    /// Parses a raw query string; `known` are the configured environment ids.
+    pub fn parse(raw: Option<&str>, known: &[&str]) -> Result<Self, String> {
+        let mut q = StatusQuery::default();
+        for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+            match key.as_ref() {
+                "env" => {
+                    if !known.contains(&value.as_ref()) {
+                        return Err(format!(
+                            "env={value}: no such environment (known: {})",
+                            known.join(", ")
+                        ));
+                    }
+                    if !q.envs.iter().any(|e| *e == value) {
+                        q.envs.push(value.into_owned());
+                    }
+                }
+                "refresh" => q.refresh = parse_refresh(&value)?,
+                other => {
+                    return Err(format!(
+                        "unknown query parameter `{other}`; this endpoint takes env=ID (repeatable) and refresh=1"
+                    ));
+                }
+            }
+        }
+        Ok(q)
+    }
+}
+
+/// `refresh` takes `1` or `true`; anything else is a mistake worth saying.
+pub fn parse_refresh(value: &str) -> Result<bool, String> {
+    match value {
+        "1" | "true" => Ok(true),
+        other => Err(format!(
+            "refresh={other}: takes 1 or true (leave it out for the cached report)"
+        )),
+    }
+}
+
+/// A 400 with the reason as JSON.
+pub fn bad_request(reason: String) -> Response {
+    let body = serde_json::json!({ "error": reason });
+    let mut r = (StatusCode::BAD_REQUEST, body.to_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// Which representation a request gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repr {
+    Json,
+    Text,
+}
+
+/// `GET /api/telemetry/status`: JSON, or text when `Accept` prefers it.
+pub async fn status(
+    State(state): State<Arc<AppState>>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let repr = if prefers_text(&headers) {
+        Repr::Text
+    } else {
+        Repr::Json
+    };
+    let mut r = answer(&state, raw.as_deref(), &headers, repr).await;
+    r.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("accept"));
+    r
+}
+
+/// `GET /api/telemetry/status.json`.
+pub async fn status_json(
+    State(state): State<Arc<AppState>>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    answer(&state, raw.as_deref(), &headers, Repr::Json).await
+}
+
+/// `GET /api/telemetry/status.txt`.
+pub async fn status_text(
+    State(state): State<Arc<AppState>>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    answer(&state, raw.as_deref(), &headers, Repr::Text).await
+}
+
+async fn answer(
+    state: &Arc<AppState>,
+    raw: Option<&str>,
+    headers: &HeaderMap,
+    repr: Repr,
+) -> Response {
+    let known: Vec<&str> = state
+        .plan
+        .environments
+        .iter()
+        .map(|e| e.id.as_str())
+        .collect();
+    let q = match StatusQuery::parse(raw, &known) {
+        Ok(q) => q,
+        Err(reason) => return bad_request(reason),
+    };
+    let s = if q.refresh {
+        state.refresh_now().await
+    } else {
+        state.current().await
+    };
+    let body = match body_for(state, &s, &q.envs, repr) {
+        Ok(b) => b,
+        Err(e) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot render the report: {e}\n"),
+            )
+                .into_response();
+        }
+    };
+    let content_type = match repr {
+        Repr::Json => "application/json",
+        Repr::Text => "text/plain; charset=utf-8",
+    };
+    let mut r = conditional(headers, body, content_type);
+    r.headers_mut()
+        .insert(header::AGE, HeaderValue::from(s.at.elapsed().as_secs()));
+    if repr == Repr::Json {
+        r.headers_mut().insert(
+            header::LINK,
+            HeaderValue::from_static("</api/telemetry/schema.json>; rel=\"describedby\""),
+        );
+    }
+    r
+}
+
+/// The bytes of `snapshot` for these environments: the pre-rendered whole
+/// report, or the environments' part rendered now.
+fn body_for(state: &AppState, s: &Snapshot, envs: &[String], repr: Repr) -> Result<Bytes, String> {
+    if envs.is_empty() {
+        return Ok(match repr {
+            Repr::Json => s.json.clone(),
+            Repr::Text => s.text.clone(),
+        });
+    }
+    let part = only_environments(&s.report, envs);
+    Ok(match repr {
+        Repr::Json => Bytes::from(to_json(&part)),
+        Repr::Text => Bytes::from(
+            state
+                .renderer
+                .render(Format::Text, &part, &RenderExtras::default())
+                .map_err(|e| e.to_string())?,
+        ),
+    })
+}
+
+/// `GET /api/telemetry/schema.json`.
+pub async fn schema_json(headers: HeaderMap) -> Response {
+    static SCHEMA: OnceLock<Bytes> = OnceLock::new();
+    let body = SCHEMA
+        .get_or_init(|| Bytes::from(schema::report_schema_json()))
+        .clone();
+    conditional(&headers, body, "application/schema+json")
+}
+
+/// Anything else under `/api`: 404 with the list of endpoints.
+pub async fn not_found(OriginalUri(uri): OriginalUri) -> Response {
+    let endpoints: serde_json::Map<String, serde_json::Value> = ENDPOINTS
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).into()))
+        .collect();
+    let body = serde_json::json!({
+        "error": format!("no endpoint at {}", uri.path()),
+        "endpoints": endpoints,
+    });
+    let mut r = (StatusCode::NOT_FOUND, body.to_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// 200 with `body` and its ETag, or 304 when `If-None-Match` names it.
+fn conditional(headers: &HeaderMap, body: Bytes, content_type: &'static str) -> Response {
+    let tag = etag(&body);
+    let matches = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == tag || t == "*");
+    let mut r = if matches {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        let mut r = Response::new(Body::from(body));
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        r
+    };
+    let h = r.headers_mut();
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(&tag).expect("hex is a valid header"),
+    );
+    // Clients may keep a copy but must ask (cheaply, with If-None-Match) before using it.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// A strong validator: the first 16 hex digits of the body's SHA-256, quoted.
+fn etag(body: &[u8]) -> String {
+    use std::fmt::Write;
+    let digest = sha2::Sha256::digest(body);
+    let mut s = String::with_capacity(18);
+    s.push('"');
+    for b in &digest[..8] {
+        let _ = write!(s, "{b:02x}");
+    }
+    s.push('"');
+    s
+}
+
+/// True when `Accept` ranks `text/plain` above JSON (q-values honoured;
+/// `*/*` and no header mean JSON).
+fn prefers_text(headers: &HeaderMap) -> bool {
+    let mut best: Option<(f32, Repr)> = None;
+    for range in headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|v| v.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let repr = match media.as_str() {
+            "text/plain" => Repr::Text,
+            "application/json" | "*/*" | "application/*" => Repr::Json,
+            _ => continue,
+        };
+        if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
+            best = Some((q, repr));
+        }
+    }
+    matches!(best, Some((_, Repr::Text)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KNOWN: &[&str] = &["staging", "production"];
+
+    #[test]
+    fn query_takes_repeated_envs_and_strict_refresh() {
+        let q = StatusQuery::parse(Some("env=staging&env=production&refresh=true"), KNOWN).unwrap();
+        assert_eq!(q.envs, ["staging", "production"]);
+        assert!(q.refresh);
+        assert_eq!(
+            StatusQuery::parse(None, KNOWN).unwrap(),
+            StatusQuery::default()
+        );
+        for bad in [
+            "refresh=0",
+            "refresh=yes",
+            "refresh",
+            "env=prod",
+            "fields=x",
+        ] {
+            let e = StatusQuery::parse(Some(bad), KNOWN).unwrap_err();
+            assert!(!e.is_empty(), "{bad}");
+        }
+        assert!(
+            StatusQuery::parse(Some("env=prod"), KNOWN)
+                .unwrap_err()
+                .contains("known: staging, production")
+        );
+    }
+
+    #[test]
+    fn accept_ranks_text_and_json() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+            m
+        };
+        assert!(prefers_text(&h("text/plain")));
+        assert!(prefers_text(&h("text/plain, application/json;q=0.5")));
+        assert!(!prefers_text(&h("application/json, text/plain")));
+        assert!(!prefers_text(&h("*/*")));
+        assert!(!prefers_text(&h("text/plain;q=0, */*")));
+        assert!(!prefers_text(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn etag_is_quoted_and_content_based() {
+        assert_eq!(etag(b"a"), etag(b"a"));
+        assert_ne!(etag(b"a"), etag(b"b"));
+        assert_eq!(etag(b"a").len(), 18);
+        assert!(etag(b"a").starts_with('"') && etag(b"a").ends_with('"'));
+    }
+}

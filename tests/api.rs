@@ -1,0 +1,309 @@
+//! The agent API through the router (no socket): `?env=` filtering, strict
+//! `?refresh=`, `Accept: text/plain`, ETag / 304 / Age, the JSON Schema and
+//! the 404 that lists endpoints. The demo world's loopback services and fake
+//! GitHub stand behind it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::body::{Body, to_bytes};
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use serde_json::Value;
+use tower::ServiceExt;
+use villa_telemetry::cli::load_plan;
+use villa_telemetry::demo::world::{Scenario, World};
+use villa_telemetry::render::Renderer;
+use villa_telemetry::runner::Services;
+use villa_telemetry::serve::{self, AppState};
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    fn header(&self, name: header::HeaderName) -> &str {
+        self.headers.get(name).map_or("", |v| v.to_str().unwrap())
+    }
+}
+
+struct Demo {
+    _dir: tempfile::TempDir,
+    _world: World,
+    state: Arc<AppState>,
+}
+
+async fn demo(scenario: Scenario) -> Demo {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let world = World::start(scenario, dir.path(), repo).await.unwrap();
+    let plan = load_plan(&world.config_path).unwrap();
+    let services = Services::with_token(&plan, None);
+    let renderer = Renderer::new(None).unwrap();
+    let state = AppState::new(plan, services, renderer, "127.0.0.1:3003");
+    Demo {
+        _dir: dir,
+        _world: world,
+        state,
+    }
+}
+
+async fn send(state: &Arc<AppState>, mut req: Request<Body>) -> Answer {
+    // serve refuses requests that name no host (DNS-rebinding guard).
+    req.headers_mut().insert(
+        header::HOST,
+        header::HeaderValue::from_static("127.0.0.1:3003"),
+    );
+    let resp = serve::app(Arc::clone(state)).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8(body.to_vec()).unwrap(),
+    }
+}
+
+async fn get(state: &Arc<AppState>, uri: &str) -> Answer {
+    send(state, Request::get(uri).body(Body::empty()).unwrap()).await
+}
+
+async fn get_with(
+    state: &Arc<AppState>,
+    uri: &str,
+    name: header::HeaderName,
+    value: &str,
+) -> Answer {
+    send(
+        state,
+        Request::get(uri)
+            .header(name, value)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn env_filters_the_report_and_unknown_envs_are_refused() {
+    let d = demo(Scenario::Drift).await;
+    let full = get(&d.state, "/api/telemetry/status").await.json();
+    assert_eq!(full["environments"].as_object().unwrap().len(), 3);
+
+    let prod = get(&d.state, "/api/telemetry/status?env=production").await;
+    assert_eq!(prod.status, StatusCode::OK, "{}", prod.body);
+    let prod = prod.json();
+    let envs: Vec<&String> = prod["environments"].as_object().unwrap().keys().collect();
+    assert_eq!(envs, ["production"]);
+    assert!(
+        prod["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["environment"].is_null() || c["environment"] == "production"),
+        "{:#}",
+        prod["checks"]
+    );
+    assert!(
+        prod["comparison"]["staging_vs_production"].is_object(),
+        "its drift stays: {:#}",
+        prod["comparison"]
+    );
+    assert_eq!(prod["timestamp"], full["timestamp"], "the same cached run");
+    assert_eq!(d.state.runs(), 1);
+
+    let two = get(
+        &d.state,
+        "/api/telemetry/status.json?env=staging&env=production",
+    )
+    .await
+    .json();
+    let envs: Vec<&String> = two["environments"].as_object().unwrap().keys().collect();
+    assert_eq!(envs, ["staging", "production"]);
+
+    let text = get(&d.state, "/api/telemetry/status.txt?env=staging").await;
+    assert_eq!(text.status, StatusCode::OK);
+    assert!(text.body.contains("Staging"), "{}", text.body);
+    assert!(!text.body.contains("Production"), "{}", text.body);
+
+    let bad = get(&d.state, "/api/telemetry/status?env=prod").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let reason = bad.json()["error"].as_str().unwrap().to_owned();
+    assert!(reason.contains("env=prod"), "{reason}");
+    assert!(
+        reason.contains("local, staging, production"),
+        "names the known ones: {reason}"
+    );
+}
+
+#[tokio::test]
+async fn refresh_takes_1_or_true_only() {
+    let d = demo(Scenario::Healthy).await;
+    get(&d.state, "/api/telemetry/status").await;
+    assert_eq!(d.state.runs(), 1);
+    for bad in ["refresh=0", "refresh=yes", "refresh", "refresh=TRUE"] {
+        for path in ["/api/telemetry/status", "/api/telemetry/status.txt", "/"] {
+            let a = get(&d.state, &format!("{path}?{bad}")).await;
+            assert_eq!(
+                a.status,
+                StatusCode::BAD_REQUEST,
+                "{path}?{bad}: {}",
+                a.body
+            );
+            assert!(
+                a.body.contains("takes 1 or true"),
+                "{path}?{bad}: {}",
+                a.body
+            );
+        }
+    }
+    assert_eq!(d.state.runs(), 1, "a refused request runs nothing");
+    for good in ["refresh=1", "refresh=true"] {
+        let a = get(&d.state, &format!("/api/telemetry/status?{good}")).await;
+        assert_eq!(a.status, StatusCode::OK);
+    }
+    assert_eq!(d.state.runs(), 3);
+
+    let unknown = get(&d.state, "/api/telemetry/status?format=json").await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert!(
+        unknown.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("`format`")
+    );
+}
+
+#[tokio::test]
+async fn accept_text_plain_gets_the_text() {
+    let d = demo(Scenario::Healthy).await;
+    let text = get_with(
+        &d.state,
+        "/api/telemetry/status",
+        header::ACCEPT,
+        "text/plain",
+    )
+    .await;
+    assert_eq!(text.status, StatusCode::OK);
+    assert!(text.header(header::CONTENT_TYPE).starts_with("text/plain"));
+    assert_eq!(text.header(header::VARY), "accept");
+    let txt = get(&d.state, "/api/telemetry/status.txt").await;
+    assert_eq!(text.body, txt.body, "the same text as status.txt");
+
+    let json = get_with(
+        &d.state,
+        "/api/telemetry/status",
+        header::ACCEPT,
+        "application/json, text/plain;q=0.5",
+    )
+    .await;
+    assert_eq!(json.header(header::CONTENT_TYPE), "application/json");
+    json.json();
+}
+
+#[tokio::test]
+async fn etag_if_none_match_gives_304_and_age_is_sent() {
+    let d = demo(Scenario::Healthy).await;
+    let first = get(&d.state, "/api/telemetry/status").await;
+    let tag = first.header(header::ETAG).to_owned();
+    assert!(tag.starts_with('"') && tag.len() > 2, "{tag}");
+    assert!(
+        first.header(header::AGE).parse::<u64>().is_ok(),
+        "Age on every answer: {:?}",
+        first.headers
+    );
+    assert_eq!(first.header(header::CACHE_CONTROL), "no-cache");
+
+    let again = get_with(
+        &d.state,
+        "/api/telemetry/status",
+        header::IF_NONE_MATCH,
+        &tag,
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    assert!(again.body.is_empty());
+    assert_eq!(again.header(header::ETAG), tag);
+    assert!(again.header(header::AGE).parse::<u64>().is_ok());
+
+    let listed = get_with(
+        &d.state,
+        "/api/telemetry/status",
+        header::IF_NONE_MATCH,
+        &format!("\"other\", W/{tag}"),
+    )
+    .await;
+    assert_eq!(listed.status, StatusCode::NOT_MODIFIED, "a list, weak form");
+
+    // Text and JSON are different representations.
+    let text = get(&d.state, "/api/telemetry/status.txt").await;
+    assert_ne!(text.header(header::ETAG), tag);
+
+    // A new run is a new report: the old tag no longer matches.
+    let fresh = get(&d.state, "/api/telemetry/status?refresh=1").await;
+    assert_ne!(fresh.header(header::ETAG), tag);
+    let stale = get_with(
+        &d.state,
+        "/api/telemetry/status",
+        header::IF_NONE_MATCH,
+        &tag,
+    )
+    .await;
+    assert_eq!(stale.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_api_paths_list_the_endpoints() {
+    let d = demo(Scenario::Healthy).await;
+    for path in [
+        "/api/nope",
+        "/api",
+        "/api/telemetry/status.xml",
+        "/api/telemetry",
+    ] {
+        let a = get(&d.state, path).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(a.header(header::CONTENT_TYPE), "application/json");
+        let body = a.json();
+        assert!(body["error"].as_str().unwrap().contains(path), "{body:#}");
+        let endpoints = body["endpoints"].as_object().unwrap();
+        for want in [
+            "GET /api/telemetry/status",
+            "GET /api/telemetry/schema.json",
+            "POST /mcp",
+        ] {
+            assert!(endpoints.contains_key(want), "{path}: {body:#}");
+        }
+    }
+    assert_eq!(d.state.runs(), 0, "a 404 runs nothing");
+}
+
+#[tokio::test]
+async fn schema_json_describes_the_served_report() {
+    let d = demo(Scenario::Drift).await;
+    let a = get(&d.state, "/api/telemetry/schema.json").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.header(header::CONTENT_TYPE), "application/schema+json");
+    let schema = a.json();
+    let report = get(&d.state, "/api/telemetry/status").await;
+    assert_eq!(
+        report.header(header::LINK),
+        "</api/telemetry/schema.json>; rel=\"describedby\""
+    );
+    let report = report.json();
+    assert_eq!(
+        report["$schema"], schema["$id"],
+        "the report names its schema"
+    );
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}

@@ -1,0 +1,336 @@
+//! The MCP server with real clients, against the demo world (drift):
+//! - the Python `mcp` package over stdio (`villa-telemetry mcp`) and over
+//!   streamable HTTP (`/mcp` on a real `serve` socket), via tests/mcp/client.py;
+//! - rmcp's own client, in process and over HTTP;
+//! - the Host guard in front of `/mcp`;
+//! - the latency of `deployed`, `compare`, `next_steps` from the cached report.
+//!
+//! The Python client needs a virtualenv with `mcp` and `jsonschema`
+//! (`.ci/run` makes it at target/mcp-venv; `VILLA_MCP_PYTHON` points
+//! elsewhere). Missing: a failure under CI=true, a SKIP line otherwise.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, ReadResourceRequestParams};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+use villa_telemetry::cli::load_plan;
+use villa_telemetry::demo::world::{Scenario, World};
+use villa_telemetry::render::Renderer;
+use villa_telemetry::report::schema::report_schema_json;
+use villa_telemetry::runner::Services;
+use villa_telemetry::serve::{self, AppState, mcp::Telemetry};
+
+const BIN: &str = env!("CARGO_BIN_EXE_villa-telemetry");
+
+struct Demo {
+    dir: tempfile::TempDir,
+    world: World,
+    state: Arc<AppState>,
+}
+
+async fn demo(listen: &str) -> Demo {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let world = World::start(Scenario::Drift, &dir.path().join("world"), repo)
+        .await
+        .unwrap();
+    let mut plan = load_plan(&world.config_path).unwrap();
+    // The demo refreshes every 10 s; a slow client on a loaded machine must
+    // still see one run, so "answered from the cache" is what is measured.
+    plan.settings.refresh = Duration::from_secs(3600);
+    let services = Services::with_token(&plan, None);
+    let state = AppState::new(plan, services, Renderer::new(None).unwrap(), listen);
+    Demo { dir, world, state }
+}
+
+/// The venv's python with `mcp` and `jsonschema`, or why there is none.
+fn python() -> Result<PathBuf, String> {
+    let python = std::env::var_os("VILLA_MCP_PYTHON").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/mcp-venv/bin/python"),
+        PathBuf::from,
+    );
+    let ok = std::process::Command::new(&python)
+        .args(["-c", "import mcp, jsonschema"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        Ok(python)
+    } else {
+        Err(format!(
+            "{} cannot import mcp and jsonschema; make the venv: python3 -m venv target/mcp-venv && target/mcp-venv/bin/pip install mcp jsonschema",
+            python.display()
+        ))
+    }
+}
+
+/// The Python client, or None after a SKIP line (outside CI).
+fn python_or_skip(test: &str) -> Option<PathBuf> {
+    match python() {
+        Ok(p) => Some(p),
+        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("{why}"),
+        Err(why) => {
+            eprintln!("SKIP: {test}: {why}");
+            None
+        }
+    }
+}
+
+async fn run_client(python: &Path, args: &[&str]) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/client.py");
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new(python)
+            .arg(&script)
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the Python client finishes within 2 min")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "client.py {args:?} failed:\n{stderr}\n{stdout}"
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("client.py printed no JSON line ({e}):\n{stdout}\n{stderr}"))
+}
+
+fn schema_file(dir: &Path) -> PathBuf {
+    let path = dir.join("report.schema.json");
+    std::fs::write(&path, report_schema_json()).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client_over_stdio() {
+    let Some(python) = python_or_skip("python_client_over_stdio") else {
+        return;
+    };
+    let d = demo("127.0.0.1:3003").await;
+    let schema = schema_file(d.dir.path());
+    let seen = run_client(
+        &python,
+        &[
+            "stdio",
+            BIN,
+            d.world.config_path.to_str().unwrap(),
+            schema.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(seen["ok"], true, "{seen}");
+    assert_eq!(
+        seen["tools"],
+        json!(["ci", "compare", "deployed", "next_steps", "status"])
+    );
+    // One process, one run: 100 more calls came from its cache.
+    for s in &d.world.services {
+        assert_eq!(
+            s.requests.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "{} was checked once for ~110 tool calls",
+            s.id
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client_over_http_costs_no_extra_github_requests() {
+    let Some(python) = python_or_skip("python_client_over_http") else {
+        return;
+    };
+    let listener = serve::bind("127.0.0.1:0", serve::Access::Local)
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let d = demo(&addr.to_string()).await;
+    // The real server: Host guard, connection limits, HTTP/1 and HTTP/2.
+    let server = tokio::spawn(serve::serve_with(
+        listener,
+        Arc::clone(&d.state),
+        serve::Limits::default(),
+        std::future::pending(),
+    ));
+    // The first report, so the client's calls are all cached answers.
+    d.state.current().await;
+    let github_before = d.world.github.total_requests();
+    let schema = schema_file(d.dir.path());
+    let url = format!("http://{addr}/mcp");
+    let seen = run_client(&python, &["http", &url, schema.to_str().unwrap()]).await;
+    assert_eq!(seen["ok"], true, "{seen}");
+    assert_eq!(seen["repeated_calls"], 100);
+    assert_eq!(d.state.runs(), 1, "~110 tool calls, one run");
+    assert_eq!(
+        d.world.github.total_requests(),
+        github_before,
+        "cached answers cost GitHub nothing"
+    );
+    server.abort();
+}
+
+#[tokio::test]
+async fn mcp_is_behind_the_host_guard() {
+    let d = demo("127.0.0.1:3003").await;
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "0"}}});
+    for (host, want) in [
+        ("evil.example:3003", StatusCode::MISDIRECTED_REQUEST),
+        ("127.0.0.1:3003", StatusCode::OK),
+    ] {
+        let req = Request::post("/mcp")
+            .header(header::HOST, host)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .body(Body::from(init.to_string()))
+            .unwrap();
+        let resp = serve::app(Arc::clone(&d.state)).oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), want, "Host: {host}");
+    }
+}
+
+fn args(v: Value) -> rmcp::model::JsonObject {
+    v.as_object().cloned().unwrap()
+}
+
+/// rmcp's client in process: every tool, structured content, resources.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmcp_client_calls_every_tool() {
+    let d = demo("127.0.0.1:3003").await;
+    let (server_io, client_io) = tokio::io::duplex(1 << 20);
+    let server = tokio::spawn({
+        let t = Telemetry::new(Arc::clone(&d.state));
+        async move { t.serve(server_io).await.unwrap().waiting().await }
+    });
+    let client = ().serve(client_io).await.unwrap();
+
+    let tools = client.list_all_tools().await.unwrap();
+    let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["ci", "compare", "deployed", "next_steps", "status"]);
+    assert!(
+        tools.iter().all(|t| t.output_schema.is_some()),
+        "{tools:#?}"
+    );
+
+    let call = |name: &'static str, a: Value| {
+        let client = &client;
+        async move {
+            let r = client
+                .call_tool(CallToolRequestParams::new(name).with_arguments(args(a)))
+                .await
+                .unwrap();
+            assert_ne!(r.is_error, Some(true), "{name}: {r:?}");
+            r.structured_content
+                .unwrap_or_else(|| panic!("{name}: no structured content"))
+        }
+    };
+    let status = call("status", json!({})).await;
+    assert_eq!(status["status"], "failing", "{:#}", status["summary"]);
+    let headline = status["assessment"]["headline"].as_str().unwrap();
+    assert!(
+        headline.contains("production is 2 commits behind staging"),
+        "{headline}"
+    );
+
+    let one = call("status", json!({"env": "staging"})).await;
+    assert_eq!(one["environments"].as_object().unwrap().len(), 1);
+
+    let deployed = call("deployed", json!({})).await;
+    assert_eq!(deployed["is_local_head"], true);
+    let compared = call("compare", json!({"environment": "production"})).await;
+    assert_eq!(compared["commits_behind"], 2);
+    // The recorded compare fixture lists one of the two commits.
+    let commits = compared["commits"].as_array().unwrap();
+    assert_eq!(commits.len(), 1, "{compared:#}");
+    assert_eq!(compared["commits_truncated"], true, "{compared:#}");
+    for c in commits {
+        assert!(c["sha"].is_string() && c["message"].is_string(), "{c}");
+        assert!(c["date"].as_str().is_some_and(|d| d.len() >= 20), "{c}");
+    }
+    let ci = call("ci", json!({"environment": "production"})).await;
+    assert_eq!(ci["commit"]["status"], "success", "{ci:#}");
+    let steps = call("next_steps", json!({})).await;
+    let first = &steps["next_steps"][0];
+    assert!(
+        first["url"].as_str().unwrap().contains("/actions/runs/"),
+        "{steps:#}"
+    );
+
+    let wrong = client
+        .call_tool(
+            CallToolRequestParams::new("compare")
+                .with_arguments(args(json!({"environment": "nope"}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(wrong.is_error, Some(true));
+
+    let txt = client
+        .read_resource(ReadResourceRequestParams::new("villa://status.txt"))
+        .await
+        .unwrap();
+    assert_eq!(txt.contents.len(), 1);
+    assert_eq!(d.state.runs(), 1, "every call answered from one run");
+
+    client.cancel().await.unwrap();
+    let _ = server.await;
+}
+
+/// `deployed`, `compare` and `next_steps` answer from the cached report in
+/// well under 5 ms at the MCP layer (JSON-RPC in and out, in process).
+/// Medians are printed; BENCHMARKS.md records a release run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_tools_answer_under_5_ms() {
+    let d = demo("127.0.0.1:3003").await;
+    d.state.current().await;
+    let (server_io, client_io) = tokio::io::duplex(1 << 20);
+    let server = tokio::spawn({
+        let t = Telemetry::new(Arc::clone(&d.state));
+        async move { t.serve(server_io).await.unwrap().waiting().await }
+    });
+    let client = ().serve(client_io).await.unwrap();
+    for (name, a) in [
+        ("deployed", json!({})),
+        ("compare", json!({"environment": "production"})),
+        ("next_steps", json!({})),
+        ("status", json!({})),
+        ("status", json!({"env": "production"})),
+    ] {
+        let mut times = Vec::new();
+        for _ in 0..200 {
+            let started = Instant::now();
+            let r = client
+                .call_tool(CallToolRequestParams::new(name).with_arguments(args(a.clone())))
+                .await
+                .unwrap();
+            times.push(started.elapsed());
+            assert!(r.structured_content.is_some());
+        }
+        times.sort_unstable();
+        let median = times[times.len() / 2];
+        let p95 = times[times.len() * 95 / 100];
+        eprintln!("mcp {name} {a}: median {median:?}, p95 {p95:?} (200 calls)");
+        // The 5 ms target is measured by benches/mcp_latency.sh (release);
+        // here, in a debug build on a shared machine, the bound only catches
+        // a tool that runs checks instead of reading the cache (>= 100 ms).
+        if name != "status" {
+            assert!(
+                median < Duration::from_millis(50),
+                "{name}: median {median:?}"
+            );
+        }
+    }
+    assert_eq!(d.state.runs(), 1);
+    client.cancel().await.unwrap();
+    let _ = server.await;
+}
