@@ -379,3 +379,66 @@ fn a_report_without_github_or_git_has_neither() {
     assert!(report.git.is_none());
     assert!(json.get("github").is_none());
 }
+
+/// A running deploy names the environment a GitHub deployment of the same
+/// commit targets, and how long it has before `stalled_after`; the
+/// assessment says both, and a deploy in progress is not broken.
+#[test]
+fn a_running_deploy_names_its_target_and_time_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("villa-telemetry.toml");
+    std::fs::write(
+        &path,
+        r#"
+[project]
+name = "Deploys"
+repo = "octo/villa"
+
+[[environments]]
+id = "staging"
+url = "http://127.0.0.1:9"
+
+[[checks]]
+id = "deploy"
+name = "Deploy"
+github = { workflow = "deploy.yml", stalled_after = "15m" }
+
+[[checks]]
+id = "rollout"
+environments = ["*"]
+github = { deployment = "{{env.id}}" }
+"#,
+    )
+    .unwrap();
+    let plan = load_plan(&path).unwrap_or_else(|e| panic!("config: {e:?}"));
+    let mut deploy = result(
+        "deploy",
+        None,
+        CheckStatus::Warn,
+        json!({ "status": "in_progress", "workflow": "Deploy", "sha": "cbefe7c", "duration_s": 240 }),
+    );
+    deploy.error = None;
+    deploy.error_kind = None;
+    let mut rollout = result(
+        "rollout",
+        Some("staging"),
+        CheckStatus::Warn,
+        json!({ "state": "in_progress", "sha": "cbefe7c" }),
+    );
+    rollout.error = None;
+    rollout.error_kind = None;
+    let report = report::build(&plan, run(vec![deploy, rollout]));
+    let ci = &report.ci["deploy"];
+    assert_eq!(ci.status, CiStatus::InProgress);
+    assert_eq!(ci.environment.as_deref(), Some("staging"));
+    assert_eq!(ci.stalled_after_s, Some(900));
+    assert_eq!(ci.stalled_in_s, Some(660));
+    let a = &report.assessment;
+    assert!(a.broken.is_empty(), "{:#?}", a.broken);
+    assert!(
+        a.headline
+            .contains("Deploy to staging is running on cbefe7c for 4m; stalled in 11m"),
+        "{}",
+        a.headline
+    );
+}

@@ -40,7 +40,7 @@ impl CheckStatus {
 
 /// What went wrong, as a closed set: the dashboard's advice, the summary and
 /// an agent's "infrastructure or my code?" read this, never the message text.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// No answer before the deadline.
@@ -92,7 +92,7 @@ pub enum ErrorKind {
 
 /// Where a kind of problem points: the question "is staging broken, or is it
 /// my code?" answered per kind.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Blame {
     /// The service or the network: unreachable, slow, 5xx, rate limited.

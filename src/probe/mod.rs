@@ -55,9 +55,9 @@ impl Probed {
             return;
         }
         let excerpt = crate::redact::shorten(&line, ERROR_BODY_CHARS);
-        if let Verdict::Fail(s) | Verdict::Error(s) = &mut self.verdict {
-            s.push_str("; body: ");
-            s.push_str(&excerpt);
+        if let Verdict::Fail(p) | Verdict::Error(p) = &mut self.verdict {
+            p.message.push_str("; body: ");
+            p.message.push_str(&excerpt);
         }
     }
 }

@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{CheckResult, CheckStatus, CiRun, CiStatus, CommitCi, Health, Report};
-use crate::outcome::same_commit;
+use crate::outcome::{Blame, ErrorKind, same_commit};
 
 /// What to know first, derived from the rest of the report.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
@@ -76,6 +76,9 @@ pub struct Broken {
     pub what: String,
     /// Why, from the check's status and error.
     pub why: String,
+    /// What went wrong, as the check classified it (`error_kind`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ErrorKind>,
     /// Where the fault most likely lies.
     pub cause: Cause,
     /// Where to look.
@@ -504,6 +507,7 @@ fn broken(report: &Report) -> Vec<Broken> {
                     Some(n) => format!("{n} failing check{} on {sha}", plural(*n)),
                     None => format!("GitHub's combined status for {sha} is failure"),
                 },
+                kind: Some(ErrorKind::CiFailed),
                 cause: Cause::Code,
                 url: ci.url.clone(),
             });
@@ -524,6 +528,7 @@ fn broken(report: &Report) -> Vec<Broken> {
                     _ => format!("{} {} on {id}", c.name, failed_word(c.status)),
                 },
                 why,
+                kind: c.error_kind,
                 cause,
                 url: env.url.clone(),
             });
@@ -590,6 +595,7 @@ fn broken(report: &Report) -> Vec<Broken> {
             check: c.id.clone(),
             what,
             why,
+            kind: c.error_kind,
             cause,
             url: run.and_then(|r| r.url.clone()),
         });
@@ -604,23 +610,27 @@ fn failed_word(s: CheckStatus) -> &'static str {
     }
 }
 
-/// Where a failing check's fault lies, and why, from its status, its
-/// workflow run and its failed conditions (never from message text).
+/// Where a failing check's fault lies, and why: from its `error_kind`
+/// (never the message text); a stalled run points at infrastructure (the
+/// runner or the deploy target, not the commit).
 fn classify(c: &CheckResult, run: Option<&CiRun>) -> (Cause, String) {
-    let why = c.error.clone().unwrap_or_else(|| c.summary.clone());
-    if let Some(r) = run {
-        return match r.status {
-            CiStatus::Failure => (Cause::Code, why),
-            CiStatus::Stalled => (Cause::Infrastructure, why),
-            _ => (Cause::Unknown, why),
-        };
+    let message = c.error.clone().unwrap_or_else(|| c.summary.clone());
+    if run.is_some_and(|r| r.status == CiStatus::Stalled) {
+        return (Cause::Infrastructure, message);
     }
-    match c.status {
-        // An `expect` on a real answer did not hold: the service answered,
-        // what it said is wrong.
-        CheckStatus::Fail if !c.failed_conditions.is_empty() => (Cause::Code, why),
-        CheckStatus::Error => (Cause::Infrastructure, why),
-        _ => (Cause::Unknown, why),
+    match c.error_kind {
+        Some(kind) => {
+            let cause = match kind.blame() {
+                Blame::Infrastructure => Cause::Infrastructure,
+                Blame::Code => Cause::Code,
+                Blame::Config => Cause::Config,
+            };
+            (cause, format!("{} ({})", message, kind.as_str()))
+        }
+        None => match run.map(|r| r.status) {
+            Some(CiStatus::Failure) => (Cause::Code, message),
+            _ => (Cause::Unknown, message),
+        },
     }
 }
 
