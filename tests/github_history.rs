@@ -12,7 +12,7 @@ use villa_telemetry::demo::github::FakeGithub;
 use villa_telemetry::demo::world::{FakeService, start_service};
 use villa_telemetry::probe::github::{GithubClient, TokenSource};
 use villa_telemetry::render::{Format, RenderExtras, Renderer};
-use villa_telemetry::report::{Health, Report};
+use villa_telemetry::report::{Health, LastKnownSource, Report};
 use villa_telemetry::runner::Services;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/github");
@@ -334,7 +334,7 @@ async fn an_environment_that_does_not_answer_falls_back_to_its_last_successful_d
         known.sha, OLD,
         "the newest *successful* one, not the failed NEW"
     );
-    assert_eq!(known.source, "deployment");
+    assert_eq!(known.source, LastKnownSource::Deployment);
     assert_eq!(known.at.to_rfc3339(), "2026-01-21T10:04:00+00:00");
     assert!(
         env.deployments.iter().all(|d| d.current.is_none()),

@@ -143,7 +143,7 @@ fn is_false(b: &bool) -> bool {
 }
 
 /// A pull request behind a drift: where a missing commit came from.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct PullRequestBrief {
     /// Its number.
     pub number: u64,

@@ -139,6 +139,14 @@ pub struct EnvironmentReport {
     /// CI status of the exact commit it runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ci: Option<CommitCi>,
+    /// Its last GitHub deployments (`[github] history`), newest first; each
+    /// says whether it is the commit the environment reports now. These are
+    /// the rollback targets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deployments: Vec<DeploymentEntry>,
+    /// Why the deployment history could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployments_error: Option<String>,
     /// What it ran when last seen, while it reports no `sha` now (down,
     /// offline): from the last report in which it answered, or its latest
     /// successful GitHub deployment.
