@@ -629,7 +629,12 @@ async fn prometheus_down_is_the_checks_error() {
     assert_eq!(down.status, CheckStatus::Error);
     assert_eq!(
         down.error.as_deref(),
-        Some(format!("connection refused by 127.0.0.1:{port} (is the service running?)").as_str())
+        Some(
+            format!(
+                "connection refused by http://127.0.0.1:{port}/api/v1/query (is the service running?)"
+            )
+            .as_str()
+        )
     );
     // The card still shows its unit and thresholds, with no value.
     let m = down.metric.as_ref().expect("metric");

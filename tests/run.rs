@@ -80,7 +80,7 @@ fn connection_refused_is_that_checks_error() {
         &r,
         "bad",
         None,
-        &format!("connection refused by 127.0.0.1:{port} (is the service running?)"),
+        &format!("connection refused by http://127.0.0.1:{port}/health (is the service running?)"),
     );
     assert_kind(&r, "bad", "refused");
 }
@@ -97,7 +97,7 @@ fn dns_failure_is_that_checks_error() {
         &r,
         "bad",
         None,
-        "DNS lookup failed for villa-telemetry-test.invalid",
+        "DNS lookup failed for http://villa-telemetry-test.invalid/health",
     );
     assert_kind(&r, "bad", "dns");
 }
@@ -165,7 +165,7 @@ fn tls_to_a_plain_http_port_is_that_checks_error() {
         &r,
         "bad",
         None,
-        &format!("TLS handshake with {} failed", s.addr),
+        &format!("TLS handshake with https://{}/health failed", s.addr),
     );
     assert_error_contains(&r, "bad", None, "does not speak TLS");
     assert_kind(&r, "bad", "tls");

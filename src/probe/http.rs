@@ -271,7 +271,6 @@ fn cross_origin_redirect(response: &reqwest::Response) -> Option<reqwest::Url> {
         .then_some(next)
 }
 
-/// "connection refused by 127.0.0.1:9 (is the service running?)" and the like.
 /// The kind of an HTTP status the check did not expect.
 pub(crate) fn status_kind(status: u16) -> ErrorKind {
     match status {
@@ -283,21 +282,13 @@ pub(crate) fn status_kind(status: u16) -> ErrorKind {
     }
 }
 
-/// Why a request got no answer: its kind, and a sentence naming the host.
+/// Why a request got no answer: its kind, and a sentence naming the full
+/// URL, as every other error of a check does (an agent matches them up).
+/// "connection refused by http://127.0.0.1:9/health (is the service running?)"
+/// and the like.
 pub(crate) fn describe_error(e: &reqwest::Error, url: &str) -> Problem {
     let detail = chain(e);
     let lower = detail.to_ascii_lowercase();
-    let host = reqwest::Url::parse(url)
-        .ok()
-        .and_then(|u| {
-            u.host_str().map(|h| {
-                format!(
-                    "{h}{}",
-                    u.port().map(|p| format!(":{p}")).unwrap_or_default()
-                )
-            })
-        })
-        .unwrap_or_else(|| url.to_owned());
     // reqwest gives no structured cause for DNS and refusals: its error
     // chain's text is the only place they are told apart.
     let (kind, message) = if e.is_redirect() {
@@ -313,12 +304,12 @@ pub(crate) fn describe_error(e: &reqwest::Error, url: &str) -> Problem {
     } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
         (
             ErrorKind::Dns,
-            format!("DNS lookup failed for {host}: is the host name right?"),
+            format!("DNS lookup failed for {url}: is the host name right?"),
         )
     } else if lower.contains("connection refused") {
         (
             ErrorKind::Refused,
-            format!("connection refused by {host} (is the service running?)"),
+            format!("connection refused by {url} (is the service running?)"),
         )
     } else if let Some(tls) = rustls_error(e) {
         let message = if matches!(
@@ -326,24 +317,24 @@ pub(crate) fn describe_error(e: &reqwest::Error, url: &str) -> Problem {
             rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)
         ) {
             format!(
-                "TLS handshake with {host} failed: the server does not speak TLS (is it plain http://?)"
+                "TLS handshake with {url} failed: the server does not speak TLS (is it plain http://?)"
             )
         } else {
-            format!("TLS handshake with {host} failed: {tls}")
+            format!("TLS handshake with {url} failed: {tls}")
         };
         (ErrorKind::Tls, message)
     } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
     {
         (
             ErrorKind::Tls,
-            format!("TLS handshake with {host} failed: {detail}"),
+            format!("TLS handshake with {url} failed: {detail}"),
         )
     } else if e.is_timeout() {
-        (ErrorKind::Timeout, format!("no answer from {host} in time"))
+        (ErrorKind::Timeout, format!("no answer from {url} in time"))
     } else if e.is_connect() {
         (
             ErrorKind::Connection,
-            format!("cannot connect to {host}: {detail}"),
+            format!("cannot connect to {url}: {detail}"),
         )
     } else {
         (
