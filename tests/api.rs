@@ -1,6 +1,6 @@
-//! The agent API through the router (no socket): `?env=` filtering, strict
-//! `?refresh=`, `Accept: text/plain`, ETag / 304 / Age, the JSON Schema and
-//! the 404 that lists endpoints. The demo world's loopback services and fake
+//! The agent API through the router (no socket): `?env=` filtering,
+//! `?fields=` members, strict `?refresh=`, `Accept: text/plain`, ETag /
+//! 304 / Age, the JSON Schema and the 404 that lists endpoints. The demo world's loopback services and fake
 //! GitHub stand behind it.
 
 use std::path::Path;
@@ -139,6 +139,64 @@ async fn env_filters_the_report_and_unknown_envs_are_refused() {
         reason.contains("local, staging, production"),
         "names the known ones: {reason}"
     );
+}
+
+#[tokio::test]
+async fn fields_keep_only_the_named_members_and_stay_small() {
+    let d = demo(Scenario::Drift).await;
+    let full = get(&d.state, "/api/telemetry/status").await;
+    let full_json = full.json();
+
+    let a = get(&d.state, "/api/telemetry/status?fields=assessment").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let aj = a.json();
+    let members: Vec<&String> = aj.as_object().unwrap().keys().collect();
+    assert_eq!(members, ["assessment"]);
+    assert_eq!(
+        aj["assessment"], full_json["assessment"],
+        "the same cached run"
+    );
+    assert!(
+        a.body.len() * 3 < full.body.len(),
+        "assessment alone is a small answer: {} of {} bytes",
+        a.body.len(),
+        full.body.len()
+    );
+
+    // Report order, not the order asked; combined with ?env=.
+    let two = get(
+        &d.state,
+        "/api/telemetry/status.json?fields=environments,status&env=production",
+    )
+    .await
+    .json();
+    let members: Vec<&String> = two.as_object().unwrap().keys().collect();
+    assert_eq!(members, ["status", "environments"]);
+    let envs: Vec<&String> = two["environments"].as_object().unwrap().keys().collect();
+    assert_eq!(envs, ["production"]);
+    assert_eq!(d.state.runs(), 1);
+
+    // Each answer has its own ETag; a repeat is a 304.
+    let tag = a.header(header::ETAG).to_owned();
+    assert_ne!(tag, full.header(header::ETAG));
+    let again = get_with(
+        &d.state,
+        "/api/telemetry/status?fields=assessment",
+        header::IF_NONE_MATCH,
+        &tag,
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+
+    let bad = get(&d.state, "/api/telemetry/status?fields=assesment").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let reason = bad.json()["error"].as_str().unwrap().to_owned();
+    assert!(reason.contains("`assesment`"), "{reason}");
+    assert!(reason.contains("assessment"), "lists the members: {reason}");
+
+    let text = get(&d.state, "/api/telemetry/status.txt?fields=assessment").await;
+    assert_eq!(text.status, StatusCode::BAD_REQUEST, "{}", text.body);
+    assert!(text.body.contains("JSON"), "{}", text.body);
 }
 
 #[tokio::test]

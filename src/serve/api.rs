@@ -3,8 +3,10 @@
 //! lists what exists.
 //!
 //! Query strings are checked, not guessed at: an unknown parameter, an
-//! unknown environment or a `refresh` other than `1` / `true` is a 400 that
-//! says why, so an agent never reads a report it did not ask for.
+//! unknown environment or report member, or a `refresh` other than `1` /
+//! `true` is a 400 that says why, so an agent never reads a report it did
+//! not ask for. `?fields=` keeps answers small: `fields=assessment` is the
+//! whole "what is wrong and what next" in a quarter of the report's bytes.
 
 use std::sync::{Arc, OnceLock};
 
@@ -16,17 +18,17 @@ use sha2::Digest;
 
 use super::{AppState, Snapshot};
 use crate::render::{Format, RenderExtras, to_json};
-use crate::report::{only_environments, schema};
+use crate::report::{Report, only_environments, schema};
 
 /// Every endpoint, with what it answers; the 404 under `/api` lists them.
 pub const ENDPOINTS: &[(&str, &str)] = &[
     (
         "GET /api/telemetry/status",
-        "the report as JSON (text with `Accept: text/plain`); ?env=ID (repeatable), ?refresh=1",
+        "the report as JSON (text with `Accept: text/plain`); ?env=ID (repeatable), ?fields=NAME,… (top-level members, JSON only), ?refresh=1",
     ),
     (
         "GET /api/telemetry/status.json",
-        "the report as JSON; ?env=ID (repeatable), ?refresh=1",
+        "the report as JSON; ?env=ID (repeatable), ?fields=NAME,… (top-level members), ?refresh=1",
     ),
     (
         "GET /api/telemetry/status.txt",
@@ -60,6 +62,9 @@ pub struct StatusQuery {
     pub envs: Vec<String>,
     /// `?refresh=1` or `?refresh=true`: re-check before answering.
     pub refresh: bool,
+    /// `?fields=a,b` (repeatable): only these top-level members of the JSON
+    /// report, in the report's order; empty means all of them.
+    pub fields: Vec<String>,
 }
 
 impl StatusQuery {
@@ -80,15 +85,40 @@ impl StatusQuery {
                     }
                 }
                 "refresh" => q.refresh = parse_refresh(&value)?,
+                "fields" => {
+                    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                        if !report_members().iter().any(|m| m == name) {
+                            return Err(format!(
+                                "fields={name}: the report has no top-level member `{name}` (it has: {})",
+                                report_members().join(", ")
+                            ));
+                        }
+                        if !q.fields.iter().any(|f| f == name) {
+                            q.fields.push(name.to_owned());
+                        }
+                    }
+                }
                 other => {
                     return Err(format!(
-                        "unknown query parameter `{other}`; this endpoint takes env=ID (repeatable) and refresh=1"
+                        "unknown query parameter `{other}`; this endpoint takes env=ID (repeatable), fields=NAME,… and refresh=1"
                     ));
                 }
             }
         }
         Ok(q)
     }
+}
+
+/// The report's top-level member names, from its JSON Schema: what
+/// `?fields=` may name, whether or not this report happens to have them.
+fn report_members() -> &'static [String] {
+    static MEMBERS: OnceLock<Vec<String>> = OnceLock::new();
+    MEMBERS.get_or_init(|| {
+        schema::report_schema()["properties"]
+            .as_object()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default()
+    })
 }
 
 /// `refresh` takes `1` or `true`; anything else is a mistake worth saying.
@@ -170,12 +200,18 @@ async fn answer(
         Ok(q) => q,
         Err(reason) => return bad_request(reason),
     };
+    if repr == Repr::Text && !q.fields.is_empty() {
+        return bad_request(
+            "fields= picks members of the JSON report; ask for JSON (status.json, or Accept: application/json)"
+                .to_owned(),
+        );
+    }
     let s = if q.refresh {
         state.refresh_now().await
     } else {
         state.current().await
     };
-    let body = match body_for(state, &s, &q.envs, repr) {
+    let body = match body_for(state, &s, &q, repr) {
         Ok(b) => b,
         Err(e) => {
             return (
@@ -201,25 +237,44 @@ async fn answer(
     r
 }
 
-/// The bytes of `snapshot` for these environments: the pre-rendered whole
-/// report, or the environments' part rendered now.
-fn body_for(state: &AppState, s: &Snapshot, envs: &[String], repr: Repr) -> Result<Bytes, String> {
-    if envs.is_empty() {
+/// The bytes of `snapshot` for this query: the pre-rendered whole report,
+/// or the asked-for environments and members rendered now.
+fn body_for(state: &AppState, s: &Snapshot, q: &StatusQuery, repr: Repr) -> Result<Bytes, String> {
+    if q.envs.is_empty() && q.fields.is_empty() {
         return Ok(match repr {
             Repr::Json => s.json.clone(),
             Repr::Text => s.text.clone(),
         });
     }
-    let part = only_environments(&s.report, envs);
+    let cut;
+    let part: &Report = if q.envs.is_empty() {
+        &s.report
+    } else {
+        cut = only_environments(&s.report, &q.envs);
+        &cut
+    };
     Ok(match repr {
-        Repr::Json => Bytes::from(to_json(&part)),
+        Repr::Json if q.fields.is_empty() => Bytes::from(to_json(part)),
+        Repr::Json => Bytes::from(members_json(part, &q.fields)?),
         Repr::Text => Bytes::from(
             state
                 .renderer
-                .render(Format::Text, &part, &RenderExtras::default())
+                .render(Format::Text, part, &RenderExtras::default())
                 .map_err(|e| e.to_string())?,
         ),
     })
+}
+
+/// `report` as pretty JSON with only the top-level members in `fields`
+/// (report order; a member this report omits stays omitted).
+fn members_json(report: &Report, fields: &[String]) -> Result<String, String> {
+    let mut value = serde_json::to_value(report).map_err(|e| e.to_string())?;
+    if let Some(members) = value.as_object_mut() {
+        members.retain(|k, _| fields.iter().any(|f| f == k));
+    }
+    let mut s = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
+    s.push('\n');
+    Ok(s)
 }
 
 /// `GET /api/telemetry/schema.json`.
@@ -341,6 +396,7 @@ mod tests {
             "refresh",
             "env=prod",
             "fields=x",
+            "fields=assessment,nope",
         ] {
             let e = StatusQuery::parse(Some(bad), KNOWN).unwrap_err();
             assert!(!e.is_empty(), "{bad}");
@@ -350,6 +406,19 @@ mod tests {
                 .unwrap_err()
                 .contains("known: staging, production")
         );
+    }
+
+    #[test]
+    fn fields_are_checked_against_the_schema_and_deduplicated() {
+        let q = StatusQuery::parse(
+            Some("fields=assessment,status&fields=assessment&fields="),
+            KNOWN,
+        )
+        .unwrap();
+        assert_eq!(q.fields, ["assessment", "status"]);
+        let e = StatusQuery::parse(Some("fields=envs"), KNOWN).unwrap_err();
+        assert!(e.contains("no top-level member `envs`"), "{e}");
+        assert!(e.contains("environments"), "{e}");
     }
 
     #[test]
