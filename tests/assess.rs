@@ -69,10 +69,11 @@ fn drift_with_failed_ci_points_at_code_and_promotion() {
     );
     assert_eq!(causes(&a), [(None, "ci", Cause::Code)]);
     let steps = actions(&a);
-    assert!(
-        steps[0].starts_with("Open the failing CI run"),
+    assert_eq!(
+        steps[0], "Open the failing CI run for cbefe7c and fix it",
         "{steps:#?}"
     );
+    assert_eq!(a.broken[0].sha.as_deref(), Some("cbefe7c"));
     assert_eq!(
         a.next_steps[0].url.as_deref(),
         Some("https://github.com/rockfridrich/villa/actions/runs/12345")

@@ -573,7 +573,9 @@ async fn not_found_404_names_the_path() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("repository or workflow not found: {RUNS} (private repo without a token?)")
+        format!(
+            "GitHub answered 404 for {RUNS}: a wrong repo or workflow name, a commit not pushed, or a private repo without a token?"
+        )
     );
     // Unknown routes are the fake's own real 404.
     let err = gh.get_json("repos/octo/villa/nope").await.unwrap_err();

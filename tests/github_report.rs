@@ -588,7 +588,7 @@ async fn http_errors_become_check_errors_with_the_reason() {
             404,
             fixture("error_404_not_found.json"),
             None,
-            "repository or workflow not found: repos/octo/villa/actions/workflows/ci.yml/runs",
+            "GitHub answered 404 for repos/octo/villa/actions/workflows/ci.yml/runs",
         ),
         (
             CI_RUNS,

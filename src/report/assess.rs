@@ -74,6 +74,10 @@ pub struct Broken {
     pub check: String,
     /// What failed, one line.
     pub what: String,
+    /// The commit it concerns, when known: the failing CI run's, or the one
+    /// the environment runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha: Option<String>,
     /// Why, from the check's status and error.
     pub why: String,
     /// What went wrong, as the check classified it (`error_kind`).
@@ -503,6 +507,7 @@ fn broken(report: &Report) -> Vec<Broken> {
                 environment: Some(id.clone()),
                 check: "ci".into(),
                 what: format!("CI failed on {sha}, which {id} runs"),
+                sha: env.sha.clone(),
                 why: match ci.counts.get("failure") {
                     Some(n) => format!("{n} failing check{} on {sha}", plural(*n)),
                     None => format!("GitHub's combined status for {sha} is failure"),
@@ -527,6 +532,7 @@ fn broken(report: &Report) -> Vec<Broken> {
                     }
                     _ => format!("{} {} on {id}", c.name, failed_word(c.status)),
                 },
+                sha: env.sha.clone(),
                 why,
                 kind: c.error_kind,
                 cause,
@@ -594,6 +600,7 @@ fn broken(report: &Report) -> Vec<Broken> {
             environment: None,
             check: c.id.clone(),
             what,
+            sha: run.and_then(|r| r.sha.clone()),
             why,
             kind: c.error_kind,
             cause,
@@ -635,17 +642,20 @@ fn classify(c: &CheckResult, run: Option<&CiRun>) -> (Cause, String) {
 }
 
 fn step_for(b: &Broken) -> NextStep {
-    let action = match (b.cause, b.check.as_str(), &b.environment) {
-        (Cause::Code, "ci", Some(_)) | (Cause::Code, _, None) => {
-            format!("Open the failing CI run and fix it: {}", b.what)
-        }
-        (Cause::Code, _, Some(env)) => format!("Fix what {env} answers to {}", b.check),
-        (Cause::Infrastructure, _, Some(env)) => {
+    let ci = b.check == "ci" || b.kind == Some(ErrorKind::CiFailed);
+    let action = match (b.cause, &b.environment) {
+        (Cause::Code, _) if ci => match &b.sha {
+            Some(sha) => format!("Open the failing CI run for {sha} and fix it"),
+            None => "Open the failing CI run and fix it".to_owned(),
+        },
+        (Cause::Code, Some(env)) => format!("Fix what {env} answers to {}", b.check),
+        (Cause::Code, None) => format!("Fix what {} checks", b.check),
+        (Cause::Infrastructure, Some(env)) => {
             format!("Check {env}'s service and hosting: infrastructure, not your code")
         }
-        (Cause::Infrastructure, _, None) => format!("Open the logs of {}", b.check),
-        (Cause::Config, _, _) => format!("Fix the configuration or credentials of {}", b.check),
-        (Cause::Unknown, _, _) => format!("Look into {}", b.check),
+        (Cause::Infrastructure, None) => format!("Open the logs of {}", b.check),
+        (Cause::Config, _) => format!("Fix the configuration or credentials of {}", b.check),
+        (Cause::Unknown, _) => format!("Look into {}", b.check),
     };
     NextStep {
         action,

@@ -43,7 +43,9 @@ pub enum GithubError {
     #[error("GitHub token rejected (401 Bad credentials); check GITHUB_TOKEN")]
     BadCredentials,
     /// 404: GitHub answers 404, not 403, for private repos it will not show.
-    #[error("repository or workflow not found: {path} (private repo without a token?)")]
+    #[error(
+        "GitHub answered 404 for {path}: a wrong repo or workflow name, a commit not pushed, or a private repo without a token?"
+    )]
     NotFound {
         /// The API path asked for.
         path: String,
