@@ -234,6 +234,16 @@ async fn demo_scenarios() {
 
     let drift = demo_report(Scenario::Drift).await;
     let a = &drift.assessment;
+    // This checkout's HEAD is in neither the fake GitHub nor the world's
+    // commits, and the checkout lacks the world's: one short sentence.
+    let head = a.local_head.as_ref().expect("the demo has a git check");
+    let why = &head.deployed_unknown["staging"];
+    assert!(
+        why.starts_with(
+            "the local clone does not have cbefe7c (git fetch?), and GitHub does not know "
+        ) && why.contains(&format!("{} or cbefe7c in rockfridrich/villa", head.sha)),
+        "{why}"
+    );
     assert!(
         a.headline.contains("CI Pipeline failed on cbefe7c")
             && a.headline

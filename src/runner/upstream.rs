@@ -119,7 +119,14 @@ impl Lookups<'_, '_> {
                 (Err(local), Some(gh), Some(repo)) => {
                     match self.compare(gh, repo, &head, &sha).await {
                         Ok(cmp) => Ok(matches!(cmp.status.as_str(), "identical" | "ahead")),
-                        Err(e) => Err(format!("{e}; and locally: {local}")),
+                        // Both sides miss a commit: say which, briefly, not
+                        // two messages with 40-digit shas in API paths.
+                        Err(CompareFailed::Unknown) => Err(format!(
+                            "the local clone does not have {env} (git fetch?), and GitHub does not know {head} or {env} in {repo} (HEAD not pushed? a private repo without a token?)",
+                            env = short(&sha),
+                            head = short(&head),
+                        )),
+                        Err(CompareFailed::Other(e)) => Err(format!("{e}; and locally: {local}")),
                     }
                 }
                 (Err(local), _, _) => Err(local),
@@ -242,7 +249,15 @@ impl Lookups<'_, '_> {
                         }
                     }
                 }
-                Err(e) => github_error = Some(e),
+                Err(CompareFailed::Unknown) => {
+                    github_error = Some(
+                        GithubError::NotFound {
+                            path: format!("repos/{repo}/compare/{a}...{b}"),
+                        }
+                        .to_string(),
+                    )
+                }
+                Err(CompareFailed::Other(e)) => github_error = Some(e),
             }
         }
         if c.source.is_none() {
@@ -327,33 +342,32 @@ impl Lookups<'_, '_> {
         repo: &str,
         base: &str,
         head: &str,
-    ) -> Result<Compare, String> {
+    ) -> Result<Compare, CompareFailed> {
         let path = format!("repos/{repo}/compare/{base}...{head}");
         {
             let mut seen = self.services.github_not_found.lock().expect("not poisoned");
             seen.retain(|_, at| at.elapsed() < NOT_FOUND_TTL);
             if seen.contains_key(&path) {
-                return Err(GithubError::NotFound { path }.to_string());
+                return Err(CompareFailed::Unknown);
             }
         }
         let _permit = self.semaphore.acquire().await.expect("never closed");
         let limit = self.timeout();
         match tokio::time::timeout(limit, gh.compare(repo, base, head)).await {
             Ok(Ok(cmp)) => Ok(cmp),
-            Ok(Err(e)) => {
-                if matches!(e, GithubError::NotFound { .. }) {
-                    self.services
-                        .github_not_found
-                        .lock()
-                        .expect("not poisoned")
-                        .insert(path, Instant::now());
-                }
-                Err(e.to_string())
+            Ok(Err(GithubError::NotFound { .. })) => {
+                self.services
+                    .github_not_found
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(path, Instant::now());
+                Err(CompareFailed::Unknown)
             }
-            Err(_) => Err(format!(
+            Ok(Err(e)) => Err(CompareFailed::Other(e.to_string())),
+            Err(_) => Err(CompareFailed::Other(format!(
                 "timed out after {} waiting for GitHub (GET {path})",
                 human(limit)
-            )),
+            ))),
         }
     }
 
@@ -427,6 +441,19 @@ fn unknown_ci(error: String) -> CommitCi {
         error: Some(error),
         duration_ms: None,
     }
+}
+
+/// Why a compare gave no answer.
+enum CompareFailed {
+    /// GitHub answered 404: it does not know one of the commits, or the repo.
+    Unknown,
+    /// Anything else, in a sentence.
+    Other(String),
+}
+
+/// The first 7 hex digits of a sha, as GitHub shows it.
+fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
 }
 
 fn human(d: Duration) -> String {
