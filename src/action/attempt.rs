@@ -9,6 +9,7 @@ use chrono::Utc;
 use super::Origin;
 use super::audit::{self, AuditEntry, AuditOutcome, Who};
 use super::resolve::{Prepared, Refusal, RefusalKind};
+use super::rollback::DeploymentRef;
 use super::send::{self, Answer};
 
 /// Where attempts are recorded and who makes them.
@@ -48,6 +49,7 @@ impl Recorder {
         attempt: &str,
         action: &str,
         env: Option<&str>,
+        deployment: Option<DeploymentRef>,
         request: Option<String>,
         outcome: AuditOutcome,
     ) -> AuditEntry {
@@ -56,6 +58,7 @@ impl Recorder {
             attempt: attempt.to_owned(),
             action: action.to_owned(),
             environment: env.map(str::to_owned),
+            deployment,
             who: self.who.clone(),
             from: self.origin,
             request,
@@ -77,6 +80,10 @@ impl Recorder {
             &audit::attempt_id(),
             action,
             env,
+            refusal
+                .deployment
+                .clone()
+                .or_else(|| request.and_then(Prepared::deployment_ref)),
             request.map(Prepared::summary),
             AuditOutcome::Refused,
         );
@@ -87,7 +94,10 @@ impl Recorder {
         e.detail = Some(detail);
         match audit::append(&self.audit_path, &e) {
             Ok(()) => refusal,
-            Err(err) => Refusal::new(refusal.kind, format!("{}; and {err}", refusal.message)),
+            Err(err) => Refusal {
+                message: format!("{}; and {err}", refusal.message),
+                ..refusal
+            },
         }
     }
 
@@ -99,6 +109,7 @@ impl Recorder {
             &attempt,
             &p.action,
             p.env.as_deref(),
+            p.deployment_ref(),
             Some(p.summary()),
             AuditOutcome::Sending,
         );

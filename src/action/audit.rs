@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Origin;
+use super::rollback::DeploymentRef;
 
 /// What became of an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +51,9 @@ pub struct AuditEntry {
     pub action: String,
     /// Environment of a per-environment action.
     pub environment: Option<String>,
+    /// The deployment a rollback goes back to: its id and sha.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentRef>,
     /// Who.
     pub who: Who,
     /// `cli` or `dashboard`.
@@ -195,6 +199,7 @@ mod tests {
             attempt: attempt.into(),
             action: "promote".into(),
             environment: None,
+            deployment: None,
             who: Who::default(),
             from: Origin::Cli,
             request: None,

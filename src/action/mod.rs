@@ -4,12 +4,15 @@
 //! Flow: [`resolve`] (against a fresh report: `when`, templates, `${VAR}`
 //! secrets) → [`attempt`] (confirmation, [`audit`], [`send`]). The CLI
 //! (`cli::actions`) and the dashboard (`serve::actions`, with the buttons
-//! from [`buttons`]) are two front doors to the same [`attempt`].
+//! from [`buttons`]) are two front doors to the same [`attempt`]. A rollback
+//! (`target = "deployment"`) also names a deployment of the history, checked
+//! by [`rollback`] against the same fresh report.
 
 pub mod attempt;
 pub mod audit;
 pub mod buttons;
 pub mod resolve;
+pub mod rollback;
 pub mod send;
 
 /// Where an attempt came from.

@@ -10,7 +10,9 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use regex::Regex;
 use serde_json::{Map, Value, json};
 
+use super::rollback::{self, DeploymentRef};
 use crate::condition::Outcome;
+use crate::outcome::DeploymentEntry;
 use crate::plan::{ActionPlan, ActionSet, RequestSpec};
 use crate::probe::Observation;
 use crate::redact::Redactor;
@@ -23,6 +25,8 @@ pub struct Refusal {
     pub kind: RefusalKind,
     /// What a person reads.
     pub message: String,
+    /// The deployment it was about, when one was found (for the audit log).
+    pub deployment: Option<DeploymentRef>,
 }
 
 /// The closed set of reasons an attempt is refused.
@@ -41,6 +45,9 @@ pub enum RefusalKind {
     Forbidden,
     /// The same action is already running.
     Busy,
+    /// A rollback without a deployment, or one that is unknown or cannot be
+    /// rolled back to (running now, failed, unfinished) in the current report.
+    Deployment,
 }
 
 impl Refusal {
@@ -49,7 +56,14 @@ impl Refusal {
         Refusal {
             kind,
             message: message.into(),
+            deployment: None,
         }
+    }
+
+    /// The same refusal, recorded as about deployment `d`.
+    pub fn about(mut self, d: DeploymentRef) -> Self {
+        self.deployment = Some(d);
+        self
     }
 }
 
@@ -66,6 +80,8 @@ pub struct Prepared {
     pub action: String,
     /// Environment of a per-environment action.
     pub env: Option<String>,
+    /// The deployment a rollback goes back to.
+    pub deployment: Option<DeploymentEntry>,
     /// The word a person types.
     pub confirm_word: String,
     /// Method.
@@ -105,6 +121,11 @@ impl Prepared {
             None => format!("{} {}", self.method, self.url),
         };
         self.redactor.redact_then_cut(&line, 300)
+    }
+
+    /// The deployment it goes back to, as the audit log records it.
+    pub fn deployment_ref(&self) -> Option<DeploymentRef> {
+        self.deployment.as_ref().map(DeploymentRef::from)
     }
 }
 
@@ -180,8 +201,14 @@ pub fn enabled(action: &ActionPlan, report_json: &Value) -> Result<(), Refusal> 
 
 /// What templates see: the report (`project`, `environments`, `comparison`,
 /// `ci`, `git`, …), `checks.ID.FIELD` (`checks.ID.ENV.FIELD` for
-/// per-environment checks) and `env`, the current environment with its `id`.
-pub fn context(report_json: &Value, report: &Report, env: Option<&str>) -> Value {
+/// per-environment checks), `env`, the current environment with its `id`,
+/// and for a rollback `deployment`, the history entry it goes back to.
+pub fn context(
+    report_json: &Value,
+    report: &Report,
+    env: Option<&str>,
+    deployment: Option<&DeploymentEntry>,
+) -> Value {
     let mut ctx = report_json.clone();
     let mut checks = Map::new();
     for c in &report.checks {
@@ -214,21 +241,88 @@ pub fn context(report_json: &Value, report: &Report, env: Option<&str>) -> Value
         current["id"] = json!(e);
         ctx["env"] = current;
     }
+    if let Some(d) = deployment {
+        ctx["deployment"] = serde_json::to_value(d).unwrap_or(Value::Null);
+    }
     ctx
 }
 
-/// Renders the action's request against the report. `token` is asked for
-/// only by a workflow dispatch.
+/// The deployment a run aims at: required for a rollback (and found in the
+/// report's history, eligible), refused for any other action.
+fn deployment_of<'a>(
+    action: &ActionPlan,
+    env: Option<&str>,
+    asked: Option<&str>,
+    report: &'a Report,
+) -> Result<Option<&'a DeploymentEntry>, Refusal> {
+    let asked = asked.map(str::trim).filter(|a| !a.is_empty());
+    match (action.rollback(), env, asked) {
+        (false, _, None) => Ok(None),
+        (false, _, Some(a)) => Err(Refusal::new(
+            RefusalKind::Deployment,
+            format!(
+                "action `{}` does not go back to a deployment (got `{a}`); only actions with `target = \"deployment\"` take one",
+                action.id
+            ),
+        )),
+        (true, Some(e), Some(a)) => rollback::pick(report, e, a).map(Some).map_err(|n| Refusal {
+            kind: RefusalKind::Deployment,
+            message: n.message,
+            deployment: n.deployment,
+        }),
+        (true, Some(e), None) => Err(Refusal::new(
+            RefusalKind::Deployment,
+            match rollback::targets(report, e) {
+                Ok(t) => format!(
+                    "action `{}` goes back to a deployment of {e}: name one with --deployment ID (or its sha): {}",
+                    action.id,
+                    t.iter()
+                        .map(|d| rollback::label(d))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Err(why) => format!("action `{}` has nothing to go back to: {why}", action.id),
+            },
+        )),
+        // `instance` asks for the environment first.
+        (true, None, _) => Err(Refusal::new(
+            RefusalKind::Environment,
+            format!("action `{}` runs per environment: pass --env", action.id),
+        )),
+    }
+}
+
+/// Renders the action's request against the report. `deployment` names
+/// the history entry a rollback goes back to (its id or sha); `token` is
+/// asked for only by a workflow dispatch.
 pub fn prepare(
     action: &ActionPlan,
     env: Option<&str>,
+    deployment: Option<&str>,
+    report: &Report,
+    github_api_url: &str,
+    token: impl FnOnce() -> Option<String>,
+) -> Result<Prepared, Refusal> {
+    let deployment = deployment_of(action, env, deployment, report)?;
+    render_request(action, env, deployment, report, github_api_url, token).map_err(|r| {
+        match deployment {
+            Some(d) => r.about(d.into()),
+            None => r,
+        }
+    })
+}
+
+fn render_request(
+    action: &ActionPlan,
+    env: Option<&str>,
+    deployment: Option<&DeploymentEntry>,
     report: &Report,
     github_api_url: &str,
     token: impl FnOnce() -> Option<String>,
 ) -> Result<Prepared, Refusal> {
     let report_json = serde_json::to_value(report).unwrap_or(Value::Null);
     enabled(action, &report_json)?;
-    let ctx = context(&report_json, report, env);
+    let ctx = context(&report_json, report, env, deployment);
     let mut secrets: Vec<String> = Vec::new();
     let (method, url, headers, body) = match &action.request {
         RequestSpec::Http {
@@ -316,6 +410,7 @@ pub fn prepare(
     Ok(Prepared {
         action: action.id.clone(),
         env: env.map(str::to_owned),
+        deployment: deployment.cloned(),
         confirm_word: action.confirm_word(env),
         method,
         url,

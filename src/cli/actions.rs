@@ -8,12 +8,13 @@ use crate::action::Origin;
 use crate::action::attempt::{self, Recorder};
 use crate::action::audit::{self, AuditOutcome};
 use crate::action::resolve::{self, Refusal};
+use crate::action::rollback;
 use crate::config::DEFAULT_CONFIG;
 use crate::plan::Plan;
 use crate::report::Report;
 use crate::runner::Services;
 
-/// `act ID [--env ENV] [--dry-run] [--yes]`.
+/// `act ID [--env ENV] [--deployment ID] [--dry-run] [--yes]`.
 #[derive(Debug, clap::Args)]
 pub struct ActArgs {
     /// The action's id.
@@ -21,6 +22,10 @@ pub struct ActArgs {
     /// Environment of a per-environment action.
     #[arg(long = "env", value_name = "ENV")]
     pub env: Option<String>,
+    /// The deployment a rollback (`target = "deployment"`) goes back to: its
+    /// id from the history, or its sha (7 characters or more).
+    #[arg(long, alias = "sha", value_name = "ID|SHA")]
+    pub deployment: Option<String>,
     /// Print the exact request (secrets masked) and send nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -89,6 +94,7 @@ pub fn act(args: ActArgs) -> Result<Exit, Failure> {
     let prepared = match resolve::prepare(
         action,
         env,
+        args.deployment.as_deref(),
         &report,
         &plan.settings.github_api_url,
         github_token,
@@ -98,6 +104,12 @@ pub fn act(args: ActArgs) -> Result<Exit, Failure> {
     };
     if args.dry_run {
         println!("# dry run: nothing is sent; secrets are masked");
+        if let (Some(d), Some(e)) = (&prepared.deployment, &prepared.env) {
+            println!(
+                "# rolls {e} back to deployment {} (sha {}, ref {}, {} {})",
+                d.id, d.sha, d.git_ref, d.state, d.created_at
+            );
+        }
         print!("{}", prepared.display());
         println!(
             "# confirm word: {}  ·  timeout: {}",
@@ -142,8 +154,13 @@ pub fn act(args: ActArgs) -> Result<Exit, Failure> {
     }
     match &executed.answer {
         Ok(a) => {
+            let to = prepared
+                .deployment
+                .as_ref()
+                .map(|d| format!(" → deployment {} ({})", d.id, d.sha))
+                .unwrap_or_default();
             println!(
-                "{} {}: {} {}",
+                "{} {}{to}: {} {}",
                 prepared.action,
                 prepared.env.as_deref().unwrap_or(""),
                 a.status,
@@ -190,25 +207,70 @@ fn status_lines(plan: &Plan, report: &Report, token: impl Fn() -> Option<String>
                 Some(e) => format!("{} --env {e}", action.id),
                 None => action.id.clone(),
             };
-            let state = match resolve::prepare(
-                action,
-                env,
-                report,
-                &plan.settings.github_api_url,
-                &token,
-            ) {
-                Ok(p) => format!(
-                    "enabled   {} {}  (confirm: {})",
-                    p.method,
-                    p.redactor.redact(&p.url),
-                    p.confirm_word
-                ),
-                Err(r) => format!("disabled  {}", r.message),
-            };
+            if action.rollback() {
+                rollback_lines(&mut out, plan, report, action, env, &label, &token);
+                continue;
+            }
+            let state = state(plan, report, action, env, None, &token);
             out.push(format!("{label:<28} {:<24} {state}", action.name));
         }
     }
     out
+}
+
+/// A rollback's lines for one environment: one per deployment it can go
+/// back to, or why there is none.
+fn rollback_lines(
+    out: &mut Vec<String>,
+    plan: &Plan,
+    report: &Report,
+    action: &crate::plan::ActionPlan,
+    env: Option<&str>,
+    label: &str,
+    token: &impl Fn() -> Option<String>,
+) {
+    let Some(e) = env else { return };
+    match rollback::targets(report, e) {
+        Err(why) => out.push(format!("{label:<28} {:<24} disabled  {why}", action.name)),
+        Ok(targets) => {
+            for d in targets {
+                let id = d.id.to_string();
+                let state = state(plan, report, action, env, Some(&id), token);
+                let label = format!("{label} --deployment {id}");
+                out.push(format!(
+                    "{label:<28} {:<24} {state}  [{}]",
+                    action.name,
+                    rollback::label(d)
+                ));
+            }
+        }
+    }
+}
+
+fn state(
+    plan: &Plan,
+    report: &Report,
+    action: &crate::plan::ActionPlan,
+    env: Option<&str>,
+    deployment: Option<&str>,
+    token: &impl Fn() -> Option<String>,
+) -> String {
+    match resolve::prepare(
+        action,
+        env,
+        deployment,
+        report,
+        &plan.settings.github_api_url,
+        token,
+    ) {
+        Ok(p) => format!(
+            "enabled   {} {}  (confirm: {})",
+            p.method,
+            p.redactor.redact(&p.url),
+            p.confirm_word
+        ),
+        Err(r) => format!("disabled  {}", r.message),
+    }
 }
 
 /// Prints the last attempts, oldest first.
@@ -234,10 +296,13 @@ fn print_audit(path: &Path, limit: usize) -> Result<Exit, Failure> {
             (None, Some(u)) => u.clone(),
             (None, None) => "unknown".into(),
         };
-        let target = match &e.environment {
+        let mut target = match &e.environment {
             Some(env) => format!("{} --env {env}", e.action),
             None => e.action.clone(),
         };
+        if let Some(d) = &e.deployment {
+            target.push_str(&format!(" --deployment {} ({})", d.id, d.sha));
+        }
         let outcome = match e.outcome {
             AuditOutcome::Refused => "refused",
             AuditOutcome::Sending => "sending (no outcome recorded)",

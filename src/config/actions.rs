@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use indexmap::IndexMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 /// `[[actions]]`: one struct with optional request tables, like checks.
@@ -36,6 +36,23 @@ pub struct ActionConfig {
     /// Where the dashboard shows the button: `environment` (the card),
     /// `comparison` (beside the drift warning) or `links`.
     pub button: Option<Spanned<String>>,
+    /// What one run aims at: the environment (default) or, with
+    /// `"deployment"`, an earlier deployment from its history (a rollback).
+    pub target: Option<Spanned<ActionTarget>>,
+}
+
+/// `target = "…"`: what one run of an action aims at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionTarget {
+    /// The environment it runs for (or the project, for a global action).
+    #[default]
+    Environment,
+    /// A deployment from the environment's history (`[github] history`)
+    /// that once went live and is not the one running: one run per such
+    /// deployment, `{{deployment.sha}}`, `{{deployment.id}}`, `{{deployment.ref}}`
+    /// in templates.
+    Deployment,
 }
 
 /// `http = { method, url, headers, body }`.

@@ -14,12 +14,28 @@ use super::checks::{Checks, condition, environment_list};
 use super::environments::Environments;
 use super::probe::{absolute_url, headers, method, repository, secret_names};
 use super::templates::{
-    Reference, SecretsIn, check_template, misplaced_secret, references, secret_refs,
+    Reference, SecretsIn, check_template, deployment_fields, misplaced_secret, references,
+    secret_refs,
 };
-use super::valid_id;
+use super::{DEFAULT_GITHUB_HISTORY, GithubKind, ProbeSpec, valid_id};
 use crate::condition::{Condition, Operand};
 use crate::config::Located;
 use crate::config::actions::ActionConfig;
+pub use crate::config::actions::ActionTarget;
+
+/// What `{{deployment.FIELD}}` can read in a rollback's templates: the
+/// fields of a history entry.
+pub const DEPLOYMENT_FIELDS: [&str; 9] = [
+    "id",
+    "sha",
+    "ref",
+    "state",
+    "creator",
+    "created_at",
+    "updated_at",
+    "environment_url",
+    "log_url",
+];
 
 /// Default `[act] timeout`: the longest an upstream may take to answer.
 pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -61,6 +77,8 @@ pub struct ActionPlan {
     pub timeout: Duration,
     /// Where the dashboard puts the button.
     pub button: Button,
+    /// What one run aims at: its environment, or a deployment of its history.
+    pub target: ActionTarget,
 }
 
 impl ActionPlan {
@@ -78,7 +96,14 @@ impl ActionPlan {
         }
     }
 
-    /// Its instances: one per environment it runs for, or one global.
+    /// Whether each run goes back to a deployment of the history (then
+    /// `--deployment` is needed too).
+    pub fn rollback(&self) -> bool {
+        self.target == ActionTarget::Deployment
+    }
+
+    /// Its instances: one per environment it runs for, or one global. A
+    /// rollback has one run per eligible deployment of each (see `action::rollback`).
     pub fn instances(&self) -> Vec<Option<&str>> {
         if self.per_env() {
             self.environments.iter().map(|e| Some(e.as_str())).collect()
@@ -232,13 +257,15 @@ fn action(
         b.help("name the word a person types, e.g. confirm = \"production\"");
     }
     let button = button(b, located, per_env);
+    let target = target(b, located, envs, checks);
     if a.timeout.is_some_and(|t| t.is_zero()) {
         b.error(file, a.id.span(), "`timeout` must be more than 0s");
     }
 
     let request = request(b, located, repo)?;
     for (text, span) in template_strings(a) {
-        template(b, file, text, span, envs, checks, per_env);
+        template(b, file, text, span.clone(), envs, checks, per_env);
+        deployment_template(b, file, text, span, target);
     }
     Some(ActionPlan {
         name: a.name.clone().unwrap_or_else(|| id.clone()),
@@ -249,7 +276,132 @@ fn action(
         when,
         timeout: a.timeout.unwrap_or(default_timeout),
         button,
+        target,
     })
+}
+
+/// `target = "deployment"` needs what the history is made of: environments,
+/// `[github] history` above 0 and a `github = { deployment = … }` check
+/// for each of them. Its button goes beside the deployments, so no `button`.
+fn target(
+    b: &mut Builder<'_>,
+    located: &Located<ActionConfig>,
+    envs: &Environments,
+    checks: &Checks,
+) -> ActionTarget {
+    let a = &located.value;
+    let file = located.file;
+    let Some(t) = &a.target else {
+        return ActionTarget::Environment;
+    };
+    if *t.get_ref() != ActionTarget::Deployment {
+        return *t.get_ref();
+    }
+    let Some(listed) = &a.environments else {
+        b.error(
+            file,
+            t.span(),
+            "`target = \"deployment\"` needs `environments`: the history is kept per environment",
+        );
+        b.help("e.g. environments = [\"production\"]");
+        return ActionTarget::Deployment;
+    };
+    let history = b
+        .config
+        .github
+        .history
+        .as_ref()
+        .map_or(DEFAULT_GITHUB_HISTORY as u64, |h| *h.get_ref());
+    if history == 0 {
+        b.error(
+            file,
+            t.span(),
+            "`target = \"deployment\"` rolls back to a deployment of the history, but `[github] history = 0` turns it off",
+        );
+        b.help("set `[github] history` to how many deployments to offer, e.g. 10");
+    }
+    let has_history = |ei: usize| {
+        checks.plans.iter().zip(&checks.envs).any(|(c, on)| {
+            on.contains(&ei)
+                && matches!(
+                    c.probe,
+                    ProbeSpec::Github {
+                        kind: GithubKind::Deployment { .. },
+                        ..
+                    }
+                )
+        })
+    };
+    let mut seen = HashSet::new();
+    for e in listed.get_ref() {
+        let wanted: Vec<usize> = match e.get_ref().as_str() {
+            "*" if seen.len() < envs.list.len() => (0..envs.list.len()).collect(),
+            "*" => Vec::new(),
+            id => envs.index.get(id).copied().into_iter().collect(),
+        };
+        for ei in wanted
+            .into_iter()
+            .filter(|&ei| seen.insert(ei) && !has_history(ei))
+        {
+            b.error(
+                file,
+                e.span(),
+                format!(
+                    "environment `{}` has no deployment history: no `github = {{ deployment = … }}` check runs for it",
+                    envs.list[ei].id
+                ),
+            );
+            b.help("add a check like [[checks]] id = \"deployment\", environments = [\"production\"], github = { deployment = \"{{env.id}}\" }");
+        }
+    }
+    if let Some(place) = &a.button {
+        b.error(
+            file,
+            place.span(),
+            "a rollback's buttons sit beside its deployments in the history: leave out `button`",
+        );
+    }
+    ActionTarget::Deployment
+}
+
+/// `{{deployment.FIELD}}` is defined only in rollbacks, and only for the
+/// fields a history entry has.
+fn deployment_template(
+    b: &mut Builder<'_>,
+    file: usize,
+    text: &str,
+    span: Range<usize>,
+    target: ActionTarget,
+) {
+    for field in deployment_fields(text) {
+        if target != ActionTarget::Deployment {
+            b.error(
+                file,
+                span,
+                "`deployment` is only defined in actions with `target = \"deployment\"`",
+            );
+            b.help("add `target = \"deployment\"` to roll back to a deployment of the history");
+            return;
+        }
+        if !DEPLOYMENT_FIELDS.contains(&field.as_str()) {
+            b.error(
+                file,
+                span.clone(),
+                format!(
+                    "`deployment.{}` is not a field of a deployment",
+                    quote(&field)
+                ),
+            );
+            let hint = crate::error::did_you_mean(&field, DEPLOYMENT_FIELDS)
+                .map(|best| format!("did you mean `deployment.{best}`? "))
+                .unwrap_or_default();
+            b.help(format!(
+                "{hint}a deployment has {}",
+                DEPLOYMENT_FIELDS.join(", ")
+            ));
+            return;
+        }
+    }
 }
 
 fn button(b: &mut Builder<'_>, located: &Located<ActionConfig>, per_env: bool) -> Button {

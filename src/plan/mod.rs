@@ -26,7 +26,10 @@ use crate::error::ConfigError;
 use crate::outcome::ProjectInfo;
 use crate::source::SourceFile;
 
-pub use actions::{ActionPlan, ActionSet, Button, DEFAULT_ACTION_TIMEOUT, RequestSpec};
+pub use actions::{
+    ActionPlan, ActionSet, ActionTarget, Button, DEFAULT_ACTION_TIMEOUT, DEPLOYMENT_FIELDS,
+    RequestSpec,
+};
 pub use templates::{MAX_NESTING, MAX_RENDERED, check_template, render_template, secret_refs};
 
 /// Facts an environment takes from its checks' `extract`.

@@ -276,6 +276,22 @@ static PATH: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 
+/// The fields a template reads of `deployment` (`{{deployment.sha}}` → `sha`),
+/// which only rollback actions define.
+pub(super) fn deployment_fields(template: &str) -> Vec<String> {
+    static DEPLOYMENT: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?:^|[\s(])deployment(?:\.([A-Za-z0-9_-]+))?(?:$|[\s).])")
+            .expect("valid regex")
+    });
+    let mut out = Vec::new();
+    for m in MUSTACHE.captures_iter(template) {
+        for d in DEPLOYMENT.captures_iter(&m[1]) {
+            out.push(d.get(1).map_or_else(String::new, |f| f.as_str().to_owned()));
+        }
+    }
+    out
+}
+
 pub(super) fn references(template: &str) -> Vec<Reference> {
     let mut out = Vec::new();
     for m in MUSTACHE.captures_iter(template) {

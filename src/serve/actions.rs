@@ -4,7 +4,9 @@
 //! itself: `Sec-Fetch-Site` (when sent) is `same-origin`, `Origin` names the
 //! host it was sent to, the per-process token embedded in the page is in
 //! `X-Villa-Csrf`, and the body is JSON `{ "env": …, "confirm": … }`. One run
-//! at a time per action. Every refusal is audited like the CLI's.
+//! at a time per action. Every refusal is audited like the CLI's. A rollback's
+//! body also names `deployment` (its id); it is looked up again in the fresh
+//! report, and one that is no longer offered is refused with 409.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -48,6 +50,19 @@ impl std::fmt::Debug for ActionDesk {
 struct ActBody {
     env: Option<String>,
     confirm: Option<String>,
+    /// A rollback's deployment: its id (number or string) or sha.
+    deployment: Option<serde_json::Value>,
+}
+
+impl ActBody {
+    /// The deployment as text, whether the page sent a number or a string.
+    fn deployment(&self) -> Option<String> {
+        match self.deployment.as_ref()? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Null => None,
+            other => Some(other.to_string()),
+        }
+    }
 }
 
 struct Running<'a> {
@@ -128,7 +143,8 @@ fn status_of(kind: RefusalKind) -> StatusCode {
         RefusalKind::UnknownAction | RefusalKind::Environment => StatusCode::NOT_FOUND,
         RefusalKind::Disabled | RefusalKind::Unresolved => StatusCode::UNPROCESSABLE_ENTITY,
         RefusalKind::Forbidden => StatusCode::FORBIDDEN,
-        RefusalKind::Busy => StatusCode::CONFLICT,
+        // The page showed a deployment the fresh report no longer offers.
+        RefusalKind::Busy | RefusalKind::Deployment => StatusCode::CONFLICT,
     }
 }
 
@@ -252,9 +268,11 @@ pub async fn post_action(
     };
     // Decide on a fresh report, not on what the page happened to show.
     let snapshot = state.refresh_now().await;
+    let deployment = body.deployment();
     let prepared = match resolve::prepare(
         action,
         env,
+        deployment.as_deref(),
         &snapshot.report,
         &state.plan.settings.github_api_url,
         || desk.github_token(),

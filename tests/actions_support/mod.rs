@@ -86,6 +86,11 @@ impl Upstream {
         s.1 = s.0.clone();
     }
 
+    /// What staging and production report from now on.
+    pub fn set_shas(&self, staging: &str, production: &str) {
+        *self.shared.shas.lock().unwrap() = (staging.into(), production.into());
+    }
+
     /// Every non-health request so far.
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.lock().unwrap().clone()
