@@ -7,11 +7,12 @@
 
 mod actions_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actions_support::rollback::{BEFORE, ERRORED, FAILED, FIXTURES, LIVE, config, history};
 use actions_support::{SECRET, Upstream, assert_no_secret_form, audit_lines};
 use serde_json::{Value, json};
 use villa_telemetry::cli::load_plan;
@@ -21,117 +22,6 @@ use villa_telemetry::runner::Services;
 use villa_telemetry::serve::{self, AppState};
 
 const BIN: &str = env!("CARGO_BIN_EXE_villa-telemetry");
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/github");
-const DEPLOYMENTS: &str = "repos/o/r/deployments";
-/// A failed deploy of what staging runs (id 4).
-const FAILED: &str = "aaa1111f00d5eed5a5e0c0ffee0ddba11ca7f00d";
-/// What production runs (id 3, success).
-const LIVE: &str = "bbb2222f00d5eed5a5e0c0ffee0ddba11ca7f00d";
-/// What production ran before (id 2, inactive): the rollback target.
-const BEFORE: &str = "ccc3333f00d5eed5a5e0c0ffee0ddba11ca7f00d";
-/// A deploy that errored before that (id 1).
-const ERRORED: &str = "ddd4444f00d5eed5a5e0c0ffee0ddba11ca7f00d";
-
-fn fixture(name: &str) -> Value {
-    let text = std::fs::read_to_string(format!("{FIXTURES}/{name}")).expect("fixture");
-    serde_json::from_str(&text).expect("fixture json")
-}
-
-/// Production's history on the fake GitHub, newest first.
-fn history(fake: &FakeGithub) {
-    let rows = [
-        (4, FAILED, "failure", "2026-01-22T14:00:00Z"),
-        (3, LIVE, "success", "2026-01-21T10:00:00Z"),
-        (2, BEFORE, "inactive", "2026-01-20T09:00:00Z"),
-        (1, ERRORED, "error", "2026-01-19T09:00:00Z"),
-    ];
-    let list: Vec<Value> = rows
-        .iter()
-        .map(|&(id, sha, _, at)| {
-            let mut d = fixture("official/deployments_list.json")[0].clone();
-            d["id"] = json!(id);
-            d["sha"] = json!(sha);
-            d["ref"] = json!("main");
-            d["created_at"] = json!(at);
-            d["updated_at"] = json!(at);
-            d
-        })
-        .collect();
-    fake.set(DEPLOYMENTS, 200, json!(list), &[]);
-    for (id, _, state, at) in rows {
-        let mut s = fixture("official/deployment_statuses_list.json");
-        s[0]["state"] = json!(state);
-        s[0]["updated_at"] = json!(at);
-        fake.set(&format!("{DEPLOYMENTS}/{id}/statuses"), 200, s, &[]);
-    }
-}
-
-/// Production (running `bbb2222`) with its deployment history, a rollback
-/// over HTTP, one by workflow dispatch, and an action that is no rollback.
-fn config(dir: &Path, upstream: &str, github: &str, serve_actions: bool) -> PathBuf {
-    let text = format!(
-        r#"[project]
-name = "Rollback Test"
-repo = "o/r"
-
-[github]
-api_url = "{github}"
-disk_cache = false
-history = 5
-
-[serve]
-actions = {serve_actions}
-refresh = "1h"
-
-[act]
-audit = "state/audit.jsonl"
-timeout = "5s"
-
-[[environments]]
-id = "staging"
-url = "{upstream}/staging"
-
-[[environments]]
-id = "production"
-url = "{upstream}/production"
-tracks = "staging"
-
-[[checks]]
-id = "health"
-environments = ["*"]
-http = {{ url = "{{{{env.url}}}}/health" }}
-extract = {{ sha = "$.sha" }}
-
-[[checks]]
-id = "deployment"
-environments = ["production"]
-github = {{ deployment = "{{{{env.id}}}}" }}
-
-[[actions]]
-id = "rollback"
-name = "Roll back to this"
-environments = ["production"]
-target = "deployment"
-confirm = "rollback"
-http = {{ url = "{upstream}/rollback/{{{{deployment.sha}}}}", headers = {{ Authorization = "Bearer ${{TEST_DEPLOY_TOKEN}}" }}, body = '{{"sha": "{{{{deployment.sha}}}}", "id": "{{{{deployment.id}}}}", "ref": "{{{{deployment.ref}}}}", "env": "{{{{env.id}}}}"}}' }}
-
-[[actions]]
-id = "rollback-gh"
-environments = ["production"]
-target = "deployment"
-github = {{ dispatch = "rollback.yml", ref = "main", inputs = {{ sha = "{{{{deployment.sha}}}}", deployment = "{{{{deployment.id}}}}" }} }}
-
-[[actions]]
-id = "redeploy"
-environments = ["production"]
-http = {{ url = "{upstream}/redeploy/{{{{env.id}}}}" }}
-"#
-    );
-    let path = dir.join("villa-telemetry.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 struct Setup {
     dir: tempfile::TempDir,
     upstream: Upstream,

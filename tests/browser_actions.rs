@@ -1,4 +1,5 @@
-//! The promote button in a real browser: `villa-telemetry serve` with
+//! The promote button, and a rollback button in the deployment history, in
+//! a real browser: `villa-telemetry serve` with
 //! `[serve] actions = true` against a loopback upstream, driven by
 //! `tests/browser/actions.mjs` (playwright-core + the system chromium):
 //! click, type the word, see the result in place, and only then does the
@@ -15,7 +16,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use actions_support::{SECRET, Upstream, audit_lines, config};
+use actions_support::{SECRET, Upstream, audit_lines, config, rollback};
+use villa_telemetry::demo::github::FakeGithub;
 
 const BIN: &str = env!("CARGO_BIN_EXE_villa-telemetry");
 
@@ -64,17 +66,11 @@ impl Drop for Child {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clicking_promote_and_typing_the_word_runs_it_and_shows_the_result() {
-    if !harness_available() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let upstream = Upstream::start().await;
-    let path = config(dir.path(), &upstream.url(), "http://127.0.0.1:9", true);
+/// `villa-telemetry serve` on `config` and the address it prints.
+async fn serve(config: &Path) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&path)
+        .arg(config)
         .env("TEST_DEPLOY_TOKEN", SECRET)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -101,16 +97,21 @@ async fn clicking_promote_and_typing_the_word_runs_it_and_shows_the_result() {
         .await
         .unwrap()
         .expect("serve prints its address");
+    (server, url)
+}
 
+/// Runs `tests/browser/SCRIPT` against `url`; fails the test when an
+/// assertion in it failed.
+async fn run_script(script: &str, url: &str) {
     let shots = Path::new(BIN)
         .parent()
         .and_then(Path::parent)
         .unwrap()
         .join("screenshots");
     let mut node = Command::new("node");
-    node.arg("tests/browser/actions.mjs")
+    node.arg(format!("tests/browser/{script}"))
         .current_dir(repo())
-        .env("BASE_URL", &url)
+        .env("BASE_URL", url)
         .env("SCREENSHOT_DIR", &shots)
         .env("CHROMIUM", chromium());
     let out = tokio::task::spawn_blocking(move || node.output().expect("run node"))
@@ -121,8 +122,20 @@ async fn clicking_promote_and_typing_the_word_runs_it_and_shows_the_result() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    eprintln!("--- actions.mjs\n{text}");
+    eprintln!("--- {script}\n{text}");
     assert!(out.status.success(), "browser assertions failed:\n{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clicking_promote_and_typing_the_word_runs_it_and_shows_the_result() {
+    if !harness_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start().await;
+    let path = config(dir.path(), &upstream.url(), "http://127.0.0.1:9", true);
+    let (server, url) = serve(&path).await;
+    run_script("actions.mjs", &url).await;
     drop(server);
 
     let got = upstream.received();
@@ -143,4 +156,28 @@ async fn clicking_promote_and_typing_the_word_runs_it_and_shows_the_result() {
             .unwrap()
             .contains(SECRET)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clicking_rollback_beside_a_deployment_sends_its_sha() {
+    if !harness_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start().await;
+    let github = FakeGithub::start(rollback::FIXTURES)
+        .await
+        .expect("fake GitHub");
+    rollback::history(&github);
+    let path = rollback::config(dir.path(), &upstream.url(), &github.url(), true);
+    let (server, url) = serve(&path).await;
+    run_script("rollback.mjs", &url).await;
+    drop(server);
+
+    let got = upstream.received();
+    assert_eq!(got.len(), 1, "only the confirmed click was sent: {got:?}");
+    assert_eq!(got[0].path, format!("/rollback/{}", rollback::BEFORE));
+    let lines = audit_lines(dir.path());
+    assert_eq!(lines.last().unwrap()["outcome"], "succeeded", "{lines:#?}");
+    assert_eq!(lines.last().unwrap()["deployment"]["id"], 2, "{lines:#?}");
 }

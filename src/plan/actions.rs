@@ -642,6 +642,60 @@ mod tests {
     }
 
     #[test]
+    fn a_rollback_needs_a_history_and_only_it_reads_deployment() {
+        let with_history = format!(
+            "[project]\nrepo = \"o/r\"\n{ENVS}[[checks]]\nid = \"d\"\nenvironments = [\"production\"]\ngithub = {{ deployment = \"{{{{env.id}}}}\" }}\n"
+        );
+        let plan = super::super::build(config_from(&format!(
+            "{with_history}[[actions]]\nid = \"rollback\"\nenvironments = [\"production\"]\ntarget = \"deployment\"\nhttp = {{ url = \"https://x.example/{{{{deployment.sha}}}}\" }}\n"
+        )))
+        .expect("valid");
+        let a = plan.actions.get("rollback").expect("declared");
+        assert!(a.rollback());
+        assert_eq!(a.target, ActionTarget::Deployment);
+        for (action, want) in [
+            (
+                "environments = [\"staging\"]\ntarget = \"deployment\"\nhttp = { url = \"https://x.example/\" }",
+                "environment `staging` has no deployment history: no `github = { deployment = … }` check runs for it",
+            ),
+            (
+                "target = \"deployment\"\nhttp = { url = \"https://x.example/\" }",
+                "`target = \"deployment\"` needs `environments`: the history is kept per environment",
+            ),
+            (
+                "environments = [\"production\"]\nhttp = { url = \"https://x.example/{{deployment.sha}}\" }",
+                "`deployment` is only defined in actions with `target = \"deployment\"`",
+            ),
+            (
+                "environments = [\"production\"]\ntarget = \"deployment\"\nhttp = { url = \"https://x.example/{{deployment.sh}}\" }",
+                "`deployment.sh` is not a field of a deployment",
+            ),
+            (
+                "environments = [\"production\"]\ntarget = \"deployment\"\nbutton = \"links\"\nhttp = { url = \"https://x.example/\" }",
+                "a rollback's buttons sit beside its deployments in the history: leave out `button`",
+            ),
+        ] {
+            let errors = errors_of(&format!(
+                "{with_history}[[actions]]\nid = \"a\"\n{action}\n"
+            ));
+            assert_eq!(
+                errors.first().map(String::as_str),
+                Some(want),
+                "{action}: {errors:?}"
+            );
+        }
+        let errors = errors_of(&format!(
+            "{with_history}[github]\nhistory = 0\n[[actions]]\nid = \"a\"\nenvironments = [\"production\"]\ntarget = \"deployment\"\nhttp = {{ url = \"https://x.example/\" }}\n"
+        ));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("`[github] history = 0` turns it off")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
     fn shares_the_checks_validators() {
         for (action, want) in [
             (

@@ -17,6 +17,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
+pub mod rollback;
+
 /// What the upstream received (health checks excluded).
 #[derive(Debug, Clone)]
 pub struct Received {
