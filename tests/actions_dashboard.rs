@@ -5,66 +5,14 @@
 mod actions_support;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use actions_support::{SECRET, Upstream, add_echo, assert_no_secret_form, audit_lines, config};
+use actions_support::{
+    SECRET, Served, Upstream, add_echo, assert_no_secret_form, audit_lines, client, config,
+    serve_config, set_secret, token_of,
+};
 use serde_json::{Value, json};
-use villa_telemetry::cli::load_plan;
 use villa_telemetry::demo::github::{FakeGithub, Fixtures};
-use villa_telemetry::render::Renderer;
-use villa_telemetry::runner::Services;
-use villa_telemetry::serve::{self, AppState};
-
-fn set_secret() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    // SAFETY: set once, before any server in this process reads it.
-    ONCE.call_once(|| unsafe { std::env::set_var("TEST_DEPLOY_TOKEN", SECRET) });
-}
-
-struct Served {
-    base: String,
-    host: String,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn serve_config(path: &Path) -> Served {
-    let plan = load_plan(path).expect("valid config");
-    let services = Services::with_token(&plan, None);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let state = AppState::new(plan, services, Renderer::new(None).unwrap(), &addr);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = serve::app(Arc::clone(&state));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-    });
-    Served {
-        base: format!("http://{addr}"),
-        host: addr,
-        _stop: tx,
-    }
-}
-
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-}
-
-fn token_of(page: &str) -> String {
-    page.split("data-token=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("the page embeds the token")
-        .to_owned()
-}
 
 async fn post(s: &Served, id: &str, token: Option<&str>, body: Value) -> (u16, Value) {
     let mut req = client()

@@ -9,17 +9,13 @@ mod actions_support;
 
 use std::path::Path;
 use std::process::Output;
-use std::sync::Arc;
-use std::time::Duration;
 
 use actions_support::rollback::{BEFORE, ERRORED, FAILED, FIXTURES, LIVE, config, history};
-use actions_support::{SECRET, Upstream, assert_no_secret_form, audit_lines};
+use actions_support::{
+    SECRET, Served, Upstream, assert_no_secret_form, audit_lines, client, serve_config,
+};
 use serde_json::{Value, json};
-use villa_telemetry::cli::load_plan;
 use villa_telemetry::demo::github::FakeGithub;
-use villa_telemetry::render::Renderer;
-use villa_telemetry::runner::Services;
-use villa_telemetry::serve::{self, AppState};
 
 const BIN: &str = env!("CARGO_BIN_EXE_villa-telemetry");
 struct Setup {
@@ -328,45 +324,6 @@ async fn a_dispatched_rollback_reaches_the_fake_github_with_the_sha() {
     let audit = std::fs::read_to_string(s.dir.path().join("state/audit.jsonl")).unwrap();
     assert!(!audit.contains(token), "{audit}");
     assert_eq!(s.upstream.received().len(), 0);
-}
-
-struct Served {
-    base: String,
-    host: String,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn serve_config(path: &Path) -> Served {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    // SAFETY: set once, before any server in this process reads it.
-    ONCE.call_once(|| unsafe { std::env::set_var("TEST_DEPLOY_TOKEN", SECRET) });
-    let plan = load_plan(path).expect("valid config");
-    let services = Services::with_token(&plan, None);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let state = AppState::new(plan, services, Renderer::new(None).unwrap(), &addr);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = serve::app(Arc::clone(&state));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-    });
-    Served {
-        base: format!("http://{addr}"),
-        host: addr,
-        _stop: tx,
-    }
-}
-
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
 }
 
 async fn post(s: &Served, id: &str, token: &str, body: Value) -> (u16, Value) {

@@ -294,3 +294,64 @@ pub fn audit_lines(dir: &Path) -> Vec<serde_json::Value> {
         Err(_) => Vec::new(),
     }
 }
+
+// ----------------------------------------------------------------- serve --
+
+/// Sets `TEST_DEPLOY_TOKEN` to [`SECRET`] once per test process.
+pub fn set_secret() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: set once, before any server in this process reads it.
+    ONCE.call_once(|| unsafe { std::env::set_var("TEST_DEPLOY_TOKEN", SECRET) });
+}
+
+/// `serve` of one config on a free loopback port; stops when dropped.
+pub struct Served {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// `127.0.0.1:PORT`, for the `Host` and `Origin` headers.
+    pub host: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Serves the config at `path` (with [`set_secret`] done first).
+pub async fn serve_config(path: &Path) -> Served {
+    set_secret();
+    let plan = villa_telemetry::cli::load_plan(path).expect("valid config");
+    let services = villa_telemetry::runner::Services::with_token(&plan, None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let renderer = villa_telemetry::render::Renderer::new(None).unwrap();
+    let state = villa_telemetry::serve::AppState::new(plan, services, renderer, &addr);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = villa_telemetry::serve::app(Arc::clone(&state));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Served {
+        base: format!("http://{addr}"),
+        host: addr,
+        _stop: tx,
+    }
+}
+
+/// A client with a 20 s deadline.
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// The CSRF token a dashboard page embeds.
+pub fn token_of(page: &str) -> String {
+    page.split("data-token=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the page embeds the token")
+        .to_owned()
+}
