@@ -3,7 +3,7 @@
 # - MCP tool latency from the cached report: `deployed`, `compare`,
 #   `next_steps`, `status` and `status {env}` called 200 times each through
 #   rmcp's client in process (JSON-RPC in and out), medians and p95 printed
-#   by tests/mcp.rs `cached_tools_answer_under_5_ms`. Target: < 5 ms median.
+#   by tests/it/mcp.rs `cached_tools_answer_under_5_ms`. Target: < 5 ms median.
 # - Report size in tokens (bytes / 4) of `demo --once --format json` for the
 #   healthy, drift and down worlds.
 #
@@ -20,7 +20,7 @@ flag=$([ "$PROFILE" = release ] && echo --release || true)
 target=${CARGO_TARGET_DIR:-$root/target}
 
 echo "== MCP latency from the cached report ($PROFILE)"
-cargo test $flag --test mcp cached_tools_answer_under_5_ms -- --nocapture 2>&1 |
+cargo test $flag --test it mcp::cached_tools_answer_under_5_ms -- --nocapture 2>&1 |
   grep '^mcp '
 
 cargo build $flag --bin villa-telemetry >/dev/null 2>&1

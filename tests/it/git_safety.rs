@@ -3,7 +3,7 @@
 //! writes a marker file; `run` (and the report's git look-ups) must leave no
 //! marker, while plain `git status` there does (so the trap is real).
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -5,7 +5,7 @@
 //!
 //! Without `/usr/bin/prometheus` (or `$PROMETHEUS`) the Prometheus test is
 //! skipped loudly, unless `CI` is set, where it fails. The metric panels'
-//! screenshot additionally needs the browser harness (see tests/browser.rs).
+//! screenshot additionally needs the browser harness (see tests/it/browser.rs).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

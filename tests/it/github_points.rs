@@ -1,8 +1,7 @@
 //! What repeated `run`s cost in rate-limit points: an agent calling `run`
 //! again and again while nothing changed spends none, with the deployment
-//! history and the pull requests behind a drift on. Its own test binary with
-//! one test: it sets XDG_CACHE_HOME, which is only sound while no other
-//! thread runs.
+//! history and the pull requests behind a drift on. It sets XDG_CACHE_HOME, which is only
+//! sound while no other thread runs: it runs alone in a child process.
 
 use std::time::Duration;
 
@@ -16,10 +15,15 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/
 
 #[test]
 fn repeated_runs_spend_no_points_while_nothing_changed() {
+    if !crate::support::isolated(
+        "github_points::repeated_runs_spend_no_points_while_nothing_changed",
+    ) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
-    // SAFETY: the only test in this binary and no runtime started yet, so no
-    // other thread reads the environment.
+    // SAFETY: alone in its own process (support::isolated) and no runtime
+    // started yet, so no other thread reads the environment.
     unsafe { std::env::set_var("XDG_CACHE_HOME", &cache) };
 
     let runtime = tokio::runtime::Runtime::new().unwrap();

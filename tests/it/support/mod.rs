@@ -16,6 +16,9 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
+#[cfg(feature = "plugins")]
+pub mod plugin_build;
+
 // ---------------------------------------------------------------- server --
 
 /// A request the loopback server saw.
@@ -417,4 +420,34 @@ impl GitRepo {
         self.git(&["commit", "-q", "-m", message]);
         self.git(&["rev-parse", "HEAD"])
     }
+}
+
+// ------------------------------------------------------------- isolated --
+
+/// Set in the child process that [`isolated`] starts.
+const ISOLATED: &str = "VILLA_IT_ISOLATED";
+
+/// Runs the calling test alone in a child process of this test binary, for a
+/// test that changes the process environment (sound only while no other
+/// thread runs). `test` is the test's path below the crate root
+/// (`module::name`). Returns true in the
+/// child, which then runs the test's body; in the parent it waits for the
+/// child, fails with its output if the child failed, and returns false.
+pub fn isolated(test: &str) -> bool {
+    if std::env::var_os(ISOLATED).is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut cmd = StdCommand::new(exe);
+    cmd.args([test, "--exact", "--test-threads=1", "--nocapture"])
+        .env(ISOLATED, test);
+    let out = cmd.output().expect("run the test binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "isolated {test} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
 }

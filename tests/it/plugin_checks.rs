@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use serde_json::{Value, json};
 
-#[path = "support/plugin_build.rs"]
-mod plugin_build;
+use crate::support::plugin_build;
 use plugin_build::wasm;
 
 /// A loopback server answering every GET with `body`.

@@ -1,7 +1,7 @@
 //! Bad configuration: exit 3, a message with file:line:column, the offending
 //! line with a marker, a suggestion where one fits, and no probe sent.
 
-mod support;
+use crate::support;
 
 use support::{Outcome, Project, Server};
 

@@ -1,7 +1,6 @@
 //! The on-disk ETag cache across processes: an agent calling `run` again and
-//! again spends no rate limit while nothing changed. Its own test binary with
-//! one test: it sets XDG_CACHE_HOME, which is only sound while no other
-//! thread runs.
+//! again spends no rate limit while nothing changed. It sets XDG_CACHE_HOME, which is only
+//! sound while no other thread runs: it runs alone in a child process.
 
 use villa_telemetry::cli::{load_plan, run_with};
 use villa_telemetry::demo::world::{Scenario, World};
@@ -10,10 +9,15 @@ use villa_telemetry::runner::Services;
 
 #[test]
 fn second_process_worth_of_services_makes_only_304s() {
+    if !crate::support::isolated(
+        "github_disk_cache::second_process_worth_of_services_makes_only_304s",
+    ) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
-    // SAFETY: the only test in this binary and no runtime started yet, so no
-    // other thread reads the environment.
+    // SAFETY: alone in its own process (support::isolated) and no runtime
+    // started yet, so no other thread reads the environment.
     unsafe { std::env::set_var("XDG_CACHE_HOME", &cache) };
 
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -4,7 +4,7 @@
 //! message renders. A few cases go through the binary: exit 0 or 3, nothing
 //! else.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -120,8 +120,8 @@ environments = ["p"]
 http = { url = "{{env.url}}/x?v={{checks.ci.sha}}", method = "POST", body = "{\"a\": {{#if env.sha}}1{{else}}2{{/if}}}" }
 expect = ["header.content-type contains 'json'", "$.items[0].name matches '^a.*'"]
 "#,
-    include_str!("../checks/examples/prometheus.toml"),
-    include_str!("../checks/examples/vercel.toml"),
+    include_str!("../../checks/examples/prometheus.toml"),
+    include_str!("../../checks/examples/vercel.toml"),
 ];
 
 /// Fragments mutations insert: syntax that has broken parsers before.
@@ -184,7 +184,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 
 /// Largest mutated text: past it the case measures the debug build's
 /// parsing speed, not the loader's bounds (the huge-input cases are in
-/// tests/hardening.rs).
+/// tests/it/hardening.rs).
 const MAX_MUTATED: usize = 64 * 1024;
 
 /// The char boundary at or before `at % (len + 1)`.

@@ -5,7 +5,7 @@
 //! `actions`, `audit`) and `POST /api/actions/ID` with a deployment id.
 //! Every refused case asserts that nothing was sent.
 
-mod actions_support;
+use crate::actions_support;
 
 use std::path::Path;
 use std::process::Output;

@@ -8,7 +8,7 @@
 //! Without chromium or `tests/browser/node_modules` the test prints a SKIP
 //! line, unless `CI` is set, where it fails.
 
-mod actions_support;
+use crate::actions_support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! faults stay in their own check, report semantics, exit codes, secrets,
 //! ordering and parallelism. Assertions read `--format json`.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

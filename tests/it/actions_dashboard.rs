@@ -2,7 +2,7 @@
 //! JSON body, the confirm word, one run at a time, nothing on GET — every
 //! refusal audited and sending nothing upstream.
 
-mod actions_support;
+use crate::actions_support;
 
 use std::path::Path;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! that records what it receives, and the fake GitHub for workflow_dispatch.
 //! Every refused case asserts that the upstream received nothing.
 
-mod actions_support;
+use crate::actions_support;
 
 use std::path::Path;
 use std::process::Output;

@@ -5,7 +5,7 @@
 //! its encodings must appear in no `run` format and in no endpoint or SSE
 //! event of `serve`. Property tests cover the redactor itself.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! and says what it could not learn and why; `serve` never makes a viewer
 //! wait on it and never leaves a refresh running.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -21,8 +21,7 @@ use villa_telemetry::probe::plugin::{
     LoadedPlugin, PluginHost, PluginOutcome, PluginOutput, PluginRequest, PluginStatus,
 };
 
-#[path = "support/plugin_build.rs"]
-mod plugin_build;
+use crate::support::plugin_build;
 use plugin_build::{manifest_dir, nested_wasm_build, wasm};
 
 /// One host per test binary, as in the real process.

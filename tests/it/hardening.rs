@@ -2,7 +2,7 @@
 //! each ends in exit 3 with a message, in bounded time and output, before
 //! anything is sent.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

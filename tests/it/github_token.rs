@@ -1,11 +1,15 @@
-//! Token resolution order. Its own test binary with one test: it changes
-//! environment variables, which is only sound while no other thread runs.
+//! Token resolution order. It changes environment variables, which is
+//! only sound while no other thread runs: it runs alone in a child process.
 
 use villa_telemetry::probe::github::{GithubClient, TokenSource};
 
 #[test]
 fn github_token_then_gh_token_blank_ignored() {
-    // SAFETY: the only test in this binary, so no other thread reads the environment.
+    if !crate::support::isolated("github_token::github_token_then_gh_token_blank_ignored") {
+        return;
+    }
+    // SAFETY: alone in its own process (support::isolated), so no other
+    // thread reads the environment.
     unsafe {
         std::env::set_var("GITHUB_TOKEN", "  ");
         std::env::set_var("GH_TOKEN", "gho_second");

@@ -1,0 +1,38 @@
+//! The integration tests: one binary, one module per area, so the library
+//! (with wasmtime) is linked once. Shared helpers live in `support` and
+//! `actions_support`; a test that must change the process environment runs
+//! itself in a child process (`support::isolated`).
+
+mod actions_support;
+mod support;
+
+mod actions;
+mod actions_dashboard;
+mod actions_rollback;
+mod api;
+mod assess;
+mod browser;
+mod browser_actions;
+mod config_errors;
+mod examples;
+mod fuzz_config;
+mod git_safety;
+mod github;
+mod github_disk_cache;
+mod github_history;
+mod github_points;
+mod github_report;
+mod github_token;
+mod hardening;
+mod mcp;
+mod metric_history;
+mod plugin_checks;
+mod plugins;
+mod prometheus;
+mod render;
+mod report_build;
+mod run;
+mod schema;
+mod secrets;
+mod serve;
+mod upstream_deadlines;
