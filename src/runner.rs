@@ -22,7 +22,10 @@ use tokio::sync::Semaphore;
 use crate::condition::Outcome;
 use crate::metric::{self, MetricSpec};
 use crate::outcome::{CheckResult, CheckStatus, RunResults};
-use crate::plan::{CheckPlan, FACTS, GithubKind, Job, Plan, ProbeSpec, RequestSpec, secret_refs};
+use crate::plan::{
+    CheckPlan, FACTS, FillError, GithubKind, Job, Plan, ProbeSpec, RequestSpec, fill_secrets,
+    secret_refs,
+};
 use crate::probe::github::GithubClient;
 use crate::probe::{self, ErrorKind, Probed, Problem, Verdict};
 use crate::redact::Redactor;
@@ -393,19 +396,14 @@ fn resolve_and_observe<'a>(
             let mut resolved = Vec::new();
             let mut secret_headers = Vec::new();
             for (name, value) in headers {
-                let mut value = render(value)?;
-                let refs = secret_refs(&value);
-                if !refs.is_empty() {
+                if !secret_refs(value).is_empty() {
                     secret_headers.push(name.clone());
                 }
-                for var in refs {
-                    let secret = std::env::var(&var)
-                        .map_err(|_| format!("environment variable {var} is not set"))?;
-                    if !secret.is_empty() {
-                        secrets.push(secret.clone());
-                    }
-                    value = value.replace(&format!("${{{var}}}"), &secret);
-                }
+                let value =
+                    fill_secrets(value, render, str::to_owned, secrets).map_err(|e| match e {
+                        FillError::Template(why) => why,
+                        FillError::Unset(var) => format!("environment variable {var} is not set"),
+                    })?;
                 resolved.push((name.clone(), value));
             }
             let body = body.as_deref().map(render).transpose()?;

@@ -30,7 +30,10 @@ pub use actions::{
     ActionPlan, ActionSet, ActionTarget, Button, DEFAULT_ACTION_TIMEOUT, DEPLOYMENT_FIELDS,
     RequestSpec,
 };
-pub use templates::{MAX_NESTING, MAX_RENDERED, check_template, render_template, secret_refs};
+pub use templates::{
+    FillError, MAX_NESTING, MAX_RENDERED, check_template, fill_secrets, render_template,
+    secret_refs,
+};
 
 /// Facts an environment takes from its checks' `extract`.
 pub const FACTS: [&str; 4] = ["sha", "version", "uptime", "deployed_at"];

@@ -40,7 +40,19 @@ pub fn check_template(text: &str) -> Result<(), String> {
     }
     let template =
         Template::compile(text).map_err(|e| format!("invalid template: {}", e.reason()))?;
-    check_elements(&template, false)
+    check_elements(&template, false)?;
+    if SECRET.is_match(text) {
+        // Rendered piece by piece (see `fill_secrets`): each must stand alone.
+        for piece in secret_free_pieces(text) {
+            if let Err(e) = Template::compile(piece) {
+                return Err(format!(
+                    "a `${{NAME}}` cannot stand inside a template block or expression ({}); write it outside the {{{{#…}}}} … {{{{/…}}}}",
+                    e.reason()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Largest text a template may render to.
@@ -356,6 +368,52 @@ pub fn secret_refs(value: &str) -> Vec<String> {
         .captures_iter(value)
         .map(|c| c[1].to_owned())
         .collect()
+}
+
+/// Why a config string could not be filled in by [`fill_secrets`].
+#[derive(Debug)]
+pub enum FillError<E> {
+    /// A template piece failed to render.
+    Template(E),
+    /// A `${NAME}` names a variable that is not set.
+    Unset(String),
+}
+
+/// The one way a config string with `${NAME}` references is filled in, for
+/// checks and actions alike. The pieces between the references are rendered
+/// with `render` one by one and each secret's value (through `encode`, the
+/// piece's escaping) is put between them, so only a `${NAME}` written in the
+/// config reads a secret: what a template value rendered to (an upstream's
+/// answer, a report field) is never scanned for `${`, and a secret's value is
+/// never read as a template. Every value filled in is pushed to `secrets`,
+/// for the redactor.
+pub fn fill_secrets<E>(
+    text: &str,
+    mut render: impl FnMut(&str) -> Result<String, E>,
+    encode: impl Fn(&str) -> String,
+    secrets: &mut Vec<String>,
+) -> Result<String, FillError<E>> {
+    let mut out = String::new();
+    let mut last = 0;
+    for m in SECRET.captures_iter(text) {
+        let whole = m.get(0).expect("a match has group 0");
+        out.push_str(&render(&text[last..whole.start()]).map_err(FillError::Template)?);
+        let var = &m[1];
+        let value = std::env::var(var).map_err(|_| FillError::Unset(var.to_owned()))?;
+        out.push_str(&encode(&value));
+        if !value.is_empty() {
+            secrets.push(value);
+        }
+        last = whole.end();
+    }
+    out.push_str(&render(&text[last..]).map_err(FillError::Template)?);
+    Ok(out)
+}
+
+/// The pieces [`fill_secrets`] renders one by one: `text` split at its
+/// `${NAME}` references.
+fn secret_free_pieces(text: &str) -> impl Iterator<Item = &str> {
+    SECRET.split(text)
 }
 
 #[cfg(test)]

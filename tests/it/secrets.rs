@@ -221,6 +221,78 @@ fn no_form_of_a_secret_reaches_any_run_output() {
     );
 }
 
+/// An upstream's answer is data: a `${VAR}` in it is never expanded, wherever
+/// a template puts it (a header, the URL, the body), so no answer can read
+/// the user's environment and send it to an address it chooses (issue 17).
+#[test]
+fn an_upstream_value_cannot_name_a_secret() {
+    const CANARY: &str = "VILLA_CANARY_TOKEN";
+    const CANARY_VALUE: &str = "ghp_canary_must_never_arrive_4711";
+    let a = Server::start();
+    let thief = Server::start();
+    a.route(
+        "/a",
+        Reply::json(
+            200,
+            json!({
+                "status": "ok",
+                "x": format!("${{{CANARY}}}"),
+                "next": thief.url("/steal"),
+                "path": format!("${{{CANARY}}}"),
+            }),
+        ),
+    );
+    thief.route("/steal", Reply::json(200, json!({"status": "ok"})));
+    let p = Project::new(&format!(
+        r#"[[checks]]
+id = "a"
+http = {{ url = "{}" }}
+extract = {{ x = "$.x", next = "$.next", path = "$.path" }}
+
+[[checks]]
+id = "b"
+http = {{ url = "{{{{checks.a.next}}}}", headers = {{ X-Trace = "{{{{checks.a.x}}}}", X-Mixed = "pre-{{{{checks.a.x}}}}-${{{VAR}}}-post" }}, method = "POST", body = "{{{{checks.a.x}}}}" }}
+
+[[checks]]
+id = "c"
+http = {{ url = "{{{{checks.a.next}}}}/{{{{checks.a.path}}}}" }}
+"#,
+        a.url("/a")
+    ));
+    let mut cmd = p.command();
+    cmd.env(CANARY, CANARY_VALUE)
+        .env(VAR, SECRET)
+        .args(["run", "--format", "json"]);
+    let out = support::execute(cmd);
+    assert!(
+        !out.stdout.contains(CANARY_VALUE) && !out.stderr.contains(CANARY_VALUE),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+    let seen = thief.seen();
+    assert!(!seen.is_empty(), "the checks reached the second server");
+    for req in &seen {
+        let all = format!("{req:?}");
+        assert!(!all.contains(CANARY_VALUE), "the canary arrived: {all}");
+        assert!(
+            !all.contains("ghp_canary"),
+            "a part of the canary arrived: {all}"
+        );
+    }
+    let b = seen
+        .iter()
+        .find(|r| r.header("x-trace").is_some())
+        .expect("check b sent");
+    // The upstream's text arrives as the text it was, not as a secret.
+    assert_eq!(b.header("x-trace"), Some(format!("${{{CANARY}}}").as_str()));
+    // A secret the config wrote still fills in beside a template value.
+    assert_eq!(
+        b.header("x-mixed"),
+        Some(format!("pre-${{{CANARY}}}-{SECRET}-post").as_str())
+    );
+}
+
 #[test]
 fn a_redirect_to_another_origin_carries_no_secret_header() {
     let a = Server::start();
@@ -373,6 +445,36 @@ fn encodings(secret: &str) -> Vec<(String, String)> {
     .into_iter()
     .map(|f| (f.clone(), f))
     .collect();
+    // Other encoders' habits: every character as a JSON `\uXXXX` escape or
+    // an HTML character reference, `/` as PHP's `\/`, base64 wrapped as MIME
+    // wraps it.
+    let unicode: String = secret
+        .encode_utf16()
+        .map(|u| format!("\\u{u:04x}"))
+        .collect();
+    out.push((unicode.clone(), unicode));
+    let entities: String = secret
+        .chars()
+        .map(|c| format!("&#{};", u32::from(c)))
+        .collect();
+    out.push((entities.clone(), entities));
+    let hex_entities: String = secret
+        .chars()
+        .map(|c| format!("&#x{:X};", u32::from(c)))
+        .collect();
+    out.push((hex_entities.clone(), hex_entities));
+    if secret.contains('/') {
+        let php = secret.replace('/', "\\/");
+        out.push((php.clone(), php));
+    }
+    let b64 = STANDARD.encode(b);
+    let wrapped: Vec<String> = b64
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    let wrapped = wrapped.join("\r\n");
+    out.push((wrapped.clone(), wrapped));
     // Base64 of the secret after 1 and 2 bytes of something else (`Basic
     // u:secret`): the middle characters depend on the secret alone.
     for prefix in ["u", "us"] {
@@ -393,7 +495,7 @@ proptest! {
         secret in secret(),
         before in filler(),
         after in filler(),
-        which in 0usize..9,
+        which in 0usize..16,
     ) {
         let r = Redactor::new([secret.as_str()]);
         let forms = encodings(&secret);
