@@ -14,7 +14,11 @@
 //!   the characters that depend on the secret alone; a character or two
 //!   at either end that mixes in the neighbours' bits remains;
 //! - hex, lower or upper case;
-//! - escaped as inside a JSON string (quotes, backslashes, controls).
+//! - escaped as inside a JSON string (quotes, backslashes, controls), and
+//!   with any character as a `\uXXXX` escape or `/` as `\/` (PHP's and
+//!   some JSON encoders' habits);
+//! - with any character as an HTML entity (`&#115;`, `&#x73;`, `&amp;`…);
+//! - base64 wrapped at any column (MIME's 76), by `\n` or `\r\n`.
 //!
 //! Encoded forms shorter than [`MIN_ENCODED`] characters are not matched:
 //! they would hit ordinary text.
@@ -67,10 +71,14 @@ impl Redactor {
         if list.is_empty() {
             return Redactor::default();
         }
-        let mut forms: Vec<String> = list.iter().flat_map(|s| forms(s)).collect();
-        forms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-        forms.dedup();
-        let alternatives: Vec<String> = forms.iter().map(|f| form_pattern(f)).collect();
+        let mut forms: Vec<Form> = list.iter().flat_map(|s| forms(s)).collect();
+        forms.sort_by(|a, b| {
+            (b.text.len().cmp(&a.text.len()))
+                .then_with(|| a.text.cmp(&b.text))
+                .then_with(|| a.wrapped.cmp(&b.wrapped))
+        });
+        forms.dedup_by(|a, b| a.text == b.text && a.wrapped == b.wrapped);
+        let alternatives: Vec<String> = forms.iter().map(form_pattern).collect();
         let pattern = Regex::new(&alternatives.join("|"))
             // The pattern is made of escaped literals only: it always compiles
             // unless a secret is so long that the compiled size limit is hit.
@@ -178,21 +186,36 @@ pub fn shorten(text: &str, max_chars: usize) -> String {
     }
 }
 
-/// The literal secret and its base64 and hex forms (URL-encoding is matched
-/// by [`form_pattern`] for every form, since base64 may be URL-encoded too).
-fn forms(secret: &str) -> Vec<String> {
+/// One form a secret may take in text.
+struct Form {
+    text: String,
+    /// Base64, which may be wrapped into lines.
+    wrapped: bool,
+}
+
+/// The literal secret and its base64 and hex forms (URL-encoding, `\uXXXX`
+/// and HTML entities are matched by [`form_pattern`] for every form, since
+/// base64 may be encoded too).
+fn forms(secret: &str) -> Vec<Form> {
     let bytes = secret.as_bytes();
-    let mut out = vec![secret.to_owned()];
+    let plain = |text: String| Form {
+        text,
+        wrapped: false,
+    };
+    let mut out = vec![plain(secret.to_owned())];
     // As a JSON string holds it (an action's JSON body, an echoing answer).
     let json = serde_json::to_string(secret).unwrap_or_default();
     if let Some(inner) = json.get(1..json.len().saturating_sub(1))
         && inner != secret
     {
-        out.push(inner.to_owned());
+        out.push(plain(inner.to_owned()));
     }
     let mut encoded = Vec::new();
     for (padded, bare) in [(&STANDARD, &STANDARD_NO_PAD), (&URL_SAFE, &URL_SAFE_NO_PAD)] {
-        encoded.push(padded.encode(bytes));
+        encoded.push(Form {
+            text: padded.encode(bytes),
+            wrapped: true,
+        });
         for offset in 0..3usize {
             let mut shifted = vec![0u8; offset];
             shifted.extend_from_slice(bytes);
@@ -201,46 +224,91 @@ fn forms(secret: &str) -> Vec<String> {
             let first = (8 * offset).div_ceil(6);
             let end = (8 * (offset + bytes.len())) / 6;
             if end > first {
-                encoded.push(text[first..end].to_owned());
+                encoded.push(Form {
+                    text: text[first..end].to_owned(),
+                    wrapped: true,
+                });
             }
         }
     }
     let hex = hex::encode(bytes);
-    encoded.push(hex.to_ascii_uppercase());
-    encoded.push(hex);
-    out.extend(encoded.into_iter().filter(|f| f.len() >= MIN_ENCODED));
+    encoded.push(plain(hex.to_ascii_uppercase()));
+    encoded.push(plain(hex));
+    out.extend(encoded.into_iter().filter(|f| f.text.len() >= MIN_ENCODED));
     out
 }
 
-/// A regex for `form` as it may appear in text: each character as itself or
-/// percent-encoded (either hex case), a space also as `+`.
-fn form_pattern(form: &str) -> String {
+/// A regex for `form` as it may appear in text: each character as itself,
+/// percent-encoded (either hex case; a space also as `+`), as a JSON
+/// `\uXXXX` escape, as an HTML character reference (decimal, hex, or the
+/// named ones encoders emit), `/` also as `\/`; base64 with line breaks
+/// anywhere.
+fn form_pattern(form: &Form) -> String {
     let mut p = String::from("(?:");
     let mut buf = [0u8; 4];
-    for c in form.chars() {
+    for (i, c) in form.text.chars().enumerate() {
+        if form.wrapped && i > 0 {
+            p.push_str(r"(?:\r?\n|\\r\\n|\\n)?");
+        }
         p.push_str("(?:");
         p.push_str(&regex::escape(c.encode_utf8(&mut buf)));
         p.push('|');
         for b in c.encode_utf8(&mut buf).bytes() {
             let escaped = percent_encoding::percent_encode_byte(b);
             for h in escaped.chars() {
-                if h.is_ascii_alphabetic() {
-                    p.push('[');
-                    p.push(h.to_ascii_uppercase());
-                    p.push(h.to_ascii_lowercase());
-                    p.push(']');
-                } else {
-                    p.push(h);
-                }
+                push_hex_digit(&mut p, h);
             }
         }
         if c == ' ' {
             p.push_str("|\\+");
         }
+        // JSON: \uXXXX (a surrogate pair beyond the BMP), `\/`.
+        p.push('|');
+        for unit in c.encode_utf16(&mut [0u16; 2]) {
+            p.push_str(r"\\[uU]");
+            for h in format!("{unit:04x}").chars() {
+                push_hex_digit(&mut p, h);
+            }
+        }
+        if c == '/' {
+            p.push_str(r"|\\/");
+        }
+        // HTML: &#115; &#x73; and the named references for markup characters.
+        p.push_str(&format!("|&#0*{};|&#[xX]0*", u32::from(c)));
+        for h in format!("{:x}", u32::from(c)).chars() {
+            push_hex_digit(&mut p, h);
+        }
+        p.push(';');
+        let named: &[&str] = match c {
+            '&' => &["amp"],
+            '<' => &["lt"],
+            '>' => &["gt"],
+            '"' => &["quot"],
+            '\'' => &["apos"],
+            '/' => &["sol"],
+            '=' => &["equals"],
+            '+' => &["plus"],
+            _ => &[],
+        };
+        for name in named {
+            p.push_str(&format!("|&{name};"));
+        }
         p.push(')');
     }
     p.push(')');
     p
+}
+
+/// A hex digit as a regex matching either case.
+fn push_hex_digit(p: &mut String, h: char) {
+    if h.is_ascii_alphabetic() {
+        p.push('[');
+        p.push(h.to_ascii_uppercase());
+        p.push(h.to_ascii_lowercase());
+        p.push(']');
+    } else {
+        p.push(h);
+    }
 }
 
 #[cfg(test)]
@@ -306,6 +374,57 @@ mod tests {
         let secret = r#"pa"ss\word"#;
         let body = serde_json::json!({ "token": secret }).to_string();
         assert_eq!(clean(secret, &body), r#"{"token":"••••"}"#);
+    }
+
+    #[test]
+    fn json_unicode_and_slash_escapes_are_masked() {
+        let secret = "s3cr/t-T0ken";
+        // PHP's json_encode escapes `/`; others write any character as \uXXXX.
+        assert_eq!(clean(secret, r#"{"t":"s3cr\/t-T0ken"}"#), r#"{"t":"••••"}"#);
+        assert_eq!(
+            clean(secret, r#"{"t":"\u0073\u0033cr\/t-T0\u006Ben"}"#),
+            r#"{"t":"••••"}"#
+        );
+        assert_eq!(clean("pässwörd-x", r"p\u00e4ssw\u00F6rd-x"), "••••");
+        assert_eq!(clean("key-😀-xyz", r"key-\ud83d\ude00-xyz"), "••••");
+    }
+
+    #[test]
+    fn html_entities_are_masked() {
+        let secret = "s3cr3t&T0k<en>";
+        for text in [
+            "s3cr3t&amp;T0k&lt;en&gt;",
+            "&#115;3cr3t&#38;T0k&#x3C;en&#X3e;",
+            "&#0115;&#x033;cr3t&amp;T0k<en>",
+        ] {
+            assert_eq!(
+                clean(secret, &format!("<p>{text}</p>")),
+                "<p>••••</p>",
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn base64_wrapped_at_76_columns_is_masked() {
+        let secret = "a-rather-long-secret-value-that-wraps-".repeat(3);
+        let encoded = STANDARD.encode(format!("user:{secret}"));
+        let mime: Vec<&str> = encoded
+            .as_bytes()
+            .chunks(76)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        for sep in ["\r\n", "\n", r"\n"] {
+            let text = mime.join(sep);
+            let out = clean(&secret, &text);
+            assert!(out.contains(MASK), "{sep:?}: {out}");
+            // Only the prefix's characters and a mixed one at each end remain.
+            let left = out
+                .replace(MASK, "")
+                .replace(['\r', '\n'], "")
+                .replace(r"\n", "");
+            assert!(left.len() <= 12, "{sep:?}: {out}");
+        }
     }
 
     #[test]
