@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use super::rollback::{self, DeploymentRef};
 use crate::condition::Outcome;
 use crate::outcome::DeploymentEntry;
-use crate::plan::{ActionPlan, ActionSet, RequestSpec};
+use crate::plan::{ActionPlan, ActionSet, FillError, RequestSpec, fill_secrets};
 use crate::probe::Observation;
 use crate::redact::Redactor;
 use crate::report::Report;
@@ -340,11 +340,7 @@ fn render_request(
             let body = match body {
                 None => None,
                 Some(b) => {
-                    let escape = if b.trim_start().starts_with(['{', '[']) {
-                        Escape::Json
-                    } else {
-                        Escape::None
-                    };
+                    let escape = Escape::for_body(b, headers);
                     Some(render_with_secrets(b, &ctx, escape, &mut secrets)?)
                 }
             };
@@ -429,7 +425,51 @@ enum Escape {
     /// Values land in a URL's path or query: percent-encode all but the
     /// unreserved characters, so a value stays one segment or one value.
     Url,
+    /// Values land in an `application/x-www-form-urlencoded` body: `&`, `=`
+    /// and `+` are encoded, so a value stays one value.
+    Form,
 }
+
+impl Escape {
+    /// `value` escaped for where it lands.
+    fn apply(self, value: &str) -> String {
+        match self {
+            Escape::None => value.to_owned(),
+            Escape::Json => {
+                let quoted = serde_json::to_string(value).unwrap_or_default();
+                quoted[1..quoted.len().saturating_sub(1).max(1)].to_owned()
+            }
+            Escape::Url => utf8_percent_encode(value, URL_VALUE).to_string(),
+            Escape::Form => form_urlencoded::byte_serialize(value.as_bytes()).collect(),
+        }
+    }
+
+    /// How values in an action's body are escaped: JSON for a body that
+    /// starts as JSON does, form encoding for a form body (by its
+    /// `Content-Type`, or `name=…` pairs with no `Content-Type` given).
+    fn for_body(body: &str, headers: &[(String, String)]) -> Escape {
+        let content_type = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.to_ascii_lowercase());
+        let form_type = content_type
+            .as_deref()
+            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+        if form_type {
+            Escape::Form
+        } else if body.trim_start().starts_with(['{', '[']) {
+            Escape::Json
+        } else if content_type.is_none() && FORM_PAIR.is_match(body) {
+            Escape::Form
+        } else {
+            Escape::None
+        }
+    }
+}
+
+/// A body that starts as `name=` does: a form.
+static FORM_PAIR: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_.\-\[\]]+=").expect("valid regex"));
 
 /// What [`Escape::Url`] leaves as it is: RFC 3986's unreserved characters.
 const URL_VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -439,31 +479,21 @@ const URL_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 fn registry(escape: Escape) -> &'static Handlebars<'static> {
-    static PLAIN: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
+    fn with(escape: Escape) -> Handlebars<'static> {
         let mut hb = Handlebars::new();
         hb.set_strict_mode(true);
-        hb.register_escape_fn(handlebars::no_escape);
+        hb.register_escape_fn(move |s| escape.apply(s));
         hb
-    });
-    static JSON: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
-        let mut hb = Handlebars::new();
-        hb.set_strict_mode(true);
-        hb.register_escape_fn(|s| {
-            let quoted = serde_json::to_string(s).unwrap_or_default();
-            quoted[1..quoted.len().saturating_sub(1).max(1)].to_owned()
-        });
-        hb
-    });
-    static URL: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
-        let mut hb = Handlebars::new();
-        hb.set_strict_mode(true);
-        hb.register_escape_fn(|s| utf8_percent_encode(s, URL_VALUE).to_string());
-        hb
-    });
+    }
+    static PLAIN: LazyLock<Handlebars<'static>> = LazyLock::new(|| with(Escape::None));
+    static JSON: LazyLock<Handlebars<'static>> = LazyLock::new(|| with(Escape::Json));
+    static URL: LazyLock<Handlebars<'static>> = LazyLock::new(|| with(Escape::Url));
+    static FORM: LazyLock<Handlebars<'static>> = LazyLock::new(|| with(Escape::Form));
     match escape {
         Escape::None => &PLAIN,
         Escape::Json => &JSON,
         Escape::Url => &URL,
+        Escape::Form => &FORM,
     }
 }
 
@@ -491,52 +521,67 @@ fn render_url(url: &str, ctx: &Value) -> Result<String, Refusal> {
         .filter(|rest| !rest.starts_with(['#', '^', '/', '>', '!', '{', '~']))
         .and_then(|rest| rest.find("}}"))
         .map(|i| i + 4);
-    match base_end {
-        Some(end) => Ok(format!(
-            "{}{}",
-            render(&url[..end], ctx, Escape::None)?,
-            render(&url[end..], ctx, Escape::Url)?
-        )),
-        None => render(url, ctx, Escape::Url),
+    let (base, rest) = match base_end {
+        Some(end) => (render(&url[..end], ctx, Escape::None)?, &url[end..]),
+        None => (String::new(), url),
+    };
+    let rendered = render(rest, ctx, Escape::Url)?;
+    let written = TEMPLATE.replace_all(rest, "x");
+    if moving_segments(&rendered) > moving_segments(&written) {
+        return Err(Refusal::new(
+            RefusalKind::Unresolved,
+            format!(
+                "the URL `{base}{rendered}` has a path segment that a value made empty, `.` or `..`, which would send the request to another path; nothing was sent"
+            ),
+        ));
     }
+    Ok(base + &rendered)
 }
 
-/// Renders the template pieces between `${VAR}`s and puts the secrets in
-/// between, so neither a report value can name a variable nor a secret be
-/// read as a template.
+/// A `{{…}}` (or `{{{…}}}`) in a template.
+static TEMPLATE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\{\{\{?[^}]*\}?\}\}").expect("valid regex"));
+
+/// How many segments of the path in `url` (a whole URL, or what follows its
+/// base) are empty, `.` or `..` once percent-decoded: the ones that change
+/// where a request goes when the URL is resolved.
+fn moving_segments(url: &str) -> usize {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    let mut path = &url[..end];
+    if let Some(i) = path.find("://") {
+        let after = &path[i + 3..];
+        path = after.find('/').map_or("", |j| &after[j..]);
+    }
+    path.split('/')
+        .skip(1)
+        .filter(|segment| {
+            let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+            matches!(decoded.as_ref(), "" | "." | "..")
+        })
+        .count()
+}
+
+/// Renders `text` with its `${VAR}` secrets filled in by the one function
+/// that does it ([`fill_secrets`]), each secret escaped as the piece is.
 fn render_with_secrets(
     text: &str,
     ctx: &Value,
     escape: Escape,
     secrets: &mut Vec<String>,
 ) -> Result<String, Refusal> {
-    static SECRET: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"\$\{([A-Za-z0-9_]+)\}").expect("valid regex"));
-    let mut out = String::new();
-    let mut last = 0;
-    for m in SECRET.captures_iter(text) {
-        let whole = m.get(0).expect("match");
-        out.push_str(&render(&text[last..whole.start()], ctx, escape)?);
-        let var = &m[1];
-        let value = std::env::var(var).map_err(|_| {
-            Refusal::new(
-                RefusalKind::Unresolved,
-                format!("environment variable {var} is not set"),
-            )
-        })?;
-        match escape {
-            Escape::None => out.push_str(&value),
-            Escape::Json => {
-                let q = serde_json::to_string(&value).unwrap_or_default();
-                out.push_str(&q[1..q.len() - 1]);
-            }
-            Escape::Url => out.push_str(&utf8_percent_encode(&value, URL_VALUE).to_string()),
-        }
-        secrets.push(value);
-        last = whole.end();
-    }
-    out.push_str(&render(&text[last..], ctx, escape)?);
-    Ok(out)
+    fill_secrets(
+        text,
+        |piece| render(piece, ctx, escape),
+        |v| escape.apply(v),
+        secrets,
+    )
+    .map_err(|e| match e {
+        FillError::Template(refusal) => refusal,
+        FillError::Unset(var) => Refusal::new(
+            RefusalKind::Unresolved,
+            format!("environment variable {var} is not set"),
+        ),
+    })
 }
 
 #[cfg(test)]
@@ -567,6 +612,73 @@ mod tests {
         );
         let err = render_url("https://api.example/{{checks.d.nope}}", &ctx).unwrap_err();
         assert_eq!(err.kind, RefusalKind::Unresolved);
+    }
+
+    #[test]
+    fn a_value_cannot_make_a_path_segment_empty_or_a_dot_segment() {
+        for sha in ["..", ".", ""] {
+            let ctx = json!({
+                "env": { "url": "http://127.0.0.1:9/staging" },
+                "environments": { "staging": { "sha": sha } },
+                "deployment": { "sha": sha, "id": 4 }
+            });
+            for url in [
+                "{{env.url}}/deploy/{{environments.staging.sha}}",
+                "{{env.url}}/rollback/{{deployment.id}}/{{deployment.sha}}",
+                "https://api.example/deploy/{{environments.staging.sha}}/run",
+                "https://api.example/x/{{{environments.staging.sha}}}",
+            ] {
+                let err = render_url(url, &ctx).unwrap_err();
+                assert_eq!(err.kind, RefusalKind::Unresolved, "{url} {sha:?}");
+                assert!(
+                    err.message.contains("empty, `.` or `..`"),
+                    "{}",
+                    err.message
+                );
+            }
+            // In the query a value may be anything: it stays one value.
+            assert!(
+                render_url(
+                    "https://api.example/d?sha={{environments.staging.sha}}",
+                    &ctx
+                )
+                .is_ok()
+            );
+        }
+        // `%2e%2e` is encoded as a value, so it cannot become a dot segment;
+        // the template's own empty segments and a base's are its own.
+        let ctx = json!({ "env": { "url": "http://h/a/" }, "v": { "s": "%2e%2e" } });
+        assert_eq!(
+            render_url("{{env.url}}/d/{{v.s}}", &ctx).unwrap(),
+            "http://h/a//d/%252e%252e"
+        );
+        assert!(render_url("https://h//x/{{v.s}}", &ctx).is_ok());
+        assert!(moving_segments("https://h/a/%2E%2e/b") == 1);
+    }
+
+    #[test]
+    fn form_bodies_encode_what_would_split_a_value() {
+        let ctx = json!({ "environments": { "staging": { "sha": "abc&force=true +x" } } });
+        let form = Escape::for_body("sha={{environments.staging.sha}}", &[]);
+        assert!(matches!(form, Escape::Form));
+        let mut secrets = Vec::new();
+        let body = render_with_secrets(
+            "sha={{environments.staging.sha}}&go=1",
+            &ctx,
+            form,
+            &mut secrets,
+        )
+        .unwrap();
+        assert_eq!(body, "sha=abc%26force%3Dtrue+%2Bx&go=1");
+        let typed = [(
+            "Content-Type".to_owned(),
+            "application/x-www-form-urlencoded".to_owned(),
+        )];
+        assert!(matches!(Escape::for_body("{{x}}", &typed), Escape::Form));
+        let text = [("content-type".to_owned(), "text/plain".to_owned())];
+        assert!(matches!(Escape::for_body("a=b", &text), Escape::None));
+        assert!(matches!(Escape::for_body("deploy now", &[]), Escape::None));
+        assert!(matches!(Escape::for_body(" {\"a\": 1}", &[]), Escape::Json));
     }
 
     #[test]

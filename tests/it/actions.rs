@@ -239,6 +239,37 @@ async fn refusals_send_nothing_and_are_audited() {
     assert_eq!(s.upstream.received().len(), 0);
 }
 
+/// A health endpoint reporting `..` (or `.`, or nothing) as its commit must
+/// not move the promote's POST to another path: refused, audited, nothing
+/// sent; the dry run says the same (issue 17).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_that_would_move_the_url_path_is_refused() {
+    let s = setup().await;
+    for (n, sha) in ["..", ".", ""].iter().enumerate() {
+        s.upstream.set_shas(sha, "bbb2222");
+        for args in [
+            ["act", "promote", "--env", "production", "--dry-run"],
+            ["act", "promote", "--env", "production", "--yes"],
+        ] {
+            let o = villa(s.dir.path(), &args, &[]).await;
+            let out = text(&o);
+            assert_eq!(o.status.code(), Some(3), "{sha} {args:?}: {out}");
+            assert!(
+                out.contains("a value made empty, `.` or `..`"),
+                "{sha} {args:?}: {out}"
+            );
+        }
+        let lines = audit_lines(s.dir.path());
+        assert_eq!(
+            lines.len(),
+            n + 1,
+            "the --yes attempt is audited: {lines:?}"
+        );
+        assert_eq!(lines[n]["outcome"], "refused");
+    }
+    assert_eq!(s.upstream.received().len(), 0, "nothing was sent");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_error_exits_2_with_its_answer_masked() {
     let s = setup().await;
