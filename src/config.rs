@@ -134,7 +134,7 @@ pub struct RunConfig {
     /// Checks in flight at once.
     pub concurrency: Option<Spanned<usize>>,
     /// Default per-check timeout.
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, deserialize_with = "crate::units::timeout")]
     pub timeout: Option<Duration>,
     /// Largest response body read, e.g. "1MiB".
     pub max_body: Option<Spanned<String>>,
@@ -147,7 +147,7 @@ pub struct ServeConfig {
     /// Address to bind.
     pub listen: Option<Spanned<String>>,
     /// Reports older than this are re-checked.
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, deserialize_with = "crate::units::refresh")]
     pub refresh: Option<Duration>,
     /// Allow a `listen` address that is not loopback (no authentication).
     #[serde(default)]
@@ -204,7 +204,7 @@ pub struct CheckConfig {
     #[serde(default)]
     pub extract: IndexMap<String, Spanned<String>>,
     /// Per-check timeout.
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, deserialize_with = "crate::units::timeout")]
     pub timeout: Option<Duration>,
     /// Show a number from the observation as a metric card with thresholds.
     pub metric: Option<Spanned<MetricConfig>>,
@@ -269,7 +269,7 @@ pub struct HttpConfig {
     /// Request body (templated).
     pub body: Option<Spanned<String>>,
     /// Overrides the check's timeout.
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, deserialize_with = "crate::units::timeout")]
     pub timeout: Option<Duration>,
 }
 
@@ -282,7 +282,7 @@ pub struct GithubCheckConfig {
     /// Branch filter for workflow runs.
     pub branch: Option<String>,
     /// Running longer than this is `stalled`.
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, deserialize_with = "crate::units::stalled_after")]
     pub stalled_after: Option<Duration>,
     /// GitHub deployment environment name.
     pub deployment: Option<Spanned<String>>,
@@ -307,7 +307,7 @@ pub struct PluginConfig {
     /// Component file, relative to the file.
     pub wasm: Spanned<String>,
     /// Default 2s.
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, deserialize_with = "crate::units::timeout")]
     pub timeout: Option<Duration>,
     /// Memory cap, e.g. "32MiB".
     pub memory: Option<Spanned<String>>,

@@ -39,6 +39,82 @@ pub fn millis(ms: u64) -> String {
     }
 }
 
+/// A range a configured duration must fall in; the config is refused with
+/// file, line and column otherwise (see [`bounded`]).
+pub struct DurationRange {
+    /// Shortest accepted.
+    pub min: Duration,
+    /// Longest accepted.
+    pub max: Duration,
+    /// Why the range is what it is, for the message.
+    pub why: &'static str,
+}
+
+/// Timeouts (checks, `[run]`, plugins, actions): a check or action that
+/// takes more than an hour is not one.
+pub const TIMEOUT: DurationRange = DurationRange {
+    min: Duration::from_millis(1),
+    max: Duration::from_secs(3600),
+    why: "a timeout",
+};
+
+/// `[serve] refresh`: below a second `serve` would do little but re-run.
+pub const REFRESH: DurationRange = DurationRange {
+    min: Duration::from_secs(1),
+    max: Duration::from_secs(24 * 3600),
+    why: "`refresh` (below 1s serve would spend a core re-running checks)",
+};
+
+/// `stalled_after` on a workflow check.
+pub const STALLED_AFTER: DurationRange = DurationRange {
+    min: Duration::from_secs(1),
+    max: Duration::from_secs(30 * 24 * 3600),
+    why: "`stalled_after`",
+};
+
+/// Deserializes an optional humantime duration ("5s", "2m") and refuses one
+/// outside `range`. Used through the functions below, so a bad value is
+/// a config error that names its place like any other.
+pub fn bounded<'de, D: serde::Deserializer<'de>>(
+    de: D,
+    range: &DurationRange,
+) -> Result<Option<Duration>, D::Error> {
+    use serde::de::Error as _;
+    let Some(d) = humantime_serde::option::deserialize(de)? else {
+        return Ok(None);
+    };
+    if d < range.min || d > range.max {
+        return Err(D::Error::custom(format!(
+            "{} must be between {} and {}, got {}",
+            range.why,
+            humantime::format_duration(range.min),
+            humantime::format_duration(range.max),
+            humantime::format_duration(d)
+        )));
+    }
+    Ok(Some(d))
+}
+
+/// `#[serde(deserialize_with = "crate::units::timeout")]`: an optional
+/// duration in [`TIMEOUT`].
+pub fn timeout<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+    bounded(de, &TIMEOUT)
+}
+
+/// `#[serde(deserialize_with = "crate::units::refresh")]`: an optional
+/// duration in [`REFRESH`].
+pub fn refresh<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+    bounded(de, &REFRESH)
+}
+
+/// `#[serde(deserialize_with = "crate::units::stalled_after")]`: an optional
+/// duration in [`STALLED_AFTER`].
+pub fn stalled_after<'de, D: serde::Deserializer<'de>>(
+    de: D,
+) -> Result<Option<Duration>, D::Error> {
+    bounded(de, &STALLED_AFTER)
+}
+
 /// A size in bytes: `[run] max_body`, a plugin's `memory`, the caps on what
 /// plugins may return. Parsed from "1MiB", "512 KiB", "2MB", "1000"; shown
 /// as "1 MiB", "512 KiB", "1000 bytes".

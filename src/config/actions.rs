@@ -31,7 +31,7 @@ pub struct ActionConfig {
     #[serde(default)]
     pub when: Vec<Spanned<String>>,
     /// Overrides `[act] timeout`.
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, deserialize_with = "crate::units::timeout")]
     pub timeout: Option<Duration>,
     /// Where the dashboard shows the button: `environment` (the card),
     /// `comparison` (beside the drift warning) or `links`.
@@ -92,7 +92,7 @@ pub struct DispatchConfig {
 #[serde(deny_unknown_fields)]
 pub struct ActSettingsConfig {
     /// Longest an upstream may take to answer (default 30s).
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, deserialize_with = "crate::units::timeout")]
     pub timeout: Option<Duration>,
     /// Audit log file, relative to the main config file.
     pub audit: Option<Spanned<String>>,

@@ -9,12 +9,30 @@ use super::{
     MAX_GITHUB_HISTORY, Settings,
 };
 
+/// Most checks in flight at once: more would run out of file descriptors
+/// long before it ran anything faster.
+pub const MAX_CONCURRENCY: usize = 4096;
+
 pub(super) fn settings(b: &mut Builder<'_>) -> Settings {
     let c = b.config;
     let concurrency = match &c.run.concurrency {
         Some(n) if *n.get_ref() == 0 => {
             b.error(0, n.span(), "`concurrency` must be at least 1");
             1
+        }
+        Some(n) if *n.get_ref() > MAX_CONCURRENCY => {
+            b.error(
+                0,
+                n.span(),
+                format!(
+                    "`concurrency` is at most {MAX_CONCURRENCY}, got {}",
+                    n.get_ref()
+                ),
+            );
+            b.help(
+                "each check in flight holds a connection and a file descriptor; the default is 256",
+            );
+            MAX_CONCURRENCY
         }
         Some(n) => *n.get_ref(),
         None => DEFAULT_CONCURRENCY,
@@ -142,5 +160,18 @@ mod tests {
         assert!(messages[1].contains("invalid size `lots`"));
         assert!(messages[2].contains("`listen` must be an address"));
         assert!(messages[3].contains("`api_url` is not a URL"));
+    }
+
+    #[test]
+    fn concurrency_past_the_cap_is_refused() {
+        let config = config_from("[run]\nconcurrency = 2305843009213693952\n");
+        let mut b = Builder::new(&config);
+        let s = settings(&mut b);
+        let messages: Vec<&str> = b.problems.shown().iter().map(|d| d.message()).collect();
+        assert_eq!(
+            messages,
+            ["`concurrency` is at most 4096, got 2305843009213693952"]
+        );
+        assert_eq!(s.concurrency, MAX_CONCURRENCY);
     }
 }

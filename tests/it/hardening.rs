@@ -332,3 +332,61 @@ http = { url = "{URL}/use", body = "{{checks.big.v}}{{checks.big.v}}" }
     assert!(error.contains("larger than 1024 KiB"), "{error}");
     assert_eq!(server.seen().iter().filter(|s| s.path == "/use").count(), 0);
 }
+
+/// Durations and counts a config may hold are range-checked (issue 17):
+/// each of these once crashed the process (an overflow adding durations,
+/// tokio's semaphore limit, a zero-length interval) or spun a core. Each is
+/// now a config error that names its place: exit 3, never 101.
+#[test]
+fn out_of_range_durations_and_counts_are_config_errors() {
+    let server = Server::start();
+    let check = "[[checks]]\nid = \"a\"\nhttp = { url = \"{URL}/a\" }\n";
+    for (config, expected, place) in [
+        (
+            "[[checks]]\nid = \"p\"\nplugin = { wasm = \"x.wasm\", timeout = \"18446744073709551615s\" }\n".to_owned(),
+            "a timeout must be between 1ms and 1h",
+            "villa-telemetry.toml:3:",
+        ),
+        (
+            format!("[run]\nconcurrency = 2305843009213693952\n{check}"),
+            "`concurrency` is at most 4096",
+            "villa-telemetry.toml:2:",
+        ),
+        (
+            format!("[serve]\nrefresh = \"0s\"\n{check}"),
+            "`refresh` (below 1s serve would spend a core re-running checks) must be between 1s and 1day",
+            "villa-telemetry.toml:2:",
+        ),
+        (
+            format!("[serve]\nrefresh = \"1ms\"\n{check}"),
+            "got 1ms",
+            "villa-telemetry.toml:2:",
+        ),
+        (
+            format!("[serve]\nrefresh = \"1ns\"\n{check}"),
+            "got 1ns",
+            "villa-telemetry.toml:2:",
+        ),
+        (
+            format!("[run]\ntimeout = \"0s\"\n{check}"),
+            "a timeout must be between 1ms and 1h, got 0s",
+            "villa-telemetry.toml:2:",
+        ),
+        (
+            "[[checks]]\nid = \"w\"\ngithub = { workflow = \"ci.yml\", repo = \"o/r\", stalled_after = \"999999999999d\" }\n".to_owned(),
+            "`stalled_after` must be between 1s and 30days",
+            "villa-telemetry.toml:3:",
+        ),
+    ] {
+        let p = project(&server, &config);
+        let out = refused(&p, &server, expected);
+        assert!(out.stderr.contains(place), "{config}\n{}", head(&out.stderr));
+        assert!(!out.stderr.contains("panicked"), "{}", head(&out.stderr));
+    }
+    // `serve` reads the same plan: it refuses before binding.
+    let p = project(&server, &format!("[serve]\nrefresh = \"0s\"\n{check}"));
+    let mut cmd = p.command();
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+    let out = support::execute(cmd);
+    assert_eq!(out.code, 3, "{}", head(&out.stderr));
+}
