@@ -237,7 +237,7 @@ fn plugin(cmd: PluginCommand) -> Result<Exit, Failure> {
             Ok(Exit::Healthy)
         }
         PluginCommand::Info { file } => {
-            let host = crate::runner::plugin_host().map_err(Failure::Internal)?;
+            let host = crate::probe::plugin::plugin_host().map_err(Failure::Internal)?;
             let loaded = host
                 .load(&file)
                 .map_err(|e| Failure::Usage(e.to_string()))?;

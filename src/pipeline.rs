@@ -8,6 +8,7 @@ use std::path::Path;
 use crate::config::{Config, DEFAULT_CONFIG};
 use crate::error::ConfigError;
 use crate::plan::{self, Plan};
+use crate::probe;
 use crate::report::{self, Report};
 use crate::runner::{self, Progress, Services};
 
@@ -23,7 +24,7 @@ pub fn load_plan(path: &Path) -> Result<Plan, ConfigError> {
         });
     }
     let plan = plan::build(Config::load(path)?)?;
-    runner::load_plugins(&plan)?;
+    probe::load_plugins(&plan)?;
     Ok(plan)
 }
 

@@ -13,7 +13,7 @@ use std::ops::Range;
 use serde_json::Value;
 
 use crate::condition::{CompiledPath, Condition, Literal, Op, Outcome, compile_path};
-use crate::probe::{ErrorKind, Observation, Problem, Verdict};
+use crate::outcome::{ErrorKind, Observation, Problem, Verdict};
 
 pub use crate::outcome::{Level, MetricResult, TableResult, Thresholds};
 pub use table::TableSpec;

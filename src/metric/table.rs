@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{SpecError, TableResult, as_number};
 use crate::condition::{CompiledPath, compile_path};
-use crate::probe::Observation;
+use crate::outcome::Observation;
 
 /// Rows shown when `limit` is not set.
 pub const DEFAULT_LIMIT: usize = 10;

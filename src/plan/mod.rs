@@ -248,6 +248,13 @@ impl CheckPlan {
     pub fn extracts(&self, field: &str) -> bool {
         self.extract.iter().any(|(n, _)| n == field)
     }
+
+    /// Whether the observation's `range` is a Prometheus range answer, the
+    /// trend of a metric card (another probe's body may have a `range` key
+    /// that means something else).
+    pub fn has_trend(&self) -> bool {
+        matches!(self.probe, ProbeSpec::Prometheus { range: Some(_), .. })
+    }
 }
 
 impl Plan {
@@ -265,6 +272,31 @@ impl Plan {
             .enumerate()
             .filter(move |(_, j)| j.env == Some(env) && self.check_of(j).extracts(fact))
             .map(|(i, _)| i)
+    }
+
+    /// Jobs of `git` checks with their directories, in job order.
+    pub fn git_jobs(&self) -> impl Iterator<Item = (usize, &std::path::Path)> + '_ {
+        self.jobs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, j)| match &self.check_of(j).probe {
+                ProbeSpec::Git { path } => Some((i, path.as_path())),
+                _ => None,
+            })
+    }
+
+    /// The first `github = { deployment = … }` job of environment `env`.
+    pub fn deployment_job(&self, env: usize) -> Option<usize> {
+        self.jobs.iter().position(|j| {
+            j.env == Some(env)
+                && matches!(
+                    self.check_of(j).probe,
+                    ProbeSpec::Github {
+                        kind: GithubKind::Deployment { .. },
+                        ..
+                    }
+                )
+        })
     }
 
     /// Environment id of a job.

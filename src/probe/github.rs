@@ -32,6 +32,7 @@ mod deployments;
 mod error;
 mod model;
 mod pulls;
+mod start;
 
 use crate::redact::Redactor;
 use std::collections::HashMap;
@@ -67,6 +68,7 @@ pub use model::{Compare, Deployment, WorkflowRun, ci_status};
 use model::{RawCheckRuns, RawCombinedStatus, RawCompare, RawRun, RawRunList};
 use octocrab::models::repos::{Deployment as GhDeployment, DeploymentStatus as GhDeploymentStatus};
 pub use pulls::MAX_COMMITS as MAX_PULL_REQUEST_COMMITS;
+pub(crate) use start::start;
 
 /// The public API's address; anything else is GitHub Enterprise or a test server.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";

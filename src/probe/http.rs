@@ -69,6 +69,46 @@ pub fn plugin_client() -> reqwest::Client {
         .expect("the TLS backend is compiled in")
 }
 
+/// Renders an `http` check's URL, headers and body and fills the headers'
+/// `${VAR}` secrets (the one way: [`crate::plan::fill_secrets`]).
+pub(super) fn start<'a>(
+    cx: &mut super::Cx<'a, '_>,
+    method: &reqwest::Method,
+    url: &str,
+    headers: &[(String, String)],
+    body: Option<&str>,
+) -> Result<super::ProbeFuture<'a>, String> {
+    use crate::plan::{FillError, fill_secrets, secret_refs};
+    let render = cx.render;
+    let url = render(url)?;
+    let mut resolved = Vec::new();
+    let mut secret_headers = Vec::new();
+    for (name, value) in headers {
+        if !secret_refs(value).is_empty() {
+            secret_headers.push(name.clone());
+        }
+        let value =
+            fill_secrets(value, render, str::to_owned, &mut cx.secrets).map_err(|e| match e {
+                FillError::Template(why) => why,
+                FillError::Unset(var) => format!("environment variable {var} is not set"),
+            })?;
+        resolved.push((name.clone(), value));
+    }
+    let req = HttpRequest {
+        method: method.clone(),
+        url,
+        headers: resolved,
+        secret_headers,
+        body: body.map(render).transpose()?,
+    };
+    let (client, cap, needs_body) = (
+        &cx.services.http,
+        cx.plan.settings.body_cap,
+        cx.check.needs_body,
+    );
+    Ok(Box::pin(observe(client, req, cap, needs_body)))
+}
+
 /// Sends the request and observes the answer. `needs_body` is false when no
 /// condition or extract reads the body: then an oversized body is cut, not an
 /// error.

@@ -1,8 +1,11 @@
-//! Probes: each turns a resolved check into one JSON observation.
+//! Probes: each turns a check into one JSON observation.
 //!
-//! The set of probes is closed (an enum); plugins are the open end. Probes
-//! never return a Rust error for an upstream fault: they return
-//! [`Probed::error`], which becomes the check's `error` status.
+//! The set of probes is closed (an enum); plugins are the open end. [`start`]
+//! is the one dispatch on the probe kind: each probe module renders its own
+//! templates, fills its own `${VAR}` secrets and builds its own request, so
+//! adding a probe touches config, plan and one file here. Probes never return
+//! a Rust error for an upstream fault: they return [`Probed::error`], which
+//! becomes the check's `error` status.
 
 pub mod git;
 pub mod github;
@@ -10,10 +13,102 @@ pub mod http;
 #[cfg(feature = "plugins")]
 pub mod plugin;
 pub mod prometheus;
+mod services;
 
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use crate::plan::{CheckPlan, Plan, ProbeSpec};
 use crate::redact::Redactor;
 
+pub use services::{NOT_FOUND_TTL, Services, uses_github};
+
 pub use crate::outcome::{ErrorKind, Observation, Probed, Problem, Verdict};
+
+/// What a probe reads besides its own spec.
+pub struct Cx<'a, 'r> {
+    /// The plan (its settings: body cap, GitHub history).
+    pub plan: &'a Plan,
+    /// The check being run.
+    pub check: &'a CheckPlan,
+    /// The shared clients.
+    pub services: &'a Services,
+    /// This run's GitHub client (it counts this run's requests).
+    pub github: Option<&'a github::GithubClient>,
+    /// Renders one of the check's template strings over what it depends on;
+    /// `Err` is the reason.
+    pub render: &'r dyn Fn(&str) -> Result<String, String>,
+    /// The secret values the probe filled in, for the redactor.
+    pub secrets: Vec<String>,
+}
+
+/// A started probe.
+pub type ProbeFuture<'a> = BoxFuture<'a, Probed>;
+
+/// Starts the check's probe: renders its templates, fills its secrets and
+/// returns the observation to await (with no I/O before it is awaited).
+/// `Err` is a reason found before anything is sent, which becomes the
+/// check's `error` (kind `config`).
+pub fn start<'a>(cx: &mut Cx<'a, '_>) -> Result<ProbeFuture<'a>, String> {
+    match &cx.check.probe {
+        ProbeSpec::Http {
+            method,
+            url,
+            headers,
+            body,
+        } => http::start(cx, method, url, headers, body.as_deref()),
+        ProbeSpec::Git { path } => Ok(Box::pin(git::observe(path.clone()))),
+        ProbeSpec::Prometheus { url, query, range } => prometheus::start(cx, url, query, *range),
+        ProbeSpec::Github { repo, kind } => github::start(cx, repo, kind),
+        #[cfg(feature = "plugins")]
+        ProbeSpec::Plugin(spec) => plugin::start(cx, spec),
+        #[cfg(not(feature = "plugins"))]
+        ProbeSpec::Plugin(_) => Err(NO_PLUGINS.to_owned()),
+    }
+}
+
+/// Why a plugin check cannot run in a build without the `plugins` feature.
+pub const NO_PLUGINS: &str =
+    "this build has no plugin support (rebuild with the default `plugins` feature)";
+
+/// How long the runner waits for the check's probe. A plugin enforces its
+/// own timeout (and says so precisely); the runner's deadline only backs it
+/// up.
+pub fn deadline(check: &CheckPlan) -> Duration {
+    match check.probe {
+        ProbeSpec::Plugin(_) => check.timeout.saturating_add(Duration::from_secs(1)),
+        _ => check.timeout,
+    }
+}
+
+/// Compiles every plugin of the plan once, so a bad `.wasm` is a config
+/// error naming the file, before anything runs.
+pub fn load_plugins(plan: &Plan) -> Result<(), crate::error::ConfigError> {
+    let mut diags = Vec::new();
+    for check in &plan.checks {
+        let ProbeSpec::Plugin(spec) = &check.probe else {
+            continue;
+        };
+        let (file, span) = &spec.source;
+        #[cfg(feature = "plugins")]
+        let problem = plugin::plugin_host()
+            .and_then(|h| h.load(&spec.wasm).map(drop).map_err(|e| e.to_string()));
+        #[cfg(not(feature = "plugins"))]
+        let problem: Result<(), String> = Err(NO_PLUGINS.to_owned());
+        if let Err(reason) = problem {
+            diags.push(
+                crate::error::Diagnostic::new(&plan.sources[*file], span.clone(), reason)
+                    .with_help("build plugins with `cargo build --release --target wasm32-wasip2` against plugins/wit (villa:telemetry@0.1.0)"),
+            );
+        }
+    }
+    if diags.is_empty() {
+        Ok(())
+    } else {
+        Err(crate::error::ConfigError::invalid(diags))
+    }
+}
 
 impl Probed {
     /// Takes the run's secrets out of everything the probe saw, before any

@@ -32,6 +32,26 @@ pub struct PromRequest {
     pub timeout: Duration,
 }
 
+/// Renders a `prometheus` check's URL and query.
+pub(super) fn start<'a>(
+    cx: &mut super::Cx<'a, '_>,
+    url: &str,
+    query: &str,
+    range: Option<Duration>,
+) -> Result<super::ProbeFuture<'a>, String> {
+    let req = PromRequest {
+        url: (cx.render)(url)?,
+        query: (cx.render)(query)?,
+        range,
+        timeout: cx.check.timeout,
+    };
+    Ok(Box::pin(observe(
+        &cx.services.http,
+        req,
+        cx.plan.settings.body_cap,
+    )))
+}
+
 /// Runs the instant query (and the range query, concurrently) and observes
 /// the answer. Prometheus's own error message becomes the check's error.
 pub async fn observe(client: &reqwest::Client, req: PromRequest, body_cap: usize) -> Probed {

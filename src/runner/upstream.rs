@@ -20,7 +20,7 @@ use crate::outcome::{
     CheckResult, CheckStatus, CiStatus, CommitCi, Comparison, Deployed, DeploymentHistory,
     PullRequestBrief, same_commit,
 };
-use crate::plan::{GithubKind, Plan, ProbeSpec};
+use crate::plan::Plan;
 use crate::probe::git;
 use crate::probe::github::{Compare, GithubClient, GithubError};
 
@@ -97,7 +97,7 @@ impl Lookups<'_, '_> {
     pub async fn deployed(&self) -> IndexMap<String, Deployed> {
         let envs = self.shown_envs();
         let answers = join_all(envs.iter().map(|&ei| async move {
-            self.wait_for(self.plan.fact_jobs(ei, "sha").chain(self.git_jobs()))
+            self.wait_for(self.plan.fact_jobs(ei, "sha").chain(self.plan.git_jobs().map(|(i, _)| i)))
                 .await;
             let sha = self.sha_of(ei)?;
             let (dir, head) = self.local_head()?;
@@ -158,7 +158,7 @@ impl Lookups<'_, '_> {
         let envs: Vec<(usize, usize)> = self
             .shown_envs()
             .into_iter()
-            .filter_map(|ei| Some((ei, self.deployment_job(ei)?)))
+            .filter_map(|ei| Some((ei, self.plan.deployment_job(ei)?)))
             .collect();
         let answers = join_all(envs.iter().map(|&(_, job)| async move {
             self.wait_for(std::iter::once(job)).await;
@@ -198,20 +198,6 @@ impl Lookups<'_, '_> {
             .zip(answers)
             .filter_map(|(&(ei, _), h)| Some((self.plan.environments[ei].id.clone(), h?)))
             .collect()
-    }
-
-    /// The environment's first `github = { deployment = … }` check instance.
-    fn deployment_job(&self, env: usize) -> Option<usize> {
-        self.plan.jobs.iter().position(|j| {
-            j.env == Some(env)
-                && matches!(
-                    self.plan.check_of(j).probe,
-                    ProbeSpec::Github {
-                        kind: GithubKind::Deployment { .. },
-                        ..
-                    }
-                )
-        })
     }
 
     /// Counts the commits between an environment and the one it tracks:
@@ -262,7 +248,7 @@ impl Lookups<'_, '_> {
         }
         if c.source.is_none() {
             // Local git answers when GitHub could not (or is not used).
-            self.wait_for(self.git_jobs()).await;
+            self.wait_for(self.plan.git_jobs().map(|(i, _)| i)).await;
             match self.local_head() {
                 Some((dir, _)) => {
                     let _permit = self.semaphore.acquire().await.expect("never closed");
@@ -402,27 +388,16 @@ impl Lookups<'_, '_> {
             .find_map(|i| self.result(i, |r| r.text("sha")))
     }
 
-    fn git_jobs(&self) -> impl Iterator<Item = usize> + '_ {
-        self.plan
-            .jobs
-            .iter()
-            .enumerate()
-            .filter(|(_, j)| matches!(self.plan.check_of(j).probe, ProbeSpec::Git { .. }))
-            .map(|(i, _)| i)
-    }
-
     /// The directory and full HEAD sha of the first git check that ran, as
     /// the report takes it; call after the git jobs finished.
     fn local_head(&self) -> Option<(&Path, String)> {
-        self.git_jobs()
-            .find_map(|i| {
-                let ProbeSpec::Git { path } = &self.plan.check_of(&self.plan.jobs[i]).probe else {
-                    return None;
-                };
+        self.plan
+            .git_jobs()
+            .find_map(|(i, path)| {
                 self.result(i, |r| {
                     (r.status != CheckStatus::Error).then(|| r.text("sha_full").unwrap_or_default())
                 })
-                .map(|head| (path.as_path(), head))
+                .map(|head| (path, head))
             })
             .filter(|(_, head)| !head.is_empty())
     }

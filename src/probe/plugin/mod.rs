@@ -23,6 +23,7 @@ mod net;
 mod output;
 mod sandbox;
 pub mod scaffold;
+mod start;
 
 pub use api::{
     DEFAULT_BODY_CAP, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT, PluginError, PluginOutcome,
@@ -30,6 +31,8 @@ pub use api::{
 };
 pub use engine::{LoadedPlugin, PluginHost};
 pub use scaffold::{ScaffoldError, scaffold};
+pub use start::plugin_host;
+pub(crate) use start::start;
 
 /// Host-side bindings generated from the WIT the plugins are built against.
 /// Kept in one place so a wasmtime upgrade touches one macro call.
