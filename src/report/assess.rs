@@ -143,7 +143,44 @@ pub fn assess(report: &Report) -> Assessment {
         headline_parts.push(b.what.clone());
         steps.push(step_for(b));
     }
+    for (what, step) in drift_steps(report, &broken)
+        .into_iter()
+        .chain(running_steps(report))
+    {
+        headline_parts.push(what);
+        steps.push(step);
+    }
+    if let Some(h) = &local_head {
+        steps.extend(local_head_steps(report, h));
+    }
 
+    let headline = if headline_parts.is_empty() {
+        calm_headline(report, local_head.as_ref())
+    } else {
+        let mut s = headline_parts
+            .iter()
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ");
+        if headline_parts.len() > 3 {
+            s.push_str(&format!("; and {} more", headline_parts.len() - 3));
+        }
+        s
+    };
+    dedupe(&mut steps);
+    Assessment {
+        headline,
+        local_head,
+        broken,
+        next_steps: steps,
+    }
+}
+
+/// Drift: what is behind what it tracks, each with its promotion step
+/// (headline part, step).
+fn drift_steps(report: &Report, broken: &[Broken]) -> Vec<(String, NextStep)> {
+    let mut out = Vec::new();
     // Drift: what is behind what it tracks.
     for c in report.comparison.values() {
         if c.in_sync != Some(false) {
@@ -168,7 +205,6 @@ pub fn assess(report: &Report) -> Assessment {
             ),
             _ => format!("{} does not run what {} runs", c.environment, c.tracked),
         };
-        headline_parts.push(what.clone());
         // Promoting what the tracked environment runs would ship its faults.
         let tracked_broken = report.environments.get(&c.tracked).is_some_and(|e| {
             e.status == Health::Failing
@@ -178,24 +214,33 @@ pub fn assess(report: &Report) -> Assessment {
         }) || broken
             .iter()
             .any(|b| b.environment.as_deref() == Some(c.tracked.as_str()));
-        steps.push(NextStep {
-            action: if tracked_broken {
-                format!(
-                    "Fix {} before promoting it to {}; then review the diff",
-                    c.tracked, c.environment
-                )
-            } else {
-                format!(
-                    "Review the diff and promote {} to {}",
-                    c.tracked, c.environment
-                )
+        out.push((
+            what.clone(),
+            NextStep {
+                action: if tracked_broken {
+                    format!(
+                        "Fix {} before promoting it to {}; then review the diff",
+                        c.tracked, c.environment
+                    )
+                } else {
+                    format!(
+                        "Review the diff and promote {} to {}",
+                        c.tracked, c.environment
+                    )
+                },
+                reason: what,
+                url: c.diff_url.clone(),
             },
-            reason: what,
-            url: c.diff_url.clone(),
-        });
+        ));
     }
 
-    // Deploys and other workflows still running, or running too long.
+    out
+}
+
+/// Deploys and other workflows still running, or running too long
+/// (headline part, step).
+fn running_steps(report: &Report) -> Vec<(String, NextStep)> {
+    let mut out = Vec::new();
     for (id, run) in &report.ci {
         let on = run
             .sha
@@ -249,66 +294,50 @@ pub fn assess(report: &Report) -> Assessment {
         {
             continue;
         }
-        headline_parts.push(what.clone());
+        out.push((
+            what.clone(),
+            NextStep {
+                action,
+                reason: what,
+                url: run.url.clone(),
+            },
+        ));
+    }
+
+    out
+}
+
+/// Local HEAD: push it, then deploy it.
+fn local_head_steps(report: &Report, h: &LocalHead) -> Vec<NextStep> {
+    let mut steps = Vec::new();
+    if h.pushed == Some(false) {
         steps.push(NextStep {
-            action,
-            reason: what,
-            url: run.url.clone(),
+            action: format!("Push {}", h.branch.as_deref().unwrap_or("HEAD")),
+            reason: format!("local HEAD {} is not on its upstream branch", h.sha),
+            url: None,
         });
     }
-
-    // Local HEAD: push it, then deploy it.
-    if let Some(h) = &local_head {
-        if h.pushed == Some(false) {
-            steps.push(NextStep {
-                action: format!("Push {}", h.branch.as_deref().unwrap_or("HEAD")),
-                reason: format!("local HEAD {} is not on its upstream branch", h.sha),
-                url: None,
-            });
-        }
-        let missing: Vec<&str> = h
-            .deployed
-            .iter()
-            .filter(|(id, d)| **d == Some(false) && !is_optional(report, id))
-            .map(|(id, _)| id.as_str())
-            .collect();
-        // Production behind staging is already a step above; HEAD missing
-        // from the first environment is the one to act on.
-        if let Some(first) = missing.first()
-            && !report
-                .comparison
-                .values()
-                .any(|c| c.environment == *first && c.in_sync == Some(false))
-        {
-            steps.push(NextStep {
-                action: format!("Deploy {} to {first}", h.sha),
-                reason: format!("{first} does not run local HEAD {} yet", h.sha),
-                url: None,
-            });
-        }
+    let missing: Vec<&str> = h
+        .deployed
+        .iter()
+        .filter(|(id, d)| **d == Some(false) && !is_optional(report, id))
+        .map(|(id, _)| id.as_str())
+        .collect();
+    // Production behind staging is already a step above; HEAD missing
+    // from the first environment is the one to act on.
+    if let Some(first) = missing.first()
+        && !report
+            .comparison
+            .values()
+            .any(|c| c.environment == *first && c.in_sync == Some(false))
+    {
+        steps.push(NextStep {
+            action: format!("Deploy {} to {first}", h.sha),
+            reason: format!("{first} does not run local HEAD {} yet", h.sha),
+            url: None,
+        });
     }
-
-    let headline = if headline_parts.is_empty() {
-        calm_headline(report, local_head.as_ref())
-    } else {
-        let mut s = headline_parts
-            .iter()
-            .take(3)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("; ");
-        if headline_parts.len() > 3 {
-            s.push_str(&format!("; and {} more", headline_parts.len() - 3));
-        }
-        s
-    };
-    dedupe(&mut steps);
-    Assessment {
-        headline,
-        local_head,
-        broken,
-        next_steps: steps,
-    }
+    steps
 }
 
 fn calm_headline(report: &Report, head: Option<&LocalHead>) -> String {
@@ -478,6 +507,60 @@ fn is_optional(report: &Report, id: &str) -> bool {
     report.environments.get(id).is_some_and(|e| e.optional)
 }
 
+/// What a broken global check says: a failed workflow names the
+/// environments that run its commit (deployed ones first), a stalled one
+/// where it deploys and for how long.
+fn global_what(report: &Report, c: &CheckResult, run: Option<&CiRun>) -> String {
+    match run {
+        Some(r) if r.status == CiStatus::Failure => match &r.sha {
+            Some(sha) => {
+                // Already said per environment when one runs this commit.
+                // Deployed environments first: a dev machine running it matters less.
+                let running: Vec<(&str, bool)> = report
+                    .environments
+                    .iter()
+                    .filter(|(_, e)| e.sha.as_deref().is_some_and(|s| same_commit(s, sha)))
+                    .map(|(id, e)| (id.as_str(), e.optional))
+                    .collect();
+                let deployed: Vec<&str> = running
+                    .iter()
+                    .filter(|(_, o)| !o)
+                    .map(|(id, _)| *id)
+                    .collect();
+                let runs_it = if deployed.is_empty() {
+                    running.iter().map(|(id, _)| *id).collect()
+                } else {
+                    deployed
+                };
+                if runs_it.is_empty() {
+                    format!("{} failed on {sha}", r.workflow)
+                } else {
+                    format!(
+                        "{} failed on {sha}, which {} run{}",
+                        r.workflow,
+                        runs_it.join(" and "),
+                        if runs_it.len() == 1 { "s" } else { "" }
+                    )
+                }
+            }
+            None => format!("{} failed", r.workflow),
+        },
+        Some(r) if r.status == CiStatus::Stalled => format!(
+            "{}{} stalled{}{}",
+            r.workflow,
+            r.environment
+                .as_deref()
+                .map(|e| format!(" to {e}"))
+                .unwrap_or_default(),
+            r.duration_s
+                .map(|s| format!(", running for {}", human_secs(s)))
+                .unwrap_or_default(),
+            stall_note(r)
+        ),
+        _ => format!("{} {}", c.name, failed_word(c.status)),
+    }
+}
+
 fn broken(report: &Report) -> Vec<Broken> {
     let mut out = Vec::new();
     // A failed workflow run on the commit an environment runs is one fault,
@@ -548,54 +631,7 @@ fn broken(report: &Report) -> Vec<Broken> {
     {
         let run = report.ci.get(&c.id);
         let (cause, why) = classify(c, run);
-        let what = match run {
-            Some(r) if r.status == CiStatus::Failure => match &r.sha {
-                Some(sha) => {
-                    // Already said per environment when one runs this commit.
-                    // Deployed environments first: a dev machine running it matters less.
-                    let running: Vec<(&str, bool)> = report
-                        .environments
-                        .iter()
-                        .filter(|(_, e)| e.sha.as_deref().is_some_and(|s| same_commit(s, sha)))
-                        .map(|(id, e)| (id.as_str(), e.optional))
-                        .collect();
-                    let deployed: Vec<&str> = running
-                        .iter()
-                        .filter(|(_, o)| !o)
-                        .map(|(id, _)| *id)
-                        .collect();
-                    let runs_it = if deployed.is_empty() {
-                        running.iter().map(|(id, _)| *id).collect()
-                    } else {
-                        deployed
-                    };
-                    if runs_it.is_empty() {
-                        format!("{} failed on {sha}", r.workflow)
-                    } else {
-                        format!(
-                            "{} failed on {sha}, which {} run{}",
-                            r.workflow,
-                            runs_it.join(" and "),
-                            if runs_it.len() == 1 { "s" } else { "" }
-                        )
-                    }
-                }
-                None => format!("{} failed", r.workflow),
-            },
-            Some(r) if r.status == CiStatus::Stalled => format!(
-                "{}{} stalled{}{}",
-                r.workflow,
-                r.environment
-                    .as_deref()
-                    .map(|e| format!(" to {e}"))
-                    .unwrap_or_default(),
-                r.duration_s
-                    .map(|s| format!(", running for {}", human_secs(s)))
-                    .unwrap_or_default(),
-                stall_note(r)
-            ),
-            _ => format!("{} {}", c.name, failed_word(c.status)),
-        };
+        let what = global_what(report, c, run);
         out.push(Broken {
             environment: None,
             check: c.id.clone(),

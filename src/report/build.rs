@@ -10,7 +10,9 @@ use super::{
     CheckResult, CheckStatus, CiRun, CiStatus, Comparison, DeploymentEntry, EnvironmentReport,
     GitInfo, Health, LastKnown, Report, SCHEMA_VERSION,
 };
-use crate::outcome::{Blame, DeploymentHistory, ErrorKind, RunResults, same_commit};
+use crate::outcome::{
+    Blame, CommitCi, Deployed, DeploymentHistory, ErrorKind, RunResults, same_commit,
+};
 use crate::plan::{FACTS, GithubKind, Plan, ProbeSpec};
 
 /// Assembles the report of one run from the plan and what the run learned.
@@ -30,92 +32,138 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
         if !plan.shows_env(&env.id) {
             continue;
         }
-        let mine: Vec<(usize, &CheckResult)> = results
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| plan.jobs[*i].env == Some(ei))
-            .collect();
-        let fact = |name: &str| -> Option<String> {
-            plan.fact_jobs(ei, name).find_map(|i| results[i].text(name))
-        };
-        let latency_ms = mine
-            .iter()
-            .find(|(i, r)| {
-                matches!(plan.check_of(&plan.jobs[*i]).probe, ProbeSpec::Http { .. })
-                    && r.status != CheckStatus::Error
-            })
-            .map(|(_, r)| r.duration_ms);
-        let considered: Vec<&CheckResult> = mine
-            .iter()
-            .map(|(_, r)| *r)
-            .filter(|r| r.status != CheckStatus::Skipped)
-            .collect();
-        let offline = env.optional
-            && !considered.is_empty()
-            && considered.iter().all(|r| r.status == CheckStatus::Error);
-        let worst = considered.iter().map(|r| r.status).max();
-        let status = if offline {
-            Health::Unknown
-        } else {
-            match worst {
-                None | Some(CheckStatus::Skipped) => Health::Unknown,
-                Some(CheckStatus::Pass) => Health::Healthy,
-                Some(CheckStatus::Warn) => Health::Warning,
-                Some(CheckStatus::Fail | CheckStatus::Error) => Health::Failing,
-            }
-        };
-        let first_with = |s: &[CheckStatus]| {
-            considered.iter().find(|r| s.contains(&r.status)).map(|r| {
-                let text = format!(
-                    "{}: {}",
-                    r.name,
-                    r.error.clone().unwrap_or_else(|| r.summary.clone())
-                );
-                (text, r.error_kind)
-            })
-        };
-        let (error, error_kind) = if status == Health::Failing || offline {
-            first_with(&[CheckStatus::Fail, CheckStatus::Error]).unzip()
-        } else {
-            (None, None)
-        };
-        let sha = fact("sha");
-        let unanswered = sha.is_none() && considered.iter().any(|r| r.status == CheckStatus::Error);
-        let (history, deployments_error, last_known) = deployment_history(
+        let report = environment_report(
+            plan,
+            ei,
+            &results,
             deployments.shift_remove(&env.id),
-            sha.as_deref(),
-            unanswered,
+            commit_ci.shift_remove(&env.id),
         );
-        environments.insert(
-            env.id.clone(),
-            EnvironmentReport {
-                name: env.name.clone(),
-                status,
-                url: env.url.clone(),
-                optional: env.optional,
-                offline,
-                version: fact("version"),
-                sha,
-                uptime: fact("uptime"),
-                deployed_at: fact("deployed_at"),
-                latency_ms,
-                warning: if status == Health::Warning {
-                    first_with(&[CheckStatus::Warn]).map(|(text, _)| text)
-                } else {
-                    None
-                },
-                error,
-                error_kind: error_kind.flatten(),
-                checks: mine.iter().map(|(_, r)| r.id.clone()).collect(),
-                ci: commit_ci.shift_remove(&env.id),
-                deployments: history,
-                deployments_error,
-                last_known,
-            },
-        );
+        environments.insert(env.id.clone(), report);
     }
+    let (ci, mut git_info) = ci_and_git(plan, &results);
+    let comparison = comparisons(plan, drift, &mut environments);
+    if let Some(info) = &mut git_info {
+        mark_deployed(info, deployed, &environments);
+    }
+    let actions = links(plan, &environments, &comparison);
+    let global: Vec<&CheckResult> = results.iter().filter(|r| r.environment.is_none()).collect();
+    let status = overall(&environments, &global);
+    let summary = summarize(&environments, &global);
+    let mut report = Report {
+        schema: super::SCHEMA_ID.to_owned(),
+        schema_version: SCHEMA_VERSION,
+        timestamp: finished_at,
+        project: plan.project.clone(),
+        status,
+        summary,
+        assessment: super::Assessment::default(),
+        environments,
+        ci,
+        git: git_info,
+        comparison,
+        actions,
+        panels: panels(plan),
+        checks: results,
+        github,
+        duration_ms,
+    };
+    report.assessment = super::assess(&report);
+    report
+}
 
-    // CI runs and the local repository.
+/// Environment `ei`'s card: its health from its checks, its facts, its CI
+/// and deployment history.
+fn environment_report(
+    plan: &Plan,
+    ei: usize,
+    results: &[CheckResult],
+    deployments: Option<DeploymentHistory>,
+    ci: Option<CommitCi>,
+) -> EnvironmentReport {
+    let env = &plan.environments[ei];
+    let mine: Vec<(usize, &CheckResult)> = results
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| plan.jobs[*i].env == Some(ei))
+        .collect();
+    let fact = |name: &str| -> Option<String> {
+        plan.fact_jobs(ei, name).find_map(|i| results[i].text(name))
+    };
+    let latency_ms = mine
+        .iter()
+        .find(|(i, r)| {
+            matches!(plan.check_of(&plan.jobs[*i]).probe, ProbeSpec::Http { .. })
+                && r.status != CheckStatus::Error
+        })
+        .map(|(_, r)| r.duration_ms);
+    let considered: Vec<&CheckResult> = mine
+        .iter()
+        .map(|(_, r)| *r)
+        .filter(|r| r.status != CheckStatus::Skipped)
+        .collect();
+    let offline = env.optional
+        && !considered.is_empty()
+        && considered.iter().all(|r| r.status == CheckStatus::Error);
+    let worst = considered.iter().map(|r| r.status).max();
+    let status = if offline {
+        Health::Unknown
+    } else {
+        match worst {
+            None | Some(CheckStatus::Skipped) => Health::Unknown,
+            Some(CheckStatus::Pass) => Health::Healthy,
+            Some(CheckStatus::Warn) => Health::Warning,
+            Some(CheckStatus::Fail | CheckStatus::Error) => Health::Failing,
+        }
+    };
+    let first_with = |s: &[CheckStatus]| {
+        considered.iter().find(|r| s.contains(&r.status)).map(|r| {
+            let text = format!(
+                "{}: {}",
+                r.name,
+                r.error.clone().unwrap_or_else(|| r.summary.clone())
+            );
+            (text, r.error_kind)
+        })
+    };
+    let (error, error_kind) = if status == Health::Failing || offline {
+        first_with(&[CheckStatus::Fail, CheckStatus::Error]).unzip()
+    } else {
+        (None, None)
+    };
+    let sha = fact("sha");
+    let unanswered = sha.is_none() && considered.iter().any(|r| r.status == CheckStatus::Error);
+    let (history, deployments_error, last_known) =
+        deployment_history(deployments, sha.as_deref(), unanswered);
+    EnvironmentReport {
+        name: env.name.clone(),
+        status,
+        url: env.url.clone(),
+        optional: env.optional,
+        offline,
+        version: fact("version"),
+        sha,
+        uptime: fact("uptime"),
+        deployed_at: fact("deployed_at"),
+        latency_ms,
+        warning: if status == Health::Warning {
+            first_with(&[CheckStatus::Warn]).map(|(text, _)| text)
+        } else {
+            None
+        },
+        error,
+        error_kind: error_kind.flatten(),
+        checks: mine.iter().map(|(_, r)| r.id.clone()).collect(),
+        ci,
+        deployments: history,
+        deployments_error,
+        last_known,
+    }
+}
+
+/// The workflow checks as CI runs, and the first git check that answered as
+/// the local repository.
+fn ci_and_git(plan: &Plan, results: &[CheckResult]) -> (IndexMap<String, CiRun>, Option<GitInfo>) {
     let mut ci = IndexMap::new();
     let mut git_info: Option<GitInfo> = None;
     for (i, r) in results.iter().enumerate() {
@@ -126,7 +174,7 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
                 ..
             } => {
                 let mut run = ci_run(r, *stalled_after);
-                run.environment = deploy_target(plan, &results, &run);
+                run.environment = deploy_target(plan, results, &run);
                 ci.insert(r.id.clone(), run);
             }
             ProbeSpec::Git { .. } if git_info.is_none() && r.status != CheckStatus::Error => {
@@ -150,10 +198,17 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
             _ => {}
         }
     }
+    (ci, git_info)
+}
 
-    // Drift between each environment and the one it tracks.
+/// Drift between each shown environment and the one it tracks; a drifted
+/// healthy environment becomes a warning saying so.
+fn comparisons(
+    plan: &Plan,
+    mut drift: IndexMap<String, Comparison>,
+    environments: &mut IndexMap<String, EnvironmentReport>,
+) -> IndexMap<String, Comparison> {
     let mut comparison = IndexMap::new();
-    let mut drift = drift;
     for env in &plan.environments {
         let Some(tracked) = &env.tracks else { continue };
         if !plan.shows_env(&env.id) || !plan.shows_env(tracked) {
@@ -161,7 +216,7 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
         }
         let c = match drift.shift_remove(&env.id) {
             Some(c) => c,
-            None => unmeasured(plan, &environments, &env.id, tracked),
+            None => unmeasured(plan, environments, &env.id, tracked),
         };
         if c.in_sync == Some(false) {
             let text = drift_text(&c);
@@ -175,55 +230,39 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
         }
         comparison.insert(format!("{tracked}_vs_{}", env.id), c);
     }
+    comparison
+}
 
-    // Is local HEAD in what each environment runs?
-    if let Some(info) = &mut git_info {
-        for (id, d) in deployed {
-            if !environments.contains_key(&id) {
-                continue;
+/// Whether local HEAD is in what each shown environment runs.
+fn mark_deployed(
+    info: &mut GitInfo,
+    deployed: IndexMap<String, Deployed>,
+    environments: &IndexMap<String, EnvironmentReport>,
+) {
+    for (id, d) in deployed {
+        if !environments.contains_key(&id) {
+            continue;
+        }
+        match d.contained {
+            Ok(c) => {
+                info.deployed.insert(id, c);
             }
-            match d.contained {
-                Ok(c) => {
-                    info.deployed.insert(id, c);
-                }
-                Err(e) => {
-                    info.deployed_errors.insert(id, e);
-                }
+            Err(e) => {
+                info.deployed_errors.insert(id, e);
             }
         }
     }
+}
 
-    let actions = links(plan, &environments, &comparison);
-    let global: Vec<&CheckResult> = results.iter().filter(|r| r.environment.is_none()).collect();
-    let status = overall(&environments, &global);
-    let summary = summarize(&environments, &global);
-    let checks = results;
+/// Dashboard panels in config order, each with its checks.
+fn panels(plan: &Plan) -> IndexMap<String, Vec<String>> {
     let mut panels: IndexMap<String, Vec<String>> = IndexMap::new();
     for c in &plan.checks {
         if let Some(panel) = &c.panel {
             panels.entry(panel.clone()).or_default().push(c.id.clone());
         }
     }
-    let mut report = Report {
-        schema: super::SCHEMA_ID.to_owned(),
-        schema_version: SCHEMA_VERSION,
-        timestamp: finished_at,
-        project: plan.project.clone(),
-        status,
-        summary,
-        assessment: super::Assessment::default(),
-        environments,
-        ci,
-        git: git_info,
-        comparison,
-        actions,
-        checks,
-        panels,
-        github,
-        duration_ms,
-    };
-    report.assessment = super::assess(&report);
-    report
+    panels
 }
 
 /// An environment's deployments with each marked against the sha it

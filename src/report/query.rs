@@ -108,67 +108,95 @@ pub fn deployed(report: &Report, sha: Option<&str>) -> Result<Deployed, String> 
     let mut environments = IndexMap::new();
     let mut why = IndexMap::new();
     for (id, env) in &report.environments {
-        let (answer, sentence) = if let Some(s) =
-            env.sha.as_deref().filter(|s| same_commit(s, &sha))
-        {
-            (Some(true), format!("{id} runs {s}"))
-        } else if is_local_head
-            && let Some(h) = &report.assessment.local_head
-            && let Some(known) = h.deployed.get(id)
-        {
-            match known {
-                Some(true) => (
-                    Some(true),
-                    format!(
-                        "{id} runs {}, which contains {short}",
-                        env.sha.as_deref().unwrap_or("a later commit")
-                    ),
-                ),
-                Some(false) => (
-                    Some(false),
-                    format!(
-                        "{id} runs {}, which does not contain {short}",
-                        env.sha.as_deref().unwrap_or("another commit")
-                    ),
-                ),
-                None => (
-                    None,
-                    h.deployed_unknown
-                        .get(id)
-                        .cloned()
-                        .unwrap_or_else(|| format!("unknown whether {id} runs {short}")),
-                ),
-            }
-        } else if let Some(c) = report.comparison.values().find(|c| {
-            c.commits.iter().any(|m| same_commit(&m.sha, &sha))
-                && (c.environment == *id || c.tracked == *id)
-        }) {
-            if c.environment == *id {
-                (
-                    Some(false),
-                    format!("{id} lacks {short}, one of the commits {} has", c.tracked),
-                )
-            } else {
-                (
-                    Some(true),
-                    format!(
-                        "{id} has {short}, one of the commits {} lacks",
-                        c.environment
-                    ),
-                )
-            }
-        } else {
-            let sentence = match &env.sha {
-                None => format!("{id} reports no commit, so it is unknown whether it runs {short}"),
-                Some(s) => format!(
-                    "{id} runs {s}; whether that contains {short} is not in the report (only local HEAD, each environment's commit and the commits between tracked environments are)"
-                ),
-            };
-            (None, sentence)
-        };
+        let (answer, sentence) = runs_commit(report, id, env, &sha, &short, is_local_head);
         environments.insert(id.clone(), answer);
         why.insert(id.clone(), sentence);
     }
+    let summary = deployed_summary(&environments, &short, is_local_head);
+    Ok(Deployed {
+        sha: short,
+        is_local_head,
+        environments,
+        why,
+        summary,
+    })
+}
+
+/// Whether environment `id` runs `sha` (`short` its first 7 digits), and
+/// the sentence that says how the report knows: its own sha, local HEAD's
+/// ancestry, the commits between tracked environments, or not at all.
+fn runs_commit(
+    report: &Report,
+    id: &str,
+    env: &super::EnvironmentReport,
+    sha: &str,
+    short: &str,
+    is_local_head: bool,
+) -> (Option<bool>, String) {
+    if let Some(s) = env.sha.as_deref().filter(|s| same_commit(s, sha)) {
+        (Some(true), format!("{id} runs {s}"))
+    } else if is_local_head
+        && let Some(h) = &report.assessment.local_head
+        && let Some(known) = h.deployed.get(id)
+    {
+        match known {
+            Some(true) => (
+                Some(true),
+                format!(
+                    "{id} runs {}, which contains {short}",
+                    env.sha.as_deref().unwrap_or("a later commit")
+                ),
+            ),
+            Some(false) => (
+                Some(false),
+                format!(
+                    "{id} runs {}, which does not contain {short}",
+                    env.sha.as_deref().unwrap_or("another commit")
+                ),
+            ),
+            None => (
+                None,
+                h.deployed_unknown
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| format!("unknown whether {id} runs {short}")),
+            ),
+        }
+    } else if let Some(c) = report.comparison.values().find(|c| {
+        c.commits.iter().any(|m| same_commit(&m.sha, sha))
+            && (c.environment == *id || c.tracked == *id)
+    }) {
+        if c.environment == *id {
+            (
+                Some(false),
+                format!("{id} lacks {short}, one of the commits {} has", c.tracked),
+            )
+        } else {
+            (
+                Some(true),
+                format!(
+                    "{id} has {short}, one of the commits {} lacks",
+                    c.environment
+                ),
+            )
+        }
+    } else {
+        let sentence = match &env.sha {
+            None => format!("{id} reports no commit, so it is unknown whether it runs {short}"),
+            Some(s) => format!(
+                "{id} runs {s}; whether that contains {short} is not in the report (only local HEAD, each environment's commit and the commits between tracked environments are)"
+            ),
+        };
+        (None, sentence)
+    }
+}
+
+/// "local HEAD abc1234 is deployed to staging; not deployed to production".
+fn deployed_summary(
+    environments: &IndexMap<String, Option<bool>>,
+    short: &str,
+    is_local_head: bool,
+) -> String {
     let list = |want: Option<bool>| -> Vec<&str> {
         environments
             .iter()
@@ -190,20 +218,13 @@ pub fn deployed(report: &Report, sha: Option<&str>) -> Result<Deployed, String> 
     let subject = if is_local_head {
         format!("local HEAD {short}")
     } else {
-        short.clone()
+        short.to_owned()
     };
-    let summary = if parts.is_empty() {
+    if parts.is_empty() {
         format!("{subject}: no environments in the report")
     } else {
         format!("{subject} is {}", parts.join("; "))
-    };
-    Ok(Deployed {
-        sha: short,
-        is_local_head,
-        environments,
-        why,
-        summary,
-    })
+    }
 }
 
 /// How `environment` compares with `tracked` (default: what it tracks).
