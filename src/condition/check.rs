@@ -18,8 +18,43 @@ pub(super) fn validate(
     let right_text = &src[r_off..r_off + r_len];
     let bad = |msg: String, help: String| Err(ConditionError::new(msg, r_off, r_len).help(help));
     let ordering = matches!(op, OpKind::Lt | OpKind::Le | OpKind::Gt | OpKind::Ge);
+    lists_fit(op, lit, right_text, (r_off, r_len))?;
+    let items: Vec<&Literal> = match lit {
+        Literal::List(items) => items.iter().collect(),
+        other => vec![other],
+    };
 
-    // Lists only with `in`, and `in` only with lists.
+    // Duration literals only against `duration`.
+    if !matches!(left, Operand::Duration)
+        && let Some(d) = items.iter().find(|l| matches!(l, Literal::Duration(_)))
+    {
+        return bad(
+            format!("the duration {d} only compares with `duration`"),
+            format!("e.g. `duration < {d}`; for {left} give a plain number"),
+        );
+    }
+    left_fits(src, left, op, lit, &items, (r_off, r_len))?;
+    if ordering && matches!(lit, Literal::Bool(_) | Literal::Null) {
+        return bad(
+            format!(
+                "`{}` needs a number or a string, not {}",
+                op_symbol(op),
+                literal_kind(lit)
+            ),
+            "use == or != for true, false and null".into(),
+        );
+    }
+    compile(op, right, right_text, (r_off, r_len))
+}
+
+/// Lists only with `in`, and `in` only with lists.
+fn lists_fit(
+    op: OpKind,
+    lit: &Literal,
+    right_text: &str,
+    (r_off, r_len): (usize, usize),
+) -> Result<(), ConditionError> {
+    let bad = |msg: String, help: String| Err(ConditionError::new(msg, r_off, r_len).help(help));
     match (op, lit) {
         (OpKind::In, Literal::List(_)) => {}
         (OpKind::In, _) => {
@@ -42,21 +77,20 @@ pub(super) fn validate(
         }
         _ => {}
     }
-    let items: Vec<&Literal> = match lit {
-        Literal::List(items) => items.iter().collect(),
-        other => vec![other],
-    };
+    Ok(())
+}
 
-    // Duration literals only against `duration`.
-    if !matches!(left, Operand::Duration)
-        && let Some(d) = items.iter().find(|l| matches!(l, Literal::Duration(_)))
-    {
-        return bad(
-            format!("the duration {d} only compares with `duration`"),
-            format!("e.g. `duration < {d}`; for {left} give a plain number"),
-        );
-    }
-
+/// What LEFT can be compared with: durations with durations, numbers with
+/// numbers, headers with text.
+fn left_fits(
+    src: &str,
+    left: &Operand,
+    op: OpKind,
+    lit: &Literal,
+    items: &[&Literal],
+    (r_off, r_len): (usize, usize),
+) -> Result<(), ConditionError> {
+    let bad = |msg: String, help: String| Err(ConditionError::new(msg, r_off, r_len).help(help));
     match left {
         Operand::Duration => {
             if matches!(op, OpKind::Contains | OpKind::Matches | OpKind::In) {
@@ -127,18 +161,18 @@ pub(super) fn validate(
         }
         Operand::Path(_) => {}
     }
+    Ok(())
+}
 
-    if ordering && matches!(lit, Literal::Bool(_) | Literal::Null) {
-        return bad(
-            format!(
-                "`{}` needs a number or a string, not {}",
-                op_symbol(op),
-                literal_kind(lit)
-            ),
-            "use == or != for true, false and null".into(),
-        );
-    }
-
+/// The operator, with `matches`' regular expression compiled.
+fn compile(
+    op: OpKind,
+    right: &ParsedLiteral,
+    right_text: &str,
+    (r_off, r_len): (usize, usize),
+) -> Result<Op, ConditionError> {
+    let lit = &right.literal;
+    let bad = |msg: String, help: String| Err(ConditionError::new(msg, r_off, r_len).help(help));
     Ok(match op {
         OpKind::Eq => Op::Eq,
         OpKind::Ne => Op::Ne,

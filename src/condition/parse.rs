@@ -262,71 +262,89 @@ fn parse_op(src: &str, start: usize, left: &str) -> Result<(OpKind, usize), Cond
 }
 
 fn parse_literal(src: &str, start: usize) -> Result<(ParsedLiteral, usize), ConditionError> {
+    match src[start..].chars().next().unwrap_or(' ') {
+        quote @ ('\'' | '"') => parse_string(src, start, quote),
+        '[' => parse_list(src, start),
+        _ => parse_word(src, start),
+    }
+}
+
+/// A quoted string starting at `start`; `\` escapes the quote.
+fn parse_string(
+    src: &str,
+    start: usize,
+    first: char,
+) -> Result<(ParsedLiteral, usize), ConditionError> {
+    let rest = &src[start..];
+    let mut out = String::new();
+    let mut verbatim = true;
+    let mut chars = rest.char_indices().skip(1).peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '\\' && chars.peek().map(|&(_, n)| n) == Some(first) {
+            chars.next();
+            out.push(first);
+            verbatim = false;
+        } else if c == first {
+            let lit = ParsedLiteral {
+                literal: Literal::String(out),
+                string_content: Some((start + 1, verbatim)),
+            };
+            return Ok((lit, start + i + 1));
+        } else {
+            out.push(c);
+        }
+    }
+    Err(
+        ConditionError::new("unterminated string", start, rest.len())
+            .help(format!("add the closing {first}")),
+    )
+}
+
+/// A `[a, b, 1]` list starting at `start`; items are plain values.
+fn parse_list(src: &str, start: usize) -> Result<(ParsedLiteral, usize), ConditionError> {
+    let mut items = Vec::new();
+    let mut pos = skip_ws(src, start + 1);
+    loop {
+        match src[pos..].chars().next() {
+            None => {
+                return Err(ConditionError::new("list is not closed", start, 1)
+                    .help("add `]`, e.g. `in ['a', 'b']`"));
+            }
+            Some(']') => return Ok((plain(Literal::List(items)), pos + 1)),
+            Some(_) => {}
+        }
+        let (item, end) = parse_literal(src, pos)?;
+        if matches!(item.literal, Literal::List(_)) {
+            return Err(
+                ConditionError::new("lists cannot be nested", pos, end - pos)
+                    .help("list plain values, e.g. `in ['a', 'b', 1]`"),
+            );
+        }
+        items.push(item.literal);
+        pos = skip_ws(src, end);
+        match src[pos..].chars().next() {
+            Some(',') => pos = skip_ws(src, pos + 1),
+            Some(']') => {}
+            None => {
+                return Err(ConditionError::new("list is not closed", start, 1)
+                    .help("add `]`, e.g. `in ['a', 'b']`"));
+            }
+            Some(c) => {
+                return Err(ConditionError::new(
+                    format!("expected `,` or `]` in the list, found `{c}`"),
+                    pos,
+                    c.len_utf8(),
+                )
+                .help("separate items with commas: `['a', 'b', 1]`"));
+            }
+        }
+    }
+}
+
+/// A bare value: true, false, null, a number or a duration.
+fn parse_word(src: &str, start: usize) -> Result<(ParsedLiteral, usize), ConditionError> {
     let rest = &src[start..];
     let first = rest.chars().next().unwrap_or(' ');
-    if first == '\'' || first == '"' {
-        let mut out = String::new();
-        let mut verbatim = true;
-        let mut chars = rest.char_indices().skip(1).peekable();
-        while let Some((i, c)) = chars.next() {
-            if c == '\\' && chars.peek().map(|&(_, n)| n) == Some(first) {
-                chars.next();
-                out.push(first);
-                verbatim = false;
-            } else if c == first {
-                let lit = ParsedLiteral {
-                    literal: Literal::String(out),
-                    string_content: Some((start + 1, verbatim)),
-                };
-                return Ok((lit, start + i + 1));
-            } else {
-                out.push(c);
-            }
-        }
-        return Err(
-            ConditionError::new("unterminated string", start, rest.len())
-                .help(format!("add the closing {first}")),
-        );
-    }
-    if first == '[' {
-        let mut items = Vec::new();
-        let mut pos = skip_ws(src, start + 1);
-        loop {
-            match src[pos..].chars().next() {
-                None => {
-                    return Err(ConditionError::new("list is not closed", start, 1)
-                        .help("add `]`, e.g. `in ['a', 'b']`"));
-                }
-                Some(']') => return Ok((plain(Literal::List(items)), pos + 1)),
-                Some(_) => {}
-            }
-            let (item, end) = parse_literal(src, pos)?;
-            if matches!(item.literal, Literal::List(_)) {
-                return Err(
-                    ConditionError::new("lists cannot be nested", pos, end - pos)
-                        .help("list plain values, e.g. `in ['a', 'b', 1]`"),
-                );
-            }
-            items.push(item.literal);
-            pos = skip_ws(src, end);
-            match src[pos..].chars().next() {
-                Some(',') => pos = skip_ws(src, pos + 1),
-                Some(']') => {}
-                None => {
-                    return Err(ConditionError::new("list is not closed", start, 1)
-                        .help("add `]`, e.g. `in ['a', 'b']`"));
-                }
-                Some(c) => {
-                    return Err(ConditionError::new(
-                        format!("expected `,` or `]` in the list, found `{c}`"),
-                        pos,
-                        c.len_utf8(),
-                    )
-                    .help("separate items with commas: `['a', 'b', 1]`"));
-                }
-            }
-        }
-    }
     let word_len = rest
         .find(|c: char| c.is_whitespace() || c == ',' || c == ']')
         .unwrap_or(rest.len());

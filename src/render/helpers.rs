@@ -56,130 +56,144 @@ impl HelperDef for Pure {
 
 /// Register every helper (overriding handlebars' built-in strict `eq`, `ne`, `and`, `or`, `not`, `len`).
 pub(super) fn register(hb: &mut Handlebars<'static>) {
-    let helpers: &[(&str, HelperFn)] = &[
-        ("status_icon", |p, _| str_value(status_icon(&s(p, 0)))),
-        ("status_label", |p, _| str_value(status_label(&s(p, 0)))),
-        ("env_label", |p, _| {
-            str_value(env_label(&s(p, 0), truthy(p.get(1))))
-        }),
-        ("upper", |p, _| Value::String(s(p, 0).to_uppercase())),
-        ("lower", |p, _| Value::String(s(p, 0).to_lowercase())),
-        ("pad", |p, _| {
-            let text = s(p, 0);
-            let width = n(p, 1) as usize;
-            let len = text.chars().count();
-            Value::String(format!("{text}{}", " ".repeat(width.saturating_sub(len))))
-        }),
-        ("underline", |p, _| {
-            let ch = s(p, 1);
-            let ch = if ch.is_empty() { "-".to_owned() } else { ch };
-            Value::String(ch.repeat(s(p, 0).chars().count()))
-        }),
-        ("concat", |p, _| {
-            Value::String((0..p.len()).map(|i| s(p, i)).collect())
-        }),
-        ("short_sha", |p, _| {
-            Value::String(s(p, 0).chars().take(7).collect())
-        }),
-        ("ver", |p, _| {
-            let v = s(p, 0);
-            Value::String(if v.is_empty() || v.starts_with(['v', 'V']) {
-                v
-            } else {
-                format!("v{v}")
-            })
-        }),
-        ("ago", |p, _| {
-            let (Some(then), Some(now)) = (ts(&s(p, 0)), ts(&s(p, 1))) else {
-                return Value::String(String::new());
-            };
-            Value::String(ago(then, now))
-        }),
-        ("datetime", |p, _| {
-            Value::String(
-                ts(&s(p, 0))
-                    .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-                    .unwrap_or_default(),
-            )
-        }),
-        ("time", |p, _| {
-            Value::String(
-                ts(&s(p, 0))
-                    .map(|t| t.format("%H:%M:%S UTC").to_string())
-                    .unwrap_or_default(),
-            )
-        }),
-        ("ms", |p, _| match p.first().and_then(Value::as_u64) {
-            Some(v) => Value::String(crate::units::millis(v)),
-            None => Value::String(String::new()),
-        }),
-        ("plural", |p, _| {
-            let count = n(p, 0);
-            let word = s(p, 1);
-            Value::String(if count == 1 {
-                format!("1 {word}")
-            } else {
-                format!("{count} {word}s")
-            })
-        }),
-        ("str", |p, _| Value::String(s(p, 0))),
-        ("fields", |p, _| {
-            let Some(map) = p.first().and_then(Value::as_object) else {
-                return Value::String(String::new());
-            };
-            Value::String(
-                map.iter()
-                    .map(|(k, v)| format!("{k}={}", scalar(v)))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            )
-        }),
-        ("md", |p, _| {
-            let mut out = String::new();
-            for c in s(p, 0).chars() {
-                match c {
-                    '|' => out.push_str("\\|"),
-                    '<' => out.push_str("&lt;"),
-                    '>' => out.push_str("&gt;"),
-                    '\n' | '\r' => out.push(' '),
-                    c => out.push(c),
-                }
-            }
-            Value::String(out)
-        }),
-        ("mul", |p, _| Value::from(n(p, 0).saturating_mul(n(p, 1)))),
-        ("eq", |p, _| Value::Bool(arg(p, 0) == arg(p, 1))),
-        ("ne", |p, _| Value::Bool(arg(p, 0) != arg(p, 1))),
-        ("and", |p, _| {
-            Value::Bool(!p.is_empty() && p.iter().all(|v| truthy(Some(v))))
-        }),
-        ("or", |p, _| Value::Bool(p.iter().any(|v| truthy(Some(v))))),
-        ("not", |p, _| Value::Bool(!truthy(p.first()))),
-        ("len", |p, _| {
-            Value::from(match p.first() {
-                Some(Value::Array(a)) => a.len(),
-                Some(Value::Object(o)) => o.len(),
-                Some(Value::String(s)) => s.chars().count(),
-                _ => 0,
-            })
-        }),
-        ("get", |p, _| {
-            let key = s(p, 1);
-            match p.first() {
-                Some(Value::Object(o)) => o.get(&key).cloned().unwrap_or(Value::Null),
-                Some(Value::Array(a)) => key
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| a.get(i).cloned())
-                    .unwrap_or(Value::Null),
-                _ => Value::Null,
-            }
-        }),
-    ];
-    for (name, f) in helpers {
-        hb.register_helper(name, Box::new(Pure(*f)));
+    for (name, f) in [TEXT, TIME, SHAPE, LOGIC].concat() {
+        hb.register_helper(name, Box::new(Pure(f)));
     }
 }
+
+/// Words, icons and padding.
+const TEXT: &[(&str, HelperFn)] = &[
+    ("status_icon", |p, _| str_value(status_icon(&s(p, 0)))),
+    ("status_label", |p, _| str_value(status_label(&s(p, 0)))),
+    ("env_label", |p, _| {
+        str_value(env_label(&s(p, 0), truthy(p.get(1))))
+    }),
+    ("upper", |p, _| Value::String(s(p, 0).to_uppercase())),
+    ("lower", |p, _| Value::String(s(p, 0).to_lowercase())),
+    ("pad", |p, _| {
+        let text = s(p, 0);
+        let width = n(p, 1) as usize;
+        let len = text.chars().count();
+        Value::String(format!("{text}{}", " ".repeat(width.saturating_sub(len))))
+    }),
+    ("underline", |p, _| {
+        let ch = s(p, 1);
+        let ch = if ch.is_empty() { "-".to_owned() } else { ch };
+        Value::String(ch.repeat(s(p, 0).chars().count()))
+    }),
+    ("concat", |p, _| {
+        Value::String((0..p.len()).map(|i| s(p, i)).collect())
+    }),
+    ("short_sha", |p, _| {
+        Value::String(s(p, 0).chars().take(7).collect())
+    }),
+    ("ver", |p, _| {
+        let v = s(p, 0);
+        Value::String(if v.is_empty() || v.starts_with(['v', 'V']) {
+            v
+        } else {
+            format!("v{v}")
+        })
+    }),
+];
+
+/// Times and counts for people.
+const TIME: &[(&str, HelperFn)] = &[
+    ("ago", |p, _| {
+        let (Some(then), Some(now)) = (ts(&s(p, 0)), ts(&s(p, 1))) else {
+            return Value::String(String::new());
+        };
+        Value::String(ago(then, now))
+    }),
+    ("datetime", |p, _| {
+        Value::String(
+            ts(&s(p, 0))
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_default(),
+        )
+    }),
+    ("time", |p, _| {
+        Value::String(
+            ts(&s(p, 0))
+                .map(|t| t.format("%H:%M:%S UTC").to_string())
+                .unwrap_or_default(),
+        )
+    }),
+    ("ms", |p, _| match p.first().and_then(Value::as_u64) {
+        Some(v) => Value::String(crate::units::millis(v)),
+        None => Value::String(String::new()),
+    }),
+    ("plural", |p, _| {
+        let count = n(p, 0);
+        let word = s(p, 1);
+        Value::String(if count == 1 {
+            format!("1 {word}")
+        } else {
+            format!("{count} {word}s")
+        })
+    }),
+];
+
+/// Values as text: fields, markdown cells.
+const SHAPE: &[(&str, HelperFn)] = &[
+    ("str", |p, _| Value::String(s(p, 0))),
+    ("fields", |p, _| {
+        let Some(map) = p.first().and_then(Value::as_object) else {
+            return Value::String(String::new());
+        };
+        Value::String(
+            map.iter()
+                .map(|(k, v)| format!("{k}={}", scalar(v)))
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
+    }),
+    ("md", |p, _| {
+        let mut out = String::new();
+        for c in s(p, 0).chars() {
+            match c {
+                '|' => out.push_str("\\|"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '\n' | '\r' => out.push(' '),
+                c => out.push(c),
+            }
+        }
+        Value::String(out)
+    }),
+];
+
+/// Arithmetic, comparison and lookup.
+const LOGIC: &[(&str, HelperFn)] = &[
+    ("mul", |p, _| Value::from(n(p, 0).saturating_mul(n(p, 1)))),
+    ("eq", |p, _| Value::Bool(arg(p, 0) == arg(p, 1))),
+    ("ne", |p, _| Value::Bool(arg(p, 0) != arg(p, 1))),
+    ("and", |p, _| {
+        Value::Bool(!p.is_empty() && p.iter().all(|v| truthy(Some(v))))
+    }),
+    ("or", |p, _| Value::Bool(p.iter().any(|v| truthy(Some(v))))),
+    ("not", |p, _| Value::Bool(!truthy(p.first()))),
+    ("len", |p, _| {
+        Value::from(match p.first() {
+            Some(Value::Array(a)) => a.len(),
+            Some(Value::Object(o)) => o.len(),
+            Some(Value::String(s)) => s.chars().count(),
+            _ => 0,
+        })
+    }),
+    ("get", |p, _| {
+        let key = s(p, 1);
+        match p.first() {
+            Some(Value::Object(o)) => o.get(&key).cloned().unwrap_or(Value::Null),
+            Some(Value::Array(a)) => key
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| a.get(i).cloned())
+                .unwrap_or(Value::Null),
+            _ => Value::Null,
+        }
+    }),
+];
 
 fn arg(p: &[Value], i: usize) -> &Value {
     p.get(i).unwrap_or(&Value::Null)

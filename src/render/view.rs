@@ -133,85 +133,8 @@ pub struct Link {
 impl<'a> View<'a> {
     /// Derive the view of `report`.
     pub fn new(report: &'a Report, extras: &RenderExtras) -> Self {
-        let comparisons: Vec<ComparisonView<'a>> = report
-            .comparison
-            .iter()
-            .map(|(key, c)| {
-                let name =
-                    |id: &'a str| report.environments.get(id).map_or(id, |e| e.name.as_str());
-                let environment_name = name(&c.environment);
-                let sentence = drift_sentence(
-                    environment_name,
-                    &c.tracked,
-                    c.in_sync,
-                    c.commits_behind,
-                    c.commits_ahead,
-                    c.error.as_deref(),
-                );
-                let in_sync = c.in_sync == Some(true);
-                ComparisonView {
-                    key,
-                    environment: &c.environment,
-                    environment_name,
-                    tracked: &c.tracked,
-                    tracked_name: name(&c.tracked),
-                    in_sync,
-                    drifted: !in_sync,
-                    sentence,
-                    environment_sha: c.environment_sha.as_deref(),
-                    tracked_sha: c.tracked_sha.as_deref(),
-                    diff_url: c.diff_url.as_deref(),
-                    commits: &c.commits,
-                    more_commits: c
-                        .commits_behind
-                        .map(|n| n.saturating_sub(c.commits.len() as u64))
-                        .filter(|&n| c.commits_truncated && n > 0),
-                    pull_requests: &c.pull_requests,
-                    error: c.error.as_deref(),
-                }
-            })
-            .collect();
-
-        let envs = report
-            .environments
-            .iter()
-            .map(|(id, env)| {
-                let checks: Vec<&CheckResult> = report
-                    .checks
-                    .iter()
-                    .filter(|c| c.environment.as_deref() == Some(id.as_str()))
-                    .collect();
-                let view = EnvView {
-                    id,
-                    env,
-                    label: env_label(env.status.as_str(), env.offline),
-                    state: if env.offline {
-                        "offline"
-                    } else {
-                        env.status.as_str()
-                    },
-                    comparison: comparisons
-                        .iter()
-                        .find(|c| c.environment == id.as_str())
-                        .cloned(),
-                    trend: extras.trends.get(id).and_then(trend_view),
-                    advice: (env.status == Health::Failing && env.error.is_some())
-                        .then(|| advice(env.error_kind, env.url.as_deref())),
-                    ci_tally: env.ci.as_ref().and_then(|ci| {
-                        let total: u64 = ci.counts.values().sum();
-                        let passed = ci.counts.get("success").copied().unwrap_or(0);
-                        (total > 0).then(|| format!("{passed} of {total} passed"))
-                    }),
-                    checks_total: checks.len(),
-                    checks_passed: checks
-                        .iter()
-                        .filter(|c| c.status == CheckStatus::Pass)
-                        .count(),
-                };
-                (id.as_str(), view)
-            })
-            .collect();
-
+        let comparisons = comparison_views(report);
+        let envs = env_views(report, extras, &comparisons);
         let mut problems: Vec<&CheckResult> = report
             .checks
             .iter()
@@ -219,78 +142,8 @@ impl<'a> View<'a> {
             .collect();
         // Worst first; sort is stable so report order holds within a status.
         problems.sort_by_key(|c| std::cmp::Reverse(c.status));
-
-        let mut check_counts = IndexMap::new();
-        for status in [
-            CheckStatus::Pass,
-            CheckStatus::Warn,
-            CheckStatus::Fail,
-            CheckStatus::Error,
-            CheckStatus::Skipped,
-        ] {
-            check_counts.insert(
-                status.as_str(),
-                report.checks.iter().filter(|c| c.status == status).count(),
-            );
-        }
-        check_counts.insert("total", report.checks.len());
-
-        let mut env_counts = IndexMap::new();
-        for health in [
-            Health::Healthy,
-            Health::Warning,
-            Health::Failing,
-            Health::Unknown,
-        ] {
-            env_counts.insert(
-                health.as_str(),
-                report
-                    .environments
-                    .values()
-                    .filter(|e| !e.offline && e.status == health)
-                    .count(),
-            );
-        }
-        env_counts.insert(
-            "offline",
-            report.environments.values().filter(|e| e.offline).count(),
-        );
-
-        let mut quick_actions = Vec::new();
-        for run in report.ci.values() {
-            let Some(url) = &run.url else { continue };
-            let label = match run.status {
-                CiStatus::Success => continue,
-                CiStatus::Failure => format!("View failing {}", run.workflow),
-                CiStatus::Stalled => format!("View stalled {}", run.workflow),
-                CiStatus::InProgress | CiStatus::Queued => format!("Watch {}", run.workflow),
-                CiStatus::Cancelled => format!("View cancelled {}", run.workflow),
-                CiStatus::Unknown => format!("View {}", run.workflow),
-            };
-            quick_actions.push(Link {
-                label,
-                url: url.clone(),
-            });
-        }
-        for c in comparisons.iter().filter(|c| c.drifted) {
-            if let Some(url) = c.diff_url {
-                quick_actions.push(Link {
-                    label: format!("Compare {} with {}", c.environment, c.tracked),
-                    url: url.to_owned(),
-                });
-            }
-        }
-        for (name, url) in &report.actions {
-            // The drift's compare link is already listed above.
-            if quick_actions.iter().any(|l| &l.url == url) {
-                continue;
-            }
-            quick_actions.push(Link {
-                label: name.clone(),
-                url: url.clone(),
-            });
-        }
-
+        let (check_counts, env_counts) = counts(report);
+        let quick_actions = quick_actions(report, &comparisons);
         let width = |labels: &mut dyn Iterator<Item = usize>| labels.max().unwrap_or(0) + 1;
         View {
             headline: if report.status == Health::Healthy {
@@ -323,6 +176,175 @@ impl<'a> View<'a> {
             panels: super::panels::panels(report, &extras.metric_trends),
         }
     }
+}
+
+/// Each comparison with its names and sentence.
+fn comparison_views<'a>(report: &'a Report) -> Vec<ComparisonView<'a>> {
+    report
+        .comparison
+        .iter()
+        .map(|(key, c)| {
+            let name = |id: &'a str| report.environments.get(id).map_or(id, |e| e.name.as_str());
+            let environment_name = name(&c.environment);
+            let sentence = drift_sentence(
+                environment_name,
+                &c.tracked,
+                c.in_sync,
+                c.commits_behind,
+                c.commits_ahead,
+                c.error.as_deref(),
+            );
+            let in_sync = c.in_sync == Some(true);
+            ComparisonView {
+                key,
+                environment: &c.environment,
+                environment_name,
+                tracked: &c.tracked,
+                tracked_name: name(&c.tracked),
+                in_sync,
+                drifted: !in_sync,
+                sentence,
+                environment_sha: c.environment_sha.as_deref(),
+                tracked_sha: c.tracked_sha.as_deref(),
+                diff_url: c.diff_url.as_deref(),
+                commits: &c.commits,
+                more_commits: c
+                    .commits_behind
+                    .map(|n| n.saturating_sub(c.commits.len() as u64))
+                    .filter(|&n| c.commits_truncated && n > 0),
+                pull_requests: &c.pull_requests,
+                error: c.error.as_deref(),
+            }
+        })
+        .collect()
+}
+
+/// Each environment's card: label, state, comparison, trend, advice, tallies.
+fn env_views<'a>(
+    report: &'a Report,
+    extras: &RenderExtras,
+    comparisons: &[ComparisonView<'a>],
+) -> IndexMap<&'a str, EnvView<'a>> {
+    report
+        .environments
+        .iter()
+        .map(|(id, env)| {
+            let checks: Vec<&CheckResult> = report
+                .checks
+                .iter()
+                .filter(|c| c.environment.as_deref() == Some(id.as_str()))
+                .collect();
+            let view = EnvView {
+                id,
+                env,
+                label: env_label(env.status.as_str(), env.offline),
+                state: if env.offline {
+                    "offline"
+                } else {
+                    env.status.as_str()
+                },
+                comparison: comparisons
+                    .iter()
+                    .find(|c| c.environment == id.as_str())
+                    .cloned(),
+                trend: extras.trends.get(id).and_then(trend_view),
+                advice: (env.status == Health::Failing && env.error.is_some())
+                    .then(|| advice(env.error_kind, env.url.as_deref())),
+                ci_tally: env.ci.as_ref().and_then(|ci| {
+                    let total: u64 = ci.counts.values().sum();
+                    let passed = ci.counts.get("success").copied().unwrap_or(0);
+                    (total > 0).then(|| format!("{passed} of {total} passed"))
+                }),
+                checks_total: checks.len(),
+                checks_passed: checks
+                    .iter()
+                    .filter(|c| c.status == CheckStatus::Pass)
+                    .count(),
+            };
+            (id.as_str(), view)
+        })
+        .collect()
+}
+
+/// Checks by status and environments by health (offline apart), as the
+/// banner counts them.
+fn counts(report: &Report) -> (IndexMap<&'static str, usize>, IndexMap<&'static str, usize>) {
+    let mut check_counts = IndexMap::new();
+    for status in [
+        CheckStatus::Pass,
+        CheckStatus::Warn,
+        CheckStatus::Fail,
+        CheckStatus::Error,
+        CheckStatus::Skipped,
+    ] {
+        check_counts.insert(
+            status.as_str(),
+            report.checks.iter().filter(|c| c.status == status).count(),
+        );
+    }
+    check_counts.insert("total", report.checks.len());
+
+    let mut env_counts = IndexMap::new();
+    for health in [
+        Health::Healthy,
+        Health::Warning,
+        Health::Failing,
+        Health::Unknown,
+    ] {
+        env_counts.insert(
+            health.as_str(),
+            report
+                .environments
+                .values()
+                .filter(|e| !e.offline && e.status == health)
+                .count(),
+        );
+    }
+    env_counts.insert(
+        "offline",
+        report.environments.values().filter(|e| e.offline).count(),
+    );
+    (check_counts, env_counts)
+}
+
+/// Links to what needs a look: failing or running CI, drift diffs, the
+/// project's links.
+fn quick_actions(report: &Report, comparisons: &[ComparisonView<'_>]) -> Vec<Link> {
+    let mut quick_actions = Vec::new();
+    for run in report.ci.values() {
+        let Some(url) = &run.url else { continue };
+        let label = match run.status {
+            CiStatus::Success => continue,
+            CiStatus::Failure => format!("View failing {}", run.workflow),
+            CiStatus::Stalled => format!("View stalled {}", run.workflow),
+            CiStatus::InProgress | CiStatus::Queued => format!("Watch {}", run.workflow),
+            CiStatus::Cancelled => format!("View cancelled {}", run.workflow),
+            CiStatus::Unknown => format!("View {}", run.workflow),
+        };
+        quick_actions.push(Link {
+            label,
+            url: url.clone(),
+        });
+    }
+    for c in comparisons.iter().filter(|c| c.drifted) {
+        if let Some(url) = c.diff_url {
+            quick_actions.push(Link {
+                label: format!("Compare {} with {}", c.environment, c.tracked),
+                url: url.to_owned(),
+            });
+        }
+    }
+    for (name, url) in &report.actions {
+        // The drift's compare link is already listed above.
+        if quick_actions.iter().any(|l| &l.url == url) {
+            continue;
+        }
+        quick_actions.push(Link {
+            label: name.clone(),
+            url: url.clone(),
+        });
+    }
+    quick_actions
 }
 
 fn ci_word(status: CiStatus) -> &'static str {
