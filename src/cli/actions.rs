@@ -103,45 +103,13 @@ pub fn act(args: ActArgs) -> Result<Exit, Failure> {
         Err(r) => return refused(r, None),
     };
     if args.dry_run {
-        println!("# dry run: nothing is sent; secrets are masked");
-        if let (Some(d), Some(e)) = (&prepared.deployment, &prepared.env) {
-            println!(
-                "# rolls {e} back to deployment {} (sha {}, ref {}, {} {})",
-                d.id, d.sha, d.git_ref, d.state, d.created_at
-            );
-        }
-        print!("{}", prepared.display());
-        println!(
-            "# confirm word: {}  ·  timeout: {}",
-            prepared.confirm_word,
-            humantime::format_duration(prepared.timeout)
-        );
+        print_dry_run(&prepared);
         return Ok(Exit::Healthy);
     }
-    if !args.yes {
-        let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-        if !interactive {
-            return refused(
-                Refusal::new(
-                    resolve::RefusalKind::Forbidden,
-                    "no terminal to confirm on: pass --yes to run without asking",
-                ),
-                Some(&prepared),
-            );
-        }
-        eprint!(
-            "{}\nType `{}` to send this request: ",
-            prepared.display().trim_end(),
-            prepared.confirm_word
-        );
-        let _ = std::io::stderr().flush();
-        let mut typed = String::new();
-        if std::io::stdin().read_line(&mut typed).is_err() {
-            typed.clear();
-        }
-        if let Err(r) = attempt::confirm(&prepared, &typed) {
-            return refused(r, Some(&prepared));
-        }
+    if !args.yes
+        && let Err(r) = confirm_on_terminal(&prepared)
+    {
+        return refused(r, Some(&prepared));
     }
     let executed = rt
         .block_on(recorder.execute(&prepared))
@@ -152,7 +120,56 @@ pub fn act(args: ActArgs) -> Result<Exit, Failure> {
             args.id
         );
     }
-    match &executed.answer {
+    Ok(print_answer(&args.id, &prepared, &executed.answer))
+}
+
+/// What `act --dry-run` prints: the exact request, secrets masked.
+fn print_dry_run(prepared: &resolve::Prepared) {
+    println!("# dry run: nothing is sent; secrets are masked");
+    if let (Some(d), Some(e)) = (&prepared.deployment, &prepared.env) {
+        println!(
+            "# rolls {e} back to deployment {} (sha {}, ref {}, {} {})",
+            d.id, d.sha, d.git_ref, d.state, d.created_at
+        );
+    }
+    print!("{}", prepared.display());
+    println!(
+        "# confirm word: {}  ·  timeout: {}",
+        prepared.confirm_word,
+        humantime::format_duration(prepared.timeout)
+    );
+}
+
+/// Shows the request and asks for its confirm word on the terminal; a
+/// refusal when there is no terminal or the word is wrong.
+fn confirm_on_terminal(prepared: &resolve::Prepared) -> Result<(), Refusal> {
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !interactive {
+        return Err(Refusal::new(
+            resolve::RefusalKind::Forbidden,
+            "no terminal to confirm on: pass --yes to run without asking",
+        ));
+    }
+    eprint!(
+        "{}\nType `{}` to send this request: ",
+        prepared.display().trim_end(),
+        prepared.confirm_word
+    );
+    let _ = std::io::stderr().flush();
+    let mut typed = String::new();
+    if std::io::stdin().read_line(&mut typed).is_err() {
+        typed.clear();
+    }
+    attempt::confirm(prepared, &typed)
+}
+/// Prints the upstream's answer (or why there was none) and says which exit
+/// it means.
+fn print_answer(
+    id: &str,
+    prepared: &resolve::Prepared,
+    answer: &Result<crate::action::send::Answer, String>,
+) -> Exit {
+    match answer {
         Ok(a) => {
             let to = prepared
                 .deployment
@@ -169,11 +186,11 @@ pub fn act(args: ActArgs) -> Result<Exit, Failure> {
             if !a.body.is_empty() {
                 println!("{}", a.body);
             }
-            Ok(if a.ok() { Exit::Healthy } else { Exit::Failing })
+            if a.ok() { Exit::Healthy } else { Exit::Failing }
         }
         Err(e) => {
-            eprintln!("villa-telemetry act {}: {e}", args.id);
-            Ok(Exit::Failing)
+            eprintln!("villa-telemetry act {id}: {e}");
+            Exit::Failing
         }
     }
 }

@@ -498,40 +498,36 @@ fn etag_of(body: &[u8]) -> String {
     format!("\"{hex}\"")
 }
 
-async fn handle(
-    State(shared): State<Arc<Shared>>,
-    method: axum::http::Method,
-    uri: Uri,
-    headers: HeaderMap,
-    request_body: axum::body::Bytes,
-) -> Response {
-    let path = key(uri.path());
-    let canned = {
-        let mut overrides = shared.overrides.lock().expect("overrides lock");
-        let with_query = uri.query().map(|q| format!("{path}?{q}"));
-        let hit = if let Some(k) = with_query.filter(|k| overrides.contains_key(k)) {
-            Some(k)
-        } else if overrides.contains_key(&path) {
-            Some(path.clone())
-        } else if overrides.contains_key(ANY_PATH) {
-            Some(ANY_PATH.to_string())
-        } else {
-            None
-        };
-        hit.map(|k| {
-            let o = overrides.get_mut(&k).expect("present");
-            let canned = o.canned.clone();
-            if let Some(n) = &mut o.uses {
-                *n -= 1;
-                if *n == 0 {
-                    overrides.remove(&k);
-                }
-            }
-            canned
-        })
+/// The override set for this path (with its query first), used up once
+/// when it was set for a number of uses.
+fn take_override(shared: &Shared, path: &str, query: Option<&str>) -> Option<Canned> {
+    let mut overrides = shared.overrides.lock().expect("overrides lock");
+    let with_query = query.map(|q| format!("{path}?{q}"));
+    let hit = if let Some(k) = with_query.filter(|k| overrides.contains_key(k)) {
+        Some(k)
+    } else if overrides.contains_key(path) {
+        Some(path.to_owned())
+    } else if overrides.contains_key(ANY_PATH) {
+        Some(ANY_PATH.to_string())
+    } else {
+        None
     };
-    let dispatch = method == axum::http::Method::POST && is_dispatch(&path);
-    let canned = canned.unwrap_or_else(|| match default_fixture(&path) {
+    hit.map(|k| {
+        let o = overrides.get_mut(&k).expect("present");
+        let canned = o.canned.clone();
+        if let Some(n) = &mut o.uses {
+            *n -= 1;
+            if *n == 0 {
+                overrides.remove(&k);
+            }
+        }
+        canned
+    })
+}
+
+/// The recorded fixture for `path`, 204 for a workflow dispatch, else 404.
+fn default_answer(shared: &Shared, path: &str, dispatch: bool) -> Canned {
+    match default_fixture(path) {
         // workflow_dispatch answers 204 No Content, as GitHub does.
         _ if dispatch => Canned {
             status: 204,
@@ -548,7 +544,20 @@ async fn handle(
             body: shared.fixtures.body("error_404_not_found.json"),
             headers: Vec::new(),
         },
-    });
+    }
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: axum::http::Method,
+    uri: Uri,
+    headers: HeaderMap,
+    request_body: axum::body::Bytes,
+) -> Response {
+    let path = key(uri.path());
+    let canned = take_override(&shared, &path, uri.query());
+    let dispatch = method == axum::http::Method::POST && is_dispatch(&path);
+    let canned = canned.unwrap_or_else(|| default_answer(&shared, &path, dispatch));
 
     let body = canned
         .body

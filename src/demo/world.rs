@@ -161,198 +161,11 @@ impl World {
         repo_dir: &Path,
         delay: Duration,
     ) -> io::Result<World> {
-        let prod_sha = if scenario == Scenario::Drift {
-            OLD_SHA
-        } else {
-            NEW_SHA
-        };
-        let health_body = |version: &str, sha: &str, uptime: &str| json!({ "status": "ok", "version": version, "commit": short(sha), "uptime": uptime, "demo": true });
-        let local = start_service("local", 200, health_body("0.4.2", NEW_SHA, "2m"), delay).await?;
-        let staging = match scenario {
-            Scenario::Down => {
-                start_service(
-                    "staging",
-                    500,
-                    json!({ "status": "error", "error": "database connection pool exhausted", "demo": true }),
-                    delay,
-                )
-                .await?
-            }
-            _ => start_service("staging", 200, health_body("0.4.2", NEW_SHA, "15m"), delay).await?,
-        };
-        let production = match scenario {
-            // A port nothing listens on: connection refused.
-            Scenario::Down => {
-                let mut s = start_service("production", 200, json!({}), delay).await?;
-                s._shutdown.take();
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                s
-            }
-            _ => {
-                let version = if scenario == Scenario::Drift {
-                    "0.4.1"
-                } else {
-                    "0.4.2"
-                };
-                start_service(
-                    "production",
-                    200,
-                    health_body(version, prod_sha, "2h"),
-                    delay,
-                )
-                .await?
-            }
-        };
-
+        let [local, staging, production] = start_services(scenario, delay).await?;
         let github = FakeGithub::with_fixtures(embedded_fixtures()).await?;
-        let fx = github.fixtures().clone();
-        let now = Utc::now();
-        let runs = |status: &str,
-                    conclusion: Option<&str>,
-                    started_min_ago: i64,
-                    name: &str,
-                    file: &str,
-                    id: u64| {
-            let mut list = fx.workflow_runs_with(
-                status,
-                conclusion,
-                Some(now - chrono::Duration::minutes(started_min_ago)),
-            );
-            let run = &mut list["workflow_runs"][0];
-            if status == "completed" {
-                // A finished run took a few minutes, as real ones do.
-                let finished = now - chrono::Duration::minutes(started_min_ago)
-                    + chrono::Duration::seconds(194);
-                run["updated_at"] =
-                    json!(finished.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-            }
-            run["name"] = json!(name);
-            run["path"] = json!(format!(".github/workflows/{file}"));
-            run["head_sha"] = json!(NEW_SHA);
-            run["head_branch"] = json!("main");
-            run["html_url"] = json!(format!("https://github.com/{DEMO_REPO}/actions/runs/{id}"));
-            list
-        };
-        let base = format!("repos/{DEMO_REPO}");
-        match scenario {
-            Scenario::Healthy => {
-                github.set(
-                    &format!("{base}/actions/workflows/ci.yml/runs"),
-                    200,
-                    runs(
-                        "completed",
-                        Some("success"),
-                        9,
-                        "CI Pipeline",
-                        "ci.yml",
-                        12345,
-                    ),
-                    &[],
-                );
-                github.set(
-                    &format!("{base}/actions/workflows/deploy.yml/runs"),
-                    200,
-                    runs(
-                        "completed",
-                        Some("success"),
-                        6,
-                        "Deploy",
-                        "deploy.yml",
-                        12346,
-                    ),
-                    &[],
-                );
-            }
-            Scenario::Drift | Scenario::Down => {
-                github.set(
-                    &format!("{base}/actions/workflows/ci.yml/runs"),
-                    200,
-                    runs(
-                        "completed",
-                        Some("failure"),
-                        5,
-                        "CI Pipeline",
-                        "ci.yml",
-                        12345,
-                    ),
-                    &[],
-                );
-                github.set(
-                    &format!("{base}/actions/workflows/deploy.yml/runs"),
-                    200,
-                    runs("in_progress", None, 3, "Deploy", "deploy.yml", 12346),
-                    &[],
-                );
-            }
-        }
-        // CI of each environment's commit. Without these the recorded
-        // combined status (state "failure") answered for every sha, so even
-        // the healthy world showed "CI ✗ Failed" on every card.
-        let commit_ci = |failed: bool| {
-            let mut statuses = fx
-                .body("commit_combined_status.json")
-                .expect("fixture commit_combined_status.json");
-            let state = if failed { "failure" } else { "success" };
-            statuses["state"] = json!(state);
-            for s in statuses["statuses"].as_array_mut().into_iter().flatten() {
-                s["state"] = json!(state);
-            }
-            let mut checks = fx
-                .body("commit_check_runs.json")
-                .expect("fixture commit_check_runs.json");
-            if failed {
-                checks["check_runs"][0]["conclusion"] = json!("failure");
-            }
-            (statuses, checks)
-        };
-        let shas: &[(&str, bool)] = match scenario {
-            Scenario::Healthy => &[(NEW_SHA, false), (OLD_SHA, false)],
-            // The failed CI run is on the new commit; production still runs
-            // the old one, which passed.
-            Scenario::Drift | Scenario::Down => &[(NEW_SHA, true), (OLD_SHA, false)],
-        };
-        for &(sha, failed) in shas {
-            let (statuses, checks) = commit_ci(failed);
-            for id in [sha, short(sha)] {
-                github.set(
-                    &format!("{base}/commits/{id}/status"),
-                    200,
-                    statuses.clone(),
-                    &[],
-                );
-                github.set(
-                    &format!("{base}/commits/{id}/check-runs"),
-                    200,
-                    checks.clone(),
-                    &[],
-                );
-            }
-        }
-
-        let mut compare = fx.compare_with("ahead", 2, 0);
-        compare["html_url"] = json!(format!(
-            "https://github.com/{DEMO_REPO}/compare/{}...{}",
-            short(OLD_SHA),
-            short(NEW_SHA)
-        ));
-        github.set(
-            &format!("{base}/compare/{}...{}", short(OLD_SHA), short(NEW_SHA)),
-            200,
-            compare,
-            &[],
-        );
-
-        // This checkout's commits are not in the simulated repository.
-        if let Ok(head) = crate::probe::git::git(repo_dir, &["rev-parse", "HEAD"]).await {
-            for sha in [NEW_SHA, OLD_SHA] {
-                github.set(
-                    &format!("{base}/compare/{}...{}", head.trim(), short(sha)),
-                    404,
-                    json!({ "message": "Not Found", "documentation_url": "https://docs.github.com/rest/commits/commits#compare-two-commits" }),
-                    &[],
-                );
-            }
-        }
+        script_workflow_runs(&github, scenario);
+        script_commit_ci(&github, scenario);
+        script_compares(&github, repo_dir).await;
         let config_path = dir.join("villa-telemetry.toml");
         std::fs::create_dir_all(dir)?;
         std::fs::write(
@@ -368,6 +181,215 @@ impl World {
             github,
             config_path,
         })
+    }
+}
+
+/// The three health endpoints of `scenario`: local, staging, production.
+async fn start_services(scenario: Scenario, delay: Duration) -> io::Result<[FakeService; 3]> {
+    let prod_sha = if scenario == Scenario::Drift {
+        OLD_SHA
+    } else {
+        NEW_SHA
+    };
+    let health_body = |version: &str, sha: &str, uptime: &str| json!({ "status": "ok", "version": version, "commit": short(sha), "uptime": uptime, "demo": true });
+    let local = start_service("local", 200, health_body("0.4.2", NEW_SHA, "2m"), delay).await?;
+    let staging = match scenario {
+        Scenario::Down => {
+            start_service(
+                "staging",
+                500,
+                json!({ "status": "error", "error": "database connection pool exhausted", "demo": true }),
+                delay,
+            )
+            .await?
+        }
+        _ => start_service("staging", 200, health_body("0.4.2", NEW_SHA, "15m"), delay).await?,
+    };
+    let production = match scenario {
+        // A port nothing listens on: connection refused.
+        Scenario::Down => {
+            let mut s = start_service("production", 200, json!({}), delay).await?;
+            s._shutdown.take();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            s
+        }
+        _ => {
+            let version = if scenario == Scenario::Drift {
+                "0.4.1"
+            } else {
+                "0.4.2"
+            };
+            start_service(
+                "production",
+                200,
+                health_body(version, prod_sha, "2h"),
+                delay,
+            )
+            .await?
+        }
+    };
+    Ok([local, staging, production])
+}
+
+/// The latest CI and deploy runs of `scenario`.
+fn script_workflow_runs(github: &FakeGithub, scenario: Scenario) {
+    let fx = github.fixtures().clone();
+    let now = Utc::now();
+    let runs = |status: &str,
+                conclusion: Option<&str>,
+                started_min_ago: i64,
+                name: &str,
+                file: &str,
+                id: u64| {
+        let mut list = fx.workflow_runs_with(
+            status,
+            conclusion,
+            Some(now - chrono::Duration::minutes(started_min_ago)),
+        );
+        let run = &mut list["workflow_runs"][0];
+        if status == "completed" {
+            // A finished run took a few minutes, as real ones do.
+            let finished =
+                now - chrono::Duration::minutes(started_min_ago) + chrono::Duration::seconds(194);
+            run["updated_at"] = json!(finished.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        }
+        run["name"] = json!(name);
+        run["path"] = json!(format!(".github/workflows/{file}"));
+        run["head_sha"] = json!(NEW_SHA);
+        run["head_branch"] = json!("main");
+        run["html_url"] = json!(format!("https://github.com/{DEMO_REPO}/actions/runs/{id}"));
+        list
+    };
+    let base = format!("repos/{DEMO_REPO}");
+    match scenario {
+        Scenario::Healthy => {
+            github.set(
+                &format!("{base}/actions/workflows/ci.yml/runs"),
+                200,
+                runs(
+                    "completed",
+                    Some("success"),
+                    9,
+                    "CI Pipeline",
+                    "ci.yml",
+                    12345,
+                ),
+                &[],
+            );
+            github.set(
+                &format!("{base}/actions/workflows/deploy.yml/runs"),
+                200,
+                runs(
+                    "completed",
+                    Some("success"),
+                    6,
+                    "Deploy",
+                    "deploy.yml",
+                    12346,
+                ),
+                &[],
+            );
+        }
+        Scenario::Drift | Scenario::Down => {
+            github.set(
+                &format!("{base}/actions/workflows/ci.yml/runs"),
+                200,
+                runs(
+                    "completed",
+                    Some("failure"),
+                    5,
+                    "CI Pipeline",
+                    "ci.yml",
+                    12345,
+                ),
+                &[],
+            );
+            github.set(
+                &format!("{base}/actions/workflows/deploy.yml/runs"),
+                200,
+                runs("in_progress", None, 3, "Deploy", "deploy.yml", 12346),
+                &[],
+            );
+        }
+    }
+}
+
+/// The CI of each environment's commit in `scenario`.
+fn script_commit_ci(github: &FakeGithub, scenario: Scenario) {
+    let fx = github.fixtures().clone();
+    let base = format!("repos/{DEMO_REPO}");
+    // CI of each environment's commit. Without these the recorded
+    // combined status (state "failure") answered for every sha, so even
+    // the healthy world showed "CI ✗ Failed" on every card.
+    let commit_ci = |failed: bool| {
+        let mut statuses = fx
+            .body("commit_combined_status.json")
+            .expect("fixture commit_combined_status.json");
+        let state = if failed { "failure" } else { "success" };
+        statuses["state"] = json!(state);
+        for s in statuses["statuses"].as_array_mut().into_iter().flatten() {
+            s["state"] = json!(state);
+        }
+        let mut checks = fx
+            .body("commit_check_runs.json")
+            .expect("fixture commit_check_runs.json");
+        if failed {
+            checks["check_runs"][0]["conclusion"] = json!("failure");
+        }
+        (statuses, checks)
+    };
+    let shas: &[(&str, bool)] = match scenario {
+        Scenario::Healthy => &[(NEW_SHA, false), (OLD_SHA, false)],
+        // The failed CI run is on the new commit; production still runs
+        // the old one, which passed.
+        Scenario::Drift | Scenario::Down => &[(NEW_SHA, true), (OLD_SHA, false)],
+    };
+    for &(sha, failed) in shas {
+        let (statuses, checks) = commit_ci(failed);
+        for id in [sha, short(sha)] {
+            github.set(
+                &format!("{base}/commits/{id}/status"),
+                200,
+                statuses.clone(),
+                &[],
+            );
+            github.set(
+                &format!("{base}/commits/{id}/check-runs"),
+                200,
+                checks.clone(),
+                &[],
+            );
+        }
+    }
+}
+
+/// Production's drift behind staging, and this checkout's HEAD unknown.
+async fn script_compares(github: &FakeGithub, repo_dir: &Path) {
+    let fx = github.fixtures().clone();
+    let base = format!("repos/{DEMO_REPO}");
+    let mut compare = fx.compare_with("ahead", 2, 0);
+    compare["html_url"] = json!(format!(
+        "https://github.com/{DEMO_REPO}/compare/{}...{}",
+        short(OLD_SHA),
+        short(NEW_SHA)
+    ));
+    github.set(
+        &format!("{base}/compare/{}...{}", short(OLD_SHA), short(NEW_SHA)),
+        200,
+        compare,
+        &[],
+    );
+
+    // This checkout's commits are not in the simulated repository.
+    if let Ok(head) = crate::probe::git::git(repo_dir, &["rev-parse", "HEAD"]).await {
+        for sha in [NEW_SHA, OLD_SHA] {
+            github.set(
+                &format!("{base}/compare/{}...{}", head.trim(), short(sha)),
+                404,
+                json!({ "message": "Not Found", "documentation_url": "https://docs.github.com/rest/commits/commits#compare-two-commits" }),
+                &[],
+            );
+        }
     }
 }
 

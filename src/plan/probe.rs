@@ -30,6 +30,36 @@ pub(super) fn probe_spec(
 ) -> Option<ProbeSpec> {
     let c = &located.value;
     let file = located.file;
+    if !one_probe(b, located) {
+        return None;
+    }
+    if let Some(h) = &c.http {
+        return http_spec(b, file, h.get_ref());
+    }
+    if let Some(p) = &c.prometheus {
+        return match super::metrics::prometheus_spec(p.get_ref()) {
+            Ok(spec) => Some(spec),
+            Err(errors) => {
+                spec_errors(b, file, errors);
+                None
+            }
+        };
+    }
+    if let Some(g) = &c.git {
+        return Some(ProbeSpec::Git {
+            path: b.resolve_path(file, g.get_ref().path.get_ref()),
+        });
+    }
+    if let Some(gh) = &c.github {
+        return github_spec(b, file, gh, repo);
+    }
+    plugin_spec(b, file, c.plugin.as_ref().expect("one probe").get_ref())
+}
+
+/// Whether the check has exactly one probe table; records why not.
+fn one_probe(b: &mut Builder<'_>, located: &Located<CheckConfig>) -> bool {
+    let c = &located.value;
+    let file = located.file;
     let present: Vec<(&str, std::ops::Range<usize>)> = [
         ("http", c.http.as_ref().map(|s| s.span())),
         ("github", c.github.as_ref().map(|s| s.span())),
@@ -48,7 +78,7 @@ pub(super) fn probe_spec(
                 format!("check `{}` has no probe", quote(c.id.get_ref())),
             );
             b.help("add exactly one of `http = { url = \"...\" }`, `github = { workflow = \"ci.yml\" }`, `git = { path = \".\" }`, `plugin = { wasm = \"...\" }`, `prometheus = { url = \"...\", query = \"...\" }`");
-            return None;
+            return false;
         }
         [_] => {}
         [first, second, ..] => {
@@ -63,102 +93,104 @@ pub(super) fn probe_spec(
                 ),
             );
             b.help("a check has exactly one probe table; split it into two [[checks]]");
-            return None;
+            return false;
         }
     }
-    if let Some(h) = &c.http {
-        let h = h.get_ref();
-        let method = method(b, file, h.method.as_ref(), reqwest::Method::GET)?;
-        if !absolute_url(
-            b,
+    true
+}
+
+/// `http = { ... }`.
+fn http_spec(b: &mut Builder<'_>, file: usize, h: &crate::config::HttpConfig) -> Option<ProbeSpec> {
+    let method = method(b, file, h.method.as_ref(), reqwest::Method::GET)?;
+    if !absolute_url(
+        b,
+        file,
+        &h.url,
+        "write the full URL, e.g. \"https://example.com/api/health\" or \"{{env.url}}/api/health\"",
+    ) {
+        return None;
+    }
+    Some(ProbeSpec::Http {
+        method,
+        url: h.url.get_ref().clone(),
+        headers: headers(b, file, &h.headers),
+        body: h.body.as_ref().map(|s| s.get_ref().clone()),
+    })
+}
+
+/// `github = { ... }`: exactly one of workflow, deployment, compare.
+fn github_spec(
+    b: &mut Builder<'_>,
+    file: usize,
+    gh: &toml::Spanned<crate::config::GithubCheckConfig>,
+    repo: Option<&str>,
+) -> Option<ProbeSpec> {
+    let g = gh.get_ref();
+    let repo = repository(
+        b,
+        file,
+        g.repo.as_ref(),
+        repo,
+        gh.span(),
+        "github checks need",
+    )?;
+    let kinds: Vec<&str> = [
+        g.workflow.as_ref().map(|_| "workflow"),
+        g.deployment.as_ref().map(|_| "deployment"),
+        g.compare.as_ref().map(|_| "compare"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if kinds.len() != 1 {
+        b.error(
             file,
-            &h.url,
-            "write the full URL, e.g. \"https://example.com/api/health\" or \"{{env.url}}/api/health\"",
-        ) {
-            return None;
-        }
-        return Some(ProbeSpec::Http {
-            method,
-            url: h.url.get_ref().clone(),
-            headers: headers(b, file, &h.headers),
-            body: h.body.as_ref().map(|s| s.get_ref().clone()),
-        });
-    }
-    if let Some(p) = &c.prometheus {
-        return match super::metrics::prometheus_spec(p.get_ref()) {
-            Ok(spec) => Some(spec),
-            Err(errors) => {
-                spec_errors(b, file, errors);
-                None
-            }
-        };
-    }
-    if let Some(g) = &c.git {
-        return Some(ProbeSpec::Git {
-            path: b.resolve_path(file, g.get_ref().path.get_ref()),
-        });
-    }
-    if let Some(gh) = &c.github {
-        let g = gh.get_ref();
-        let repo = repository(
-            b,
-            file,
-            g.repo.as_ref(),
-            repo,
             gh.span(),
-            "github checks need",
-        )?;
-        let kinds: Vec<&str> = [
-            g.workflow.as_ref().map(|_| "workflow"),
-            g.deployment.as_ref().map(|_| "deployment"),
-            g.compare.as_ref().map(|_| "compare"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if kinds.len() != 1 {
+            if kinds.is_empty() {
+                "github probe needs one of `workflow`, `deployment` or `compare`".to_owned()
+            } else {
+                format!(
+                    "github probe has both `{}` and `{}`; use one per check",
+                    kinds[0], kinds[1]
+                )
+            },
+        );
+        b.help("e.g. github = { workflow = \"ci.yml\", branch = \"main\" }");
+        return None;
+    }
+    let kind = if let Some(w) = &g.workflow {
+        GithubKind::Workflow {
+            workflow: w.get_ref().clone(),
+            branch: g.branch.clone(),
+            stalled_after: g.stalled_after,
+        }
+    } else if let Some(d) = &g.deployment {
+        GithubKind::Deployment {
+            environment: d.get_ref().clone(),
+        }
+    } else {
+        let cmp = g.compare.as_ref().expect("one kind");
+        if !cmp.get_ref().contains("...") {
             b.error(
                 file,
-                gh.span(),
-                if kinds.is_empty() {
-                    "github probe needs one of `workflow`, `deployment` or `compare`".to_owned()
-                } else {
-                    format!(
-                        "github probe has both `{}` and `{}`; use one per check",
-                        kinds[0], kinds[1]
-                    )
-                },
+                cmp.span(),
+                "`compare` must be `BASE...HEAD` (three dots)",
             );
-            b.help("e.g. github = { workflow = \"ci.yml\", branch = \"main\" }");
             return None;
         }
-        let kind = if let Some(w) = &g.workflow {
-            GithubKind::Workflow {
-                workflow: w.get_ref().clone(),
-                branch: g.branch.clone(),
-                stalled_after: g.stalled_after,
-            }
-        } else if let Some(d) = &g.deployment {
-            GithubKind::Deployment {
-                environment: d.get_ref().clone(),
-            }
-        } else {
-            let cmp = g.compare.as_ref().expect("one kind");
-            if !cmp.get_ref().contains("...") {
-                b.error(
-                    file,
-                    cmp.span(),
-                    "`compare` must be `BASE...HEAD` (three dots)",
-                );
-                return None;
-            }
-            GithubKind::Compare {
-                basehead: cmp.get_ref().clone(),
-            }
-        };
-        return Some(ProbeSpec::Github { repo, kind });
-    }
-    let p = c.plugin.as_ref().expect("one probe").get_ref();
+        GithubKind::Compare {
+            basehead: cmp.get_ref().clone(),
+        }
+    };
+    Some(ProbeSpec::Github { repo, kind })
+}
+
+/// `plugin = { ... }`: the component must exist; its memory cap parses.
+fn plugin_spec(
+    b: &mut Builder<'_>,
+    file: usize,
+    p: &crate::config::PluginConfig,
+) -> Option<ProbeSpec> {
     let memory_bytes = match &p.memory {
         None => 32 << 20,
         Some(m) => {

@@ -14,95 +14,12 @@ use super::{
 pub const MAX_CONCURRENCY: usize = 4096;
 
 pub(super) fn settings(b: &mut Builder<'_>) -> Settings {
+    let concurrency = concurrency(b);
+    let body_cap = body_cap(b);
+    let listen = listen(b);
+    let github_api_url = github_api_url(b);
+    let github_history = github_history(b);
     let c = b.config;
-    let concurrency = match &c.run.concurrency {
-        Some(n) if *n.get_ref() == 0 => {
-            b.error(0, n.span(), "`concurrency` must be at least 1");
-            1
-        }
-        Some(n) if *n.get_ref() > MAX_CONCURRENCY => {
-            b.error(
-                0,
-                n.span(),
-                format!(
-                    "`concurrency` is at most {MAX_CONCURRENCY}, got {}",
-                    n.get_ref()
-                ),
-            );
-            b.help(
-                "each check in flight holds a connection and a file descriptor; the default is 256",
-            );
-            MAX_CONCURRENCY
-        }
-        Some(n) => *n.get_ref(),
-        None => DEFAULT_CONCURRENCY,
-    };
-    let body_cap = match &c.run.max_body {
-        None => DEFAULT_BODY_CAP,
-        Some(s) => crate::units::ByteSize::parse(s.get_ref())
-            .map(crate::units::ByteSize::as_usize)
-            .unwrap_or_else(|| {
-                b.error(
-                    0,
-                    s.span(),
-                    format!("invalid size `{}`", quote(s.get_ref())),
-                );
-                b.help("write a size like \"1MiB\", \"512KiB\" or \"2MB\"");
-                DEFAULT_BODY_CAP
-            }),
-    };
-    let listen = match &c.serve.listen {
-        None => "127.0.0.1:3003".to_owned(),
-        Some(l) => {
-            if l.get_ref().parse::<std::net::SocketAddr>().is_err() {
-                b.error(
-                    0,
-                    l.span(),
-                    format!(
-                        "`listen` must be an address like 127.0.0.1:3003, got `{}`",
-                        quote(l.get_ref())
-                    ),
-                );
-            }
-            l.get_ref().clone()
-        }
-    };
-    let github_api_url = c.github.api_url.as_ref().map_or_else(
-        || "https://api.github.com".to_owned(),
-        |u| u.get_ref().trim_end_matches('/').to_owned(),
-    );
-    if let Some(u) = &c.github.api_url {
-        super::templates::misplaced_secret(
-            b,
-            0,
-            u.get_ref(),
-            u.span(),
-            super::templates::SecretsIn::Check,
-        );
-    }
-    if let Some(u) = &c.github.api_url
-        && reqwest::Url::parse(u.get_ref()).is_err()
-    {
-        b.error(
-            0,
-            u.span(),
-            format!("`api_url` is not a URL: `{}`", quote(u.get_ref())),
-        );
-    }
-    let github_history = match &c.github.history {
-        None => DEFAULT_GITHUB_HISTORY,
-        Some(n) if *n.get_ref() > MAX_GITHUB_HISTORY as u64 => {
-            b.error(
-                0,
-                n.span(),
-                format!(
-                    "`history` is at most {MAX_GITHUB_HISTORY}: each deployment listed costs a request for its status"
-                ),
-            );
-            MAX_GITHUB_HISTORY
-        }
-        Some(n) => *n.get_ref() as usize,
-    };
     let templates_dir = c.project.templates.as_ref().map(|t| {
         let p = b.resolve_path(0, t.get_ref());
         if !p.is_dir() {
@@ -126,6 +43,120 @@ pub(super) fn settings(b: &mut Builder<'_>) -> Settings {
         github_history,
         github_pull_requests: c.github.pull_requests.unwrap_or(true),
         templates_dir,
+    }
+}
+
+/// `[run] concurrency`, at least 1 and at most [`MAX_CONCURRENCY`].
+fn concurrency(b: &mut Builder<'_>) -> usize {
+    let c = b.config;
+    match &c.run.concurrency {
+        Some(n) if *n.get_ref() == 0 => {
+            b.error(0, n.span(), "`concurrency` must be at least 1");
+            1
+        }
+        Some(n) if *n.get_ref() > MAX_CONCURRENCY => {
+            b.error(
+                0,
+                n.span(),
+                format!(
+                    "`concurrency` is at most {MAX_CONCURRENCY}, got {}",
+                    n.get_ref()
+                ),
+            );
+            b.help(
+                "each check in flight holds a connection and a file descriptor; the default is 256",
+            );
+            MAX_CONCURRENCY
+        }
+        Some(n) => *n.get_ref(),
+        None => DEFAULT_CONCURRENCY,
+    }
+}
+
+/// `[run] max_body` in bytes.
+fn body_cap(b: &mut Builder<'_>) -> usize {
+    let c = b.config;
+    match &c.run.max_body {
+        None => DEFAULT_BODY_CAP,
+        Some(s) => crate::units::ByteSize::parse(s.get_ref())
+            .map(crate::units::ByteSize::as_usize)
+            .unwrap_or_else(|| {
+                b.error(
+                    0,
+                    s.span(),
+                    format!("invalid size `{}`", quote(s.get_ref())),
+                );
+                b.help("write a size like \"1MiB\", \"512KiB\" or \"2MB\"");
+                DEFAULT_BODY_CAP
+            }),
+    }
+}
+
+/// `[serve] listen`, checked to be an address.
+fn listen(b: &mut Builder<'_>) -> String {
+    let c = b.config;
+    match &c.serve.listen {
+        None => "127.0.0.1:3003".to_owned(),
+        Some(l) => {
+            if l.get_ref().parse::<std::net::SocketAddr>().is_err() {
+                b.error(
+                    0,
+                    l.span(),
+                    format!(
+                        "`listen` must be an address like 127.0.0.1:3003, got `{}`",
+                        quote(l.get_ref())
+                    ),
+                );
+            }
+            l.get_ref().clone()
+        }
+    }
+}
+
+/// `[github] api_url`, checked, without a trailing `/`.
+fn github_api_url(b: &mut Builder<'_>) -> String {
+    let c = b.config;
+    let url = c.github.api_url.as_ref().map_or_else(
+        || "https://api.github.com".to_owned(),
+        |u| u.get_ref().trim_end_matches('/').to_owned(),
+    );
+    if let Some(u) = &c.github.api_url {
+        super::templates::misplaced_secret(
+            b,
+            0,
+            u.get_ref(),
+            u.span(),
+            super::templates::SecretsIn::Check,
+        );
+    }
+    if let Some(u) = &c.github.api_url
+        && reqwest::Url::parse(u.get_ref()).is_err()
+    {
+        b.error(
+            0,
+            u.span(),
+            format!("`api_url` is not a URL: `{}`", quote(u.get_ref())),
+        );
+    }
+    url
+}
+
+/// `[github] history`, at most [`MAX_GITHUB_HISTORY`].
+fn github_history(b: &mut Builder<'_>) -> usize {
+    let c = b.config;
+    match &c.github.history {
+        None => DEFAULT_GITHUB_HISTORY,
+        Some(n) if *n.get_ref() > MAX_GITHUB_HISTORY as u64 => {
+            b.error(
+                0,
+                n.span(),
+                format!(
+                    "`history` is at most {MAX_GITHUB_HISTORY}: each deployment listed costs a request for its status"
+                ),
+            );
+            MAX_GITHUB_HISTORY
+        }
+        Some(n) => *n.get_ref() as usize,
     }
 }
 

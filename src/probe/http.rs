@@ -119,59 +119,9 @@ pub async fn observe(
     needs_body: bool,
 ) -> Probed {
     let started = Instant::now();
-    let (mut method, mut url, mut headers, mut body) = (
-        req.method.clone(),
-        req.url.clone(),
-        req.headers.clone(),
-        req.body.clone(),
-    );
-    let mut hops = 0;
-    let response = loop {
-        let mut builder = client.request(method.clone(), &url);
-        for (name, value) in &headers {
-            builder = builder.header(name, value);
-        }
-        if let Some(body) = &body {
-            builder = builder.body(body.clone());
-        }
-        let response = match builder.send().await {
-            Ok(r) => r,
-            Err(e) => {
-                let p = describe_error(&e, &req.url);
-                return Probed::error(p.kind, p.message, started.elapsed());
-            }
-        };
-        let Some(next) = cross_origin_redirect(&response) else {
-            break response;
-        };
-        hops += 1;
-        if hops > MAX_REDIRECTS {
-            return Probed::error(
-                ErrorKind::Redirect,
-                format!("too many redirects from {} (a redirect loop?)", req.url),
-                started.elapsed(),
-            );
-        }
-        // Another origin gets no secret: not the `${VAR}` headers, and not
-        // what reqwest itself would strip.
-        headers.retain(|(name, _)| {
-            let name = name.to_ascii_lowercase();
-            !req.secret_headers
-                .iter()
-                .any(|s| s.eq_ignore_ascii_case(&name))
-                && !matches!(
-                    name.as_str(),
-                    "authorization" | "cookie" | "proxy-authorization"
-                )
-        });
-        let status = response.status().as_u16();
-        if status == 303 && method != reqwest::Method::HEAD
-            || matches!(status, 301 | 302) && method == reqwest::Method::POST
-        {
-            method = reqwest::Method::GET;
-            body = None;
-        }
-        url = next.to_string();
+    let response = match send(client, &req).await {
+        Ok(r) => r,
+        Err(p) => return Probed::error(p.kind, p.message, started.elapsed()),
     };
     let status = response.status();
     let headers: Vec<(String, String)> = response
@@ -190,36 +140,10 @@ pub async fn observe(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
 
-    let mut body = Vec::new();
-    let mut truncated = false;
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(bytes) => {
-                if body.len() + bytes.len() > body_cap {
-                    body.extend_from_slice(&bytes[..body_cap - body.len()]);
-                    truncated = true;
-                    break;
-                }
-                body.extend_from_slice(&bytes);
-            }
-            Err(e) => {
-                return Probed::error(
-                    if e.is_timeout() {
-                        ErrorKind::Timeout
-                    } else {
-                        ErrorKind::Connection
-                    },
-                    format!(
-                        "connection broke while reading the body from {}: {}",
-                        req.url,
-                        chain(&e)
-                    ),
-                    started.elapsed(),
-                );
-            }
-        }
-    }
+    let (body, truncated) = match read_body(response, body_cap, &req.url).await {
+        Ok(read) => read,
+        Err(p) => return Probed::error(p.kind, p.message, started.elapsed()),
+    };
     let duration = started.elapsed();
     if truncated && needs_body {
         return Probed::error(
@@ -251,23 +175,7 @@ pub async fn observe(
         units::duration(duration)
     )
     .replace("  ", " ");
-    let verdict = if status.is_server_error() {
-        Verdict::Error(Problem::new(
-            ErrorKind::HttpStatus,
-            format!(
-                "HTTP {} {reason} from {}: the service is up but failing",
-                status.as_u16(),
-                req.url
-            ),
-        ))
-    } else if status.is_client_error() || status.is_redirection() {
-        Verdict::Fail(Problem::new(
-            status_kind(status.as_u16()),
-            format!("HTTP {} {reason} from {}", status.as_u16(), req.url),
-        ))
-    } else {
-        Verdict::Pass
-    };
+    let verdict = verdict_of(status, &req.url);
     let mut fields = Map::new();
     if truncated {
         fields.insert("body_truncated".into(), Value::Bool(true));
@@ -285,6 +193,122 @@ pub async fn observe(
         fields,
         verdict,
         log: Vec::new(),
+    }
+}
+
+/// Sends `req`, following redirects within its origin (reqwest does) and to
+/// other origins here, without its secret headers. `Err` says why no answer came.
+async fn send(client: &reqwest::Client, req: &HttpRequest) -> Result<reqwest::Response, Problem> {
+    let (mut method, mut url, mut headers, mut body) = (
+        req.method.clone(),
+        req.url.clone(),
+        req.headers.clone(),
+        req.body.clone(),
+    );
+    let mut hops = 0;
+    loop {
+        let mut builder = client.request(method.clone(), &url);
+        for (name, value) in &headers {
+            builder = builder.header(name, value);
+        }
+        if let Some(body) = &body {
+            builder = builder.body(body.clone());
+        }
+        let response = match builder.send().await {
+            Ok(r) => r,
+            Err(e) => return Err(describe_error(&e, &req.url)),
+        };
+        let Some(next) = cross_origin_redirect(&response) else {
+            break Ok(response);
+        };
+        hops += 1;
+        if hops > MAX_REDIRECTS {
+            return Err(Problem::new(
+                ErrorKind::Redirect,
+                format!("too many redirects from {} (a redirect loop?)", req.url),
+            ));
+        }
+        // Another origin gets no secret: not the `${VAR}` headers, and not
+        // what reqwest itself would strip.
+        headers.retain(|(name, _)| {
+            let name = name.to_ascii_lowercase();
+            !req.secret_headers
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(&name))
+                && !matches!(
+                    name.as_str(),
+                    "authorization" | "cookie" | "proxy-authorization"
+                )
+        });
+        let status = response.status().as_u16();
+        if status == 303 && method != reqwest::Method::HEAD
+            || matches!(status, 301 | 302) && method == reqwest::Method::POST
+        {
+            method = reqwest::Method::GET;
+            body = None;
+        }
+        url = next.to_string();
+    }
+}
+
+/// Reads the body up to `cap` bytes: (bytes, whether it was cut there).
+async fn read_body(
+    response: reqwest::Response,
+    cap: usize,
+    url: &str,
+) -> Result<(Vec<u8>, bool), Problem> {
+    let mut body = Vec::new();
+    let mut truncated = false;
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(bytes) => {
+                if body.len() + bytes.len() > cap {
+                    body.extend_from_slice(&bytes[..cap - body.len()]);
+                    truncated = true;
+                    break;
+                }
+                body.extend_from_slice(&bytes);
+            }
+            Err(e) => {
+                return Err(Problem::new(
+                    if e.is_timeout() {
+                        ErrorKind::Timeout
+                    } else {
+                        ErrorKind::Connection
+                    },
+                    format!(
+                        "connection broke while reading the body from {}: {}",
+                        url,
+                        chain(&e)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok((body, truncated))
+}
+
+/// The probe's own verdict on an HTTP status: 5xx an error (up but
+/// failing), 3xx and 4xx a failure.
+fn verdict_of(status: reqwest::StatusCode, url: &str) -> Verdict {
+    let reason = status.canonical_reason().unwrap_or("");
+    if status.is_server_error() {
+        Verdict::Error(Problem::new(
+            ErrorKind::HttpStatus,
+            format!(
+                "HTTP {} {reason} from {}: the service is up but failing",
+                status.as_u16(),
+                url
+            ),
+        ))
+    } else if status.is_client_error() || status.is_redirection() {
+        Verdict::Fail(Problem::new(
+            status_kind(status.as_u16()),
+            format!("HTTP {} {reason} from {}", status.as_u16(), url),
+        ))
+    } else {
+        Verdict::Pass
     }
 }
 
