@@ -157,13 +157,19 @@ impl From<Exit> for ExitCode {
     }
 }
 
+/// The one colour decision: stderr is a terminal and `NO_COLOR` is unset
+/// (<https://no-color.org>). Diagnostics and the progress bar both ask it.
+pub fn stderr_color() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
+}
+
 /// Entry point used by `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let color = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    let color = stderr_color();
     let outcome = match cli.command {
-        Command::Run(args) => run(args, color),
-        Command::Check { config } => check(&config, color),
+        Command::Run(args) => run(args),
+        Command::Check { config } => check(&config),
         Command::Schema => {
             print!("{}", crate::report::schema::report_schema_json());
             Ok(Exit::Healthy)
@@ -265,7 +271,7 @@ fn plugin(_cmd: PluginCommand) -> Result<Exit, Failure> {
     ))
 }
 
-fn check(path: &Path, _color: bool) -> Result<Exit, Failure> {
+fn check(path: &Path) -> Result<Exit, Failure> {
     let plan = load_plan(path)?;
     let envs = plan.environments.len();
     let jobs = plan.jobs.len();
@@ -390,7 +396,7 @@ fn demo(
     outcome
 }
 
-fn run(args: RunArgs, _color: bool) -> Result<Exit, Failure> {
+fn run(args: RunArgs) -> Result<Exit, Failure> {
     let mut plan = load_plan(&args.config)?;
     for e in &args.envs {
         if !plan.environments.iter().any(|x| &x.id == e) {
@@ -457,10 +463,10 @@ fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {
         return None;
     }
     let bar = indicatif::ProgressBar::new(total as u64);
-    let style = if std::env::var_os("NO_COLOR").is_some() {
-        "{spinner} checking {pos}/{len}"
-    } else {
+    let style = if stderr_color() {
         "{spinner:.magenta} checking {pos}/{len} {wide_bar:.magenta/dim}"
+    } else {
+        "{spinner} checking {pos}/{len}"
     };
     bar.set_style(indicatif::ProgressStyle::with_template(style).expect("valid template"));
     bar.enable_steady_tick(std::time::Duration::from_millis(80));

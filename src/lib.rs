@@ -15,6 +15,7 @@ pub mod demo;
 pub mod error;
 pub mod metric;
 pub mod outcome;
+pub mod paths;
 pub mod pipeline;
 pub mod plan;
 pub mod probe;

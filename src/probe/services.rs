@@ -67,7 +67,11 @@ impl Services {
             .iter()
             .any(|c| matches!(&c.probe, ProbeSpec::Plugin(p) if !p.allow_github.is_empty()));
         let github = (uses_github(plan) || plugins_read_github).then(|| {
-            let cache_dir = plan.settings.github_disk_cache.then(cache_dir).flatten();
+            let cache_dir = plan
+                .settings
+                .github_disk_cache
+                .then(crate::paths::cache_dir)
+                .flatten();
             GithubClient::new(
                 http.clone(),
                 &plan.settings.github_api_url,
@@ -139,13 +143,4 @@ pub fn uses_github(plan: &Plan) -> bool {
     plan.checks
         .iter()
         .any(|c| matches!(c.probe, ProbeSpec::Github { .. }))
-}
-
-/// `$XDG_CACHE_HOME/villa-telemetry`, else `~/.cache/villa-telemetry`.
-fn cache_dir() -> Option<std::path::PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))?;
-    Some(base.join("villa-telemetry"))
 }

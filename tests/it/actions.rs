@@ -4,43 +4,11 @@
 
 use crate::actions_support;
 
-use std::path::Path;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
-use actions_support::{SECRET, Upstream, audit_lines, config};
+use crate::support::BIN;
+use actions_support::{SECRET, Upstream, audit_lines, config, text, villa};
 use villa_telemetry::demo::github::{FakeGithub, Fixtures};
-
-const BIN: &str = env!("CARGO_BIN_EXE_villa-telemetry");
-
-/// Runs the binary off the async runtime (the upstreams live on it).
-async fn villa(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = std::process::Command::new(BIN);
-    cmd.args(args)
-        .arg("--config")
-        .arg(dir.join("villa-telemetry.toml"))
-        .current_dir(dir)
-        .env("TEST_DEPLOY_TOKEN", SECRET)
-        .env("XDG_STATE_HOME", dir.join("xdg"))
-        .env_remove("GITHUB_TOKEN")
-        .env_remove("GH_TOKEN")
-        .env("PATH", "/usr/bin:/bin")
-        .stdin(std::process::Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    tokio::task::spawn_blocking(move || cmd.output().expect("runs"))
-        .await
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 struct Setup {
     dir: tempfile::TempDir,

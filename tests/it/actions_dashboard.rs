@@ -240,7 +240,7 @@ async fn actions_are_off_by_default() {
 
 /// Runs the CLI against `config` off the async runtime.
 async fn cli(config: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_villa-telemetry"));
+    let mut cmd = std::process::Command::new(crate::support::BIN);
     cmd.args(args)
         .arg("--config")
         .arg(config)

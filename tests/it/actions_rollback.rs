@@ -7,17 +7,13 @@
 
 use crate::actions_support;
 
-use std::path::Path;
-use std::process::Output;
-
 use actions_support::rollback::{BEFORE, ERRORED, FAILED, FIXTURES, LIVE, config, history};
 use actions_support::{
-    SECRET, Served, Upstream, assert_no_secret_form, audit_lines, client, serve_config,
+    SECRET, Served, Upstream, assert_no_secret_form, audit_lines, client, serve_config, text, villa,
 };
 use serde_json::{Value, json};
 use villa_telemetry::demo::github::FakeGithub;
 
-const BIN: &str = env!("CARGO_BIN_EXE_villa-telemetry");
 struct Setup {
     dir: tempfile::TempDir,
     upstream: Upstream,
@@ -35,34 +31,6 @@ async fn setup(serve_actions: bool) -> Setup {
         upstream,
         github,
     }
-}
-
-async fn villa(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = std::process::Command::new(BIN);
-    cmd.args(args)
-        .arg("--config")
-        .arg(dir.join("villa-telemetry.toml"))
-        .current_dir(dir)
-        .env("TEST_DEPLOY_TOKEN", SECRET)
-        .env("XDG_STATE_HOME", dir.join("xdg"))
-        .env_remove("GITHUB_TOKEN")
-        .env_remove("GH_TOKEN")
-        .env("PATH", "/usr/bin:/bin")
-        .stdin(std::process::Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    tokio::task::spawn_blocking(move || cmd.output().expect("runs"))
-        .await
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn no_secret(s: &Setup, out: &str) {

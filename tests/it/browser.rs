@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_villa-telemetry");
+use crate::support::BIN;
 
 /// One chromium at a time: two cores, and the offline test is timing-bound.
 static BROWSER: Mutex<()> = Mutex::new(());

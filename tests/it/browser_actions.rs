@@ -19,7 +19,7 @@ use std::time::Duration;
 use actions_support::{SECRET, Upstream, audit_lines, config, rollback};
 use villa_telemetry::demo::github::FakeGithub;
 
-const BIN: &str = env!("CARGO_BIN_EXE_villa-telemetry");
+use crate::support::BIN;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

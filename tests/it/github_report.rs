@@ -835,7 +835,7 @@ async fn echo_github() -> (String, tokio::sync::oneshot::Sender<()>) {
 /// `villa-telemetry run --format FORMAT` with the secret in GITHUB_TOKEN;
 /// stdout and stderr together.
 async fn run_binary(config: &Path, format: &str, cache: &Path) -> (String, Option<i32>) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_villa-telemetry"))
+    let out = tokio::process::Command::new(crate::support::BIN)
         .args(["run", "--config"])
         .arg(config)
         .args(["--format", format])

@@ -26,7 +26,7 @@ use villa_telemetry::report::schema::report_schema_json;
 use villa_telemetry::runner::Services;
 use villa_telemetry::serve::{self, AppState, mcp::Telemetry};
 
-const BIN: &str = env!("CARGO_BIN_EXE_villa-telemetry");
+use crate::support::BIN;
 
 struct Demo {
     dir: tempfile::TempDir,

@@ -22,7 +22,7 @@ use villa_telemetry::metric::Level;
 use villa_telemetry::render::{Format, RenderExtras, Renderer};
 use villa_telemetry::report::{CheckResult, CheckStatus, Report};
 
-const BIN: &str = env!("CARGO_BIN_EXE_villa-telemetry");
+use crate::support::BIN;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -11,7 +11,7 @@ use villa_telemetry::render::to_json;
 use villa_telemetry::report::schema::report_schema;
 use villa_telemetry::runner::Services;
 
-const BIN: &str = env!("CARGO_BIN_EXE_villa-telemetry");
+use crate::support::BIN;
 
 fn assert_valid(schema: &Value, report: &Value, what: &str) {
     let validator = jsonschema::validator_for(schema).expect("the schema compiles");

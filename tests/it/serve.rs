@@ -21,7 +21,7 @@ use villa_telemetry::render::Renderer;
 use villa_telemetry::runner::Services;
 use villa_telemetry::serve::{self, AppState};
 
-const BIN: &str = env!("CARGO_BIN_EXE_villa-telemetry");
+use crate::support::BIN;
 const LISTEN: &str = "127.0.0.1:3003";
 
 /// Two environments, each with a counting health endpoint, and a template

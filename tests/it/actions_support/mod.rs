@@ -19,23 +19,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 
 pub mod rollback;
 
-/// What the upstream received (health checks excluded).
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub method: String,
-    pub path: String,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl Received {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
+/// What the upstream received (health checks excluded): the same record as
+/// every fake upstream's.
+pub use crate::support::Seen as Received;
 
 #[derive(Default)]
 struct Shared {
@@ -131,15 +117,11 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    shared.received.lock().unwrap().push(Received {
-        method: method.to_string(),
-        path: path.clone(),
-        headers: headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
-            .collect(),
-        body: String::from_utf8_lossy(&body).into_owned(),
-    });
+    shared
+        .received
+        .lock()
+        .unwrap()
+        .push(Received::of(&method, &uri, &headers, &body));
     match path.as_str() {
         "/hang" => {
             tokio::time::sleep(Duration::from_secs(120)).await;
@@ -293,6 +275,39 @@ pub fn audit_lines(dir: &Path) -> Vec<serde_json::Value> {
             .collect(),
         Err(_) => Vec::new(),
     }
+}
+
+// ------------------------------------------------------------------- cli --
+
+/// Runs the binary on `dir`'s config off the async runtime (the upstreams
+/// live on it), with the deploy token set and no GitHub token.
+pub async fn villa(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(crate::support::BIN);
+    cmd.args(args)
+        .arg("--config")
+        .arg(dir.join("villa-telemetry.toml"))
+        .current_dir(dir)
+        .env("TEST_DEPLOY_TOKEN", SECRET)
+        .env("XDG_STATE_HOME", dir.join("xdg"))
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("GH_TOKEN")
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    tokio::task::spawn_blocking(move || cmd.output().expect("runs"))
+        .await
+        .unwrap()
+}
+
+/// stdout then stderr, as one text.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 // ----------------------------------------------------------------- serve --

@@ -19,6 +19,9 @@ use serde_json::Value;
 #[cfg(feature = "plugins")]
 pub mod plugin_build;
 
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_villa-telemetry");
+
 // ---------------------------------------------------------------- server --
 
 /// A request the loopback server saw.
@@ -32,11 +35,40 @@ pub struct Seen {
     pub uri: String,
     /// Header names lower-cased.
     pub headers: Vec<(String, String)>,
+    /// The body, as text.
+    pub body: String,
     /// When it arrived.
     pub at: Instant,
 }
 
 impl Seen {
+    /// What arrived: the one constructor of every fake upstream here.
+    pub fn of(
+        method: &axum::http::Method,
+        uri: &axum::http::Uri,
+        headers: &axum::http::HeaderMap,
+        body: &[u8],
+    ) -> Seen {
+        Seen {
+            method: method.to_string(),
+            path: uri.path().to_owned(),
+            uri: uri
+                .path_and_query()
+                .map_or_else(|| uri.path().to_owned(), |p| p.to_string()),
+            headers: headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_ascii_lowercase(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: String::from_utf8_lossy(body).into_owned(),
+            at: Instant::now(),
+        }
+    }
+
     /// First header value by (lower-case) name.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -186,25 +218,12 @@ impl Drop for Server {
 }
 
 async fn handle(state: &State, req: Request) -> Response {
-    let seen = Seen {
-        method: req.method().to_string(),
-        path: req.uri().path().to_owned(),
-        uri: req
-            .uri()
-            .path_and_query()
-            .map_or_else(|| req.uri().path().to_owned(), |p| p.to_string()),
-        headers: req
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_ascii_lowercase(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        at: Instant::now(),
-    };
+    let (parts, body) = req.into_parts();
+    // Bodies here are small; a cap keeps a runaway client from mattering.
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let seen = Seen::of(&parts.method, &parts.uri, &parts.headers, &body);
     state.seen.lock().unwrap().push(seen.clone());
     let handler = state.routes.lock().unwrap().get(&seen.path).cloned();
     let reply = match handler {
