@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark of `villa-telemetry serve` (see BENCHMARKS.serve.md):
+# Benchmark of `villa-telemetry serve` (see BENCHMARKS.md, serve):
 #   1. requests/s and p99 of the cached /api/telemetry/status under wrk
 #      (64 connections) while every upstream takes 1 s;
 #   2. resident memory of serve with 100 checks after a few refreshes;

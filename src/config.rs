@@ -173,8 +173,10 @@ pub struct EnvironmentConfig {
     pub tracks: Option<Spanned<String>>,
 }
 
-/// `[[checks]]`: one struct with optional probe tables (see DESIGN.md for why
-/// not an enum).
+/// `[[checks]]`: one struct with optional probe tables, not an enum:
+/// `#[serde(tag)]`, untagged and `flatten` lose TOML spans and break
+/// `deny_unknown_fields`, so the plan step enforces "exactly one probe" with
+/// an error that points at the check.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckConfig {

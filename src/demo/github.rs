@@ -1,18 +1,18 @@
 //! A GitHub look-alike on loopback, serving real recorded REST responses.
 //!
 //! Used by the `demo` command (nothing external needed to see the tool
-//! work), by the integration tests and by benches. It serves the fixtures in
-//! `shared/fixtures/github` (see its SOURCES.md: real captures plus GitHub's
-//! documented examples) with their recorded headers (`ETag`,
-//! `x-ratelimit-*`), answers `If-None-Match` with 304, counts requests per
-//! path, and lets a test override any route: a failed run, a rate limit, a
-//! 500, or an answer that comes late or never ([`FakeGithub::delay`],
-//! [`FakeGithub::hang`]).
+//! work), by the integration tests and by benches. It serves a directory of
+//! fixtures (real captures plus GitHub's documented examples; the demo's own
+//! are in `src/demo/fixtures`, see its `SOURCES.md`) with their recorded
+//! headers (`ETag`, `x-ratelimit-*`), answers `If-None-Match` with 304,
+//! counts requests per path, and lets a test override any route: a failed
+//! run, a rate limit, a 500, or an answer that comes late or never
+//! ([`FakeGithub::delay`], [`FakeGithub::hang`]).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use villa_telemetry::demo::github::FakeGithub;
-//! let fake = FakeGithub::start("../shared/fixtures/github").await?;
+//! let fake = FakeGithub::start("src/demo/fixtures").await?;
 //! let runs = fake.fixtures().workflow_runs_with("completed", Some("failure"), None);
 //! fake.set("repos/o/r/actions/workflows/ci.yml/runs", 200, runs, &[]);
 //! // ... point a GithubClient at fake.url() ...
@@ -153,7 +153,7 @@ impl Fixtures {
 
     /// The real compare body (`compare_ahead.json`) with `status`,
     /// `ahead_by`, `behind_by` changed; `identical` also empties `commits` and
-    /// `files`. No `diverged` or `identical` body was captured (SOURCES.md).
+    /// `files`. No `diverged` or `identical` body was captured.
     pub fn compare_with(&self, status: &str, ahead_by: u64, behind_by: u64) -> Value {
         let mut c = self
             .body("compare_ahead.json")

@@ -34,7 +34,7 @@ pub const OLD_SHA: &str = "53004a6e1f2d3c4b5a69788796a5b4c3d2e1f0a9";
 pub enum Scenario {
     /// Everything in sync, CI green.
     Healthy,
-    /// Seed 000's picture: production 2 commits behind staging, CI failed,
+    /// The default picture: production 2 commits behind staging, CI failed,
     /// deploy running.
     Drift,
     /// Staging down (500), production unreachable.

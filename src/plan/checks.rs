@@ -107,7 +107,9 @@ fn check(
         misplaced_secret(b, located.file, text, span, SecretsIn::Check);
     }
 
-    // Plugins default to a tighter budget than network checks (DESIGN.md).
+    // Plugins default to their own 2s, not `[run] timeout`: a plugin run
+    // computes in this process, up to its memory cap, while a network check
+    // mostly waits.
     let probe_default = if c.plugin.is_some() {
         PLUGIN_TIMEOUT
     } else {

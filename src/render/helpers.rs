@@ -276,7 +276,8 @@ pub fn status_label(status: &str) -> &'static str {
     }
 }
 
-/// The word on an environment card (seed 000: "Running" / "Error" / "Unknown").
+/// The word on an environment card: "Running" / "Warning" / "Error" /
+/// "Offline" / "Unknown".
 pub fn env_label(status: &str, offline: bool) -> &'static str {
     if offline {
         return "Offline";

@@ -1,7 +1,8 @@
 //! The one model every output is rendered from.
 //!
-//! Field names follow the product spec (seed 000) and DESIGN.md. Order is
-//! stable: environments as configured, checks by id then environment.
+//! Field names are the public JSON contract, described by the schema in
+//! [`schema`] and versioned by [`SCHEMA_VERSION`]. Order is stable:
+//! environments as configured, checks by id then environment.
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;

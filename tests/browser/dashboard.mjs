@@ -5,7 +5,7 @@
 // Environment:
 //   BASE_URL         page to load (http://… of a running `serve`, or file://… of a rendered page); required
 //   STATE            what the page is expected to show, and the screenshot name:
-//                      warning  (default) env cards, a drift banner and a failed CI run (seed 000's scenario)
+//                      warning  (default) env cards, a drift banner and a failed CI run (the demo's drift scenario)
 //                      green    env cards, "All systems operational", no drift banner, and Refresh
 //                               keeps refreshing in place after live swaps
 //                      failing  a failing environment card with its error text

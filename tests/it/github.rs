@@ -708,7 +708,7 @@ async fn anonymous_source_never_sends_a_token() {
 }
 
 /// The Villa config shape: 2 workflow checks, production-vs-staging compare,
-/// commit CI for 3 environments. Numbers go to BENCHMARKS.github.md.
+/// commit CI for 3 environments. Its numbers are in BENCHMARKS.md (GitHub).
 #[tokio::test]
 async fn villa_shape_second_pass_is_all_conditional() {
     let fake = fake().await;

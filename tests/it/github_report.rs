@@ -177,7 +177,7 @@ fn closed_port() -> u16 {
 
 // ------------------------------------------------------------------ tests
 
-/// Seed 000's picture through the demo world: CI failed, deploy running,
+/// The demo's default (drift) world: CI failed, deploy running,
 /// production 2 commits behind staging.
 #[tokio::test]
 async fn drift_world_reports_ci_drift_commit_ci_and_links() {

@@ -1,5 +1,5 @@
 //! `serve`'s in-memory history draws a metric card's sparkline when the
-//! probe brings no trend of its own (a JSON stats endpoint, seed 003's way),
+//! probe brings no trend of its own (a JSON stats endpoint),
 //! and metric panels follow the config's order, not the check ids'.
 
 use std::sync::Arc;

@@ -778,7 +778,7 @@ fn median_and_p90(mut samples: Vec<Duration>) -> (Duration, Duration) {
     (samples[samples.len() / 2], samples[samples.len() * 9 / 10])
 }
 
-/// Not a check of behaviour: measures overhead for BENCHMARKS.plugins.md.
+/// Not a check of behaviour: measures overhead for BENCHMARKS.md (Plugins).
 /// Run it with `benches/plugins.sh` (release build, `--ignored --nocapture`).
 #[test]
 #[ignore = "benchmark; run via benches/plugins.sh"]

@@ -82,7 +82,7 @@ impl PluginHost {
 
         // A dedicated OS thread, not a tokio task: guests spinning on every
         // worker thread would starve a task, no tick would fire and nothing
-        // would ever time out (the prototype hung exactly like that). The
+        // would ever time out (a ticker on a tokio task hangs exactly so). The
         // weak handle lets the thread end when the engine is dropped.
         let weak = engine.weak();
         let active = Arc::new(AtomicUsize::new(0));
