@@ -68,18 +68,10 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
-/// `$XDG_STATE_HOME/villa-telemetry/audit.jsonl`, else
-/// `~/.local/state/villa-telemetry/audit.jsonl`.
+/// `audit.jsonl` in the user's state directory ([`crate::paths::state_dir`]:
+/// `$XDG_STATE_HOME/villa-telemetry`, else `~/.local/state/villa-telemetry`).
 pub fn default_path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".local/state"))
-        })?;
-    Some(base.join("villa-telemetry").join("audit.jsonl"))
+    crate::paths::state_dir().map(|d| d.join("audit.jsonl"))
 }
 
 /// The configured path, else the default one.
@@ -93,22 +85,86 @@ pub fn path_for(configured: Option<&Path>) -> Result<PathBuf, String> {
     }
 }
 
-/// Appends one line; the file and its directory are created as needed.
-/// The line is one `write` on a file opened for appending, then synced.
+/// Appends one line; the file (0600) and its missing directories (0700) are
+/// created as needed. The line is one `write` on a file opened for
+/// appending, then synced. A symbolic link at `path` is refused, not
+/// followed: whoever can plant one could point the log at any file of ours.
 pub fn append(path: &Path, entry: &AuditEntry) -> Result<(), String> {
     let fail = |e: std::io::Error| format!("cannot write the audit log {}: {e}", path.display());
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(fail)?;
+        create_private_dirs(dir).map_err(fail)?;
     }
     let mut line = serde_json::to_string(entry).map_err(|e| e.to_string())?;
     line.push('\n');
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(fail)?;
+    let mut file = open_private(path).map_err(|e| match e {
+        OpenError::Link => format!(
+            "refusing to write the audit log {}: it is a symbolic link, and the log is never written through one",
+            path.display()
+        ),
+        OpenError::Io(e) => fail(e),
+    })?;
     file.write_all(line.as_bytes()).map_err(fail)?;
     file.sync_data().map_err(fail)
+}
+
+/// `dir` and its missing parents, the new ones 0700 (existing ones keep
+/// their mode: they may be the user's own choice, like a project folder).
+fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Why the log file could not be opened.
+enum OpenError {
+    /// A symbolic link is at the path.
+    Link,
+    Io(std::io::Error),
+}
+
+/// Opens `path` for appending without following a symbolic link there; a
+/// new file is 0600, an existing one loses any group and other bits.
+fn open_private(path: &Path) -> Result<std::fs::File, OpenError> {
+    // The check names the problem; O_NOFOLLOW closes the gap between the
+    // check and the open (and is the only guard where `open` would race).
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(OpenError::Link);
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    let file = options.open(path).map_err(|e| {
+        // ELOOP: a link planted since the check (or a loop further up).
+        let planted = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        if planted {
+            OpenError::Link
+        } else {
+            OpenError::Io(e)
+        }
+    })?;
+    #[cfg(unix)]
+    narrow_mode(&file);
+    Ok(file)
+}
+
+/// A log made by an older version (or by hand) may be 0644: take away the
+/// group and other bits, never add any. Best effort: a file we may append
+/// to but not chmod (someone else's) is still written.
+#[cfg(unix)]
+fn narrow_mode(file: &std::fs::File) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = file.metadata() {
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            let _ = file.set_permissions(std::fs::Permissions::from_mode(mode & 0o700));
+        }
+    }
 }
 
 /// The last `limit` attempts, oldest first, one entry per attempt (its last
@@ -229,6 +285,53 @@ mod tests {
         );
         assert_eq!(bad, 0);
         assert_eq!(recent(&path, 1).unwrap().0[0].attempt, "3");
+    }
+
+    #[cfg(unix)]
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_log_is_0600_its_new_directories_0700_an_old_one_narrowed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/audit.jsonl");
+        append(&path, &entry("1", AuditOutcome::Refused)).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("a")), 0o700);
+        assert_eq!(mode(&dir.path().join("a/b")), 0o700);
+        // An existing 0640 log loses its group bit (nothing is ever added).
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        append(&path, &entry("2", AuditOutcome::Refused)).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        let (all, _) = recent(&path, 10).unwrap();
+        assert_eq!(all.len(), 2);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_at_the_path_is_refused_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, "keep\n").unwrap();
+        let path = dir.path().join("audit.jsonl");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let err = append(&path, &entry("1", AuditOutcome::Refused)).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "refusing to write the audit log {}: it is a symbolic link, and the log is never written through one",
+                path.display()
+            )
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep\n");
+        // A dangling link would be created through: refused the same way.
+        std::fs::remove_file(&target).unwrap();
+        assert!(append(&path, &entry("1", AuditOutcome::Refused)).is_err());
+        assert!(!target.exists());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::actions_support;
 use std::time::{Duration, Instant};
 
 use crate::support::BIN;
-use actions_support::{SECRET, Upstream, audit_lines, config, text, villa};
+use actions_support::{SECRET, Upstream, audit_lines, config, text, villa, villa_umask};
 use villa_telemetry::demo::github::{FakeGithub, Fixtures};
 
 struct Setup {
@@ -287,6 +287,71 @@ async fn an_unwritable_audit_log_stops_the_action_before_it_is_sent() {
     assert!(out.contains("cannot write the audit log"), "{out}");
     assert!(out.contains("the action was not sent"), "{out}");
     assert_eq!(s.upstream.received().len(), 0);
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_is_private_under_a_default_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = setup().await;
+    let o = villa_umask(
+        s.dir.path(),
+        "022",
+        &["act", "promote", "--env", "production", "--yes"],
+    )
+    .await;
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert_eq!(s.upstream.received().len(), 1);
+    let mode = |p: &str| {
+        std::fs::metadata(s.dir.path().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("state/audit.jsonl"), 0o600);
+    assert_eq!(mode("state"), 0o700);
+
+    // A log left 0644 (by hand, or an older version) is narrowed on append.
+    let log = s.dir.path().join("state/audit.jsonl");
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = villa_umask(s.dir.path(), "022", &["act", "nope", "--yes"]).await;
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(mode("state/audit.jsonl"), 0o600);
+    assert_eq!(audit_lines(s.dir.path()).len(), 3);
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlink_at_the_audit_path_is_refused_and_nothing_is_sent() {
+    let s = setup().await;
+    let target = s.dir.path().join("precious.txt");
+    std::fs::write(&target, "keep me\n").unwrap();
+    std::fs::create_dir(s.dir.path().join("state")).unwrap();
+    std::os::unix::fs::symlink(&target, s.dir.path().join("state/audit.jsonl")).unwrap();
+    let o = villa(
+        s.dir.path(),
+        &["act", "promote", "--env", "production", "--yes"],
+        &[],
+    )
+    .await;
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(4), "{out}");
+    assert!(
+        out.contains("state/audit.jsonl: it is a symbolic link"),
+        "names the path and why:\n{out}"
+    );
+    assert!(out.contains("the action was not sent"), "{out}");
+    assert_eq!(s.upstream.received().len(), 0);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
+
+    // A refusal is still refused, and says the audit could not be written.
+    let o = villa(s.dir.path(), &["act", "nope", "--yes"], &[]).await;
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    assert!(out.contains("it is a symbolic link"), "{out}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -282,7 +282,31 @@ pub fn audit_lines(dir: &Path) -> Vec<serde_json::Value> {
 /// Runs the binary on `dir`'s config off the async runtime (the upstreams
 /// live on it), with the deploy token set and no GitHub token.
 pub async fn villa(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = std::process::Command::new(crate::support::BIN);
+    run(
+        std::process::Command::new(crate::support::BIN),
+        dir,
+        args,
+        env,
+    )
+    .await
+}
+
+/// [`villa`] under the shell's `umask` (the test process's own is left alone:
+/// other tests run beside it).
+pub async fn villa_umask(dir: &Path, umask: &str, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+        .arg(crate::support::BIN);
+    run(cmd, dir, args, &[]).await
+}
+
+async fn run(
+    mut cmd: std::process::Command,
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
     cmd.args(args)
         .arg("--config")
         .arg(dir.join("villa-telemetry.toml"))
