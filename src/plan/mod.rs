@@ -30,6 +30,7 @@ pub use actions::{
     ActionPlan, ActionSet, ActionTarget, Button, DEFAULT_ACTION_TIMEOUT, DEPLOYMENT_FIELDS,
     RequestSpec,
 };
+pub use settings::MAX_CONCURRENCY;
 pub use templates::{
     FillError, MAX_NESTING, MAX_RENDERED, check_template, fill_secrets, render_template,
     secret_refs,

@@ -397,3 +397,99 @@ fn the_binary_exits_0_or_3() {
         assert!(out.elapsed < Duration::from_secs(10), "{:?}", out.elapsed);
     }
 }
+
+/// A number as a config might spell it: small, at a unit boundary, huge,
+/// past `u64`, negative, fractional.
+fn number() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (0u64..5_000).prop_map(|n| n.to_string()),
+        any::<u64>().prop_map(|n| n.to_string()),
+        proptest::sample::select(vec![
+            "18446744073709551615",
+            "18446744073709551616",
+            "2305843009213693952",
+            "99999999999999999999999999",
+            "-1",
+            "0",
+            "1.5",
+            "1e30",
+        ])
+        .prop_map(str::to_owned),
+    ]
+}
+
+/// A duration text: a number and any of humantime's units (or none, or
+/// two numbers glued together as "1h30m" is).
+fn duration_text() -> impl Strategy<Value = String> {
+    let unit = proptest::sample::select(vec![
+        "", "ns", "us", "ms", "s", "m", "h", "d", "w", "M", "y", "days", "x",
+    ]);
+    prop_oneof![
+        (number(), unit.clone()).prop_map(|(n, u)| format!("{n}{u}")),
+        (number(), unit.clone(), number(), unit).prop_map(|(a, u, b, v)| format!("{a}{u}{b}{v}")),
+    ]
+}
+
+/// The places a config holds a duration or a count, each as the line that
+/// sets it: `[run] timeout`, a check's timeout, `refresh`, `stalled_after`,
+/// `concurrency`, `history`, `max_body`.
+const SLOTS: [&str; 7] = [
+    "[run]\ntimeout = \"{}\"\n",
+    "[[checks]]\nid = \"t\"\nhttp = {{ url = \"http://127.0.0.1:9/t\", timeout = \"{}\" }}\n",
+    "[serve]\nrefresh = \"{}\"\n",
+    "[[checks]]\nid = \"w\"\ngithub = {{ workflow = \"ci.yml\", repo = \"o/r\", stalled_after = \"{}\" }}\n",
+    "[run]\nconcurrency = {}\n",
+    "[github]\nhistory = {}\n",
+    "[run]\nmax_body = \"{}\"\n",
+];
+
+fn slot_value(slot: usize) -> BoxedStrategy<String> {
+    match slot {
+        0..=3 => duration_text().boxed(),
+        4 | 5 => number().boxed(),
+        _ => prop_oneof![
+            number(),
+            (
+                number(),
+                proptest::sample::select(vec!["B", "KiB", "MiB", "GiB", "kb"])
+            )
+                .prop_map(|(n, u)| format!("{n}{u}")),
+        ]
+        .boxed(),
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Every duration and count a config may hold (issue 17): either the
+    /// plan holds a value inside the stated range, or the config is refused
+    /// with a message that names the line. Never a panic or an overflow.
+    #[test]
+    fn durations_and_counts_are_in_range_or_refused(
+        (slot, value) in (0..SLOTS.len()).prop_flat_map(|s| (Just(s), slot_value(s))),
+    ) {
+        use villa_telemetry::units::{REFRESH, TIMEOUT};
+        let line = SLOTS[slot].replace("{}", &value).replace("{{", "{").replace("}}", "}");
+        let text = format!("{line}[[checks]]\nid = \"a\"\nhttp = {{ url = \"http://127.0.0.1:9/a\" }}\n");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let budget = Budget::start();
+        match Config::from_text(&dir.path().join("villa-telemetry.toml"), text.clone()).and_then(plan::build) {
+            Ok(planned) => {
+                let s = &planned.settings;
+                prop_assert!((TIMEOUT.min..=TIMEOUT.max).contains(&s.timeout), "{text}");
+                prop_assert!((REFRESH.min..=REFRESH.max).contains(&s.refresh), "{text}");
+                prop_assert!((1..=plan::MAX_CONCURRENCY).contains(&s.concurrency), "{text}");
+                prop_assert!(s.github_history <= plan::MAX_GITHUB_HISTORY, "{text}");
+                for c in &planned.checks {
+                    prop_assert!((TIMEOUT.min..=TIMEOUT.max).contains(&c.timeout), "{text}");
+                }
+            }
+            Err(e) => {
+                let rendered = e.render(false);
+                prop_assert!(rendered.contains("villa-telemetry.toml:"), "{rendered}");
+            }
+        }
+        budget.check()?;
+    }
+}
