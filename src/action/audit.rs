@@ -94,8 +94,7 @@ pub fn append(path: &Path, entry: &AuditEntry) -> Result<(), String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         create_private_dirs(dir).map_err(fail)?;
     }
-    let mut line = serde_json::to_string(entry).map_err(|e| e.to_string())?;
-    line.push('\n');
+    let line = line_of(entry).map_err(|e| e.to_string())?;
     let mut file = open_private(path).map_err(|e| match e {
         OpenError::Link => format!(
             "refusing to write the audit log {}: it is a symbolic link, and the log is never written through one",
@@ -105,6 +104,73 @@ pub fn append(path: &Path, entry: &AuditEntry) -> Result<(), String> {
     })?;
     file.write_all(line.as_bytes()).map_err(fail)?;
     file.sync_data().map_err(fail)
+}
+
+/// Longest line written, in bytes with its newline: a line never carries
+/// a whole request body or answer, whoever sends what.
+pub const LINE_MAX: usize = 4096;
+
+/// `entry` as one JSON line of at most [`LINE_MAX`] bytes: each text field
+/// cut to its budget, counted in bytes as JSON writes it (escapes too), so
+/// the budgets plus the fixed part stay under the bound. The fields come
+/// redacted by the caller (only it knows the request's secrets); cutting
+/// after redaction cannot leave a piece of a secret that no longer matches.
+fn line_of(entry: &AuditEntry) -> serde_json::Result<String> {
+    let cut_opt = |t: &Option<String>, n| t.as_deref().map(|t| cut(t, n));
+    let bounded = AuditEntry {
+        time: entry.time,
+        attempt: cut(&entry.attempt, 96),
+        action: cut(&entry.action, 256),
+        environment: cut_opt(&entry.environment, 256),
+        deployment: entry.deployment.as_ref().map(|d| DeploymentRef {
+            id: d.id,
+            sha: cut(&d.sha, 128),
+        }),
+        who: Who {
+            email: cut_opt(&entry.who.email, 192),
+            user: cut_opt(&entry.who.user, 128),
+        },
+        from: entry.from,
+        request: cut_opt(&entry.request, 1280),
+        status: entry.status,
+        outcome: entry.outcome,
+        detail: cut_opt(&entry.detail, 1280),
+    };
+    let mut line = serde_json::to_string(&bounded)?;
+    line.push('\n');
+    Ok(line)
+}
+
+/// Bytes `c` takes inside a JSON string as serde_json writes it.
+fn json_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\u{8}' | '\u{c}' | '\n' | '\r' | '\t' => 2,
+        c if u32::from(c) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
+/// `text` if it fits in `budget` JSON bytes, else its start and
+/// `… (cut, N bytes)` (N: the whole text's length), together within budget.
+fn cut(text: &str, budget: usize) -> String {
+    let mut used = 0;
+    if text.chars().all(|c| {
+        used += json_len(c);
+        used <= budget
+    }) {
+        return text.to_owned();
+    }
+    let note = format!("… (cut, {} bytes)", text.len());
+    let room = budget.saturating_sub(note.chars().map(json_len).sum());
+    let (mut used, mut end) = (0, 0);
+    for (i, c) in text.char_indices() {
+        used += json_len(c);
+        if used > room {
+            break;
+        }
+        end = i + c.len_utf8();
+    }
+    format!("{}{note}", &text[..end])
 }
 
 /// `dir` and its missing parents, the new ones 0700 (existing ones keep
@@ -285,6 +351,52 @@ mod tests {
         );
         assert_eq!(bad, 0);
         assert_eq!(recent(&path, 1).unwrap().0[0].attempt, "3");
+    }
+
+    #[test]
+    fn every_line_is_bounded_whatever_the_fields_hold() {
+        // Worst cases per byte: control characters (6 each escaped),
+        // 4-byte characters, quotes; and a plain huge body.
+        for filler in ["\u{1}", "😀", "\"", "p"] {
+            let big = filler.repeat(1_000_000);
+            let mut e = entry(&big, AuditOutcome::Succeeded);
+            e.action = big.clone();
+            e.environment = Some(big.clone());
+            e.deployment = Some(DeploymentRef {
+                id: u64::MAX,
+                sha: big.clone(),
+            });
+            e.who = Who {
+                email: Some(big.clone()),
+                user: Some(big.clone()),
+            };
+            e.from = Origin::Dashboard;
+            e.request = Some(big.clone());
+            e.status = Some(u16::MAX);
+            e.detail = Some(big.clone());
+            let line = line_of(&e).unwrap();
+            assert!(line.len() <= LINE_MAX, "{filler:?}: {} bytes", line.len());
+            let back: AuditEntry = serde_json::from_str(&line).unwrap();
+            let detail = back.detail.unwrap();
+            assert!(
+                detail.ends_with(&format!("… (cut, {} bytes)", big.len())),
+                "{filler:?}: says what was cut"
+            );
+            assert!(detail.starts_with(filler), "keeps the start");
+        }
+    }
+
+    #[test]
+    fn short_fields_are_written_as_they_are() {
+        let mut e = entry("1", AuditOutcome::Refused);
+        e.detail = Some("cross-site request refused (Sec-Fetch-Site: cross-site)".into());
+        let line = line_of(&e).unwrap();
+        assert_eq!(line, format!("{}\n", serde_json::to_string(&e).unwrap()));
+        assert_eq!(cut("abc", 3), "abc");
+        assert_eq!(
+            cut(&"a".repeat(100), 30),
+            format!("{}… (cut, 100 bytes)", "a".repeat(10))
+        );
     }
 
     #[cfg(unix)]

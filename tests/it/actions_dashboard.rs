@@ -332,3 +332,50 @@ async fn base64_and_hex_forms_of_a_secret_are_masked_in_dry_run_dashboard_and_au
     assert!(audit.contains("••••"), "{audit}");
     assert_no_secret_form("audit.jsonl", &audit);
 }
+
+/// Issue 17: a cross-site page can POST text/plain without a preflight.
+/// Refused, and each refusal adds one bounded line to the audit log, not the
+/// body (30 POSTs of 1.9 MB once grew it by 58 MB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_huge_posts_add_small_audit_lines() {
+    set_secret();
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start().await;
+    let path = config(dir.path(), &upstream.url(), "http://127.0.0.1:9", true);
+    let s = serve_config(&path).await;
+    let log = dir.path().join("state/audit.jsonl");
+    // JSON in a text/plain body: its `env` is what the refusal records.
+    let body = json!({ "env": "p".repeat(1_900_000), "confirm": "x".repeat(1000) }).to_string();
+    let posts = 30;
+    for i in 0..posts {
+        let r = client()
+            .post(format!("{}/api/actions/promote", s.base))
+            .header("origin", "http://evil.example")
+            .header("sec-fetch-site", "cross-site")
+            .header("content-type", "text/plain")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403, "post {i}");
+    }
+    let size = std::fs::metadata(&log).unwrap().len();
+    eprintln!("audit.jsonl after {posts} refused 1.9 MB POSTs: {size} bytes");
+    let lines = audit_lines(dir.path());
+    assert_eq!(lines.len(), posts);
+    assert!(
+        size <= posts as u64 * 4096,
+        "{size} bytes for {posts} refusals"
+    );
+    for l in &lines {
+        assert_eq!(l["outcome"], "refused");
+        assert!(
+            l["detail"]
+                .as_str()
+                .unwrap()
+                .contains("cross-site request refused"),
+            "{l}"
+        );
+    }
+    assert_eq!(upstream.received().len(), 0);
+}
