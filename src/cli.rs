@@ -340,14 +340,14 @@ async fn serve_async(
         .map_err(|e| Failure::Internal(e.to_string()))?;
     let listener = crate::serve::bind(listen, access)
         .await
-        .map_err(Failure::Usage)?;
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::Internal(e.to_string()))?;
     let state = crate::serve::AppState::new(plan, services, renderer, &addr.to_string());
     crate::serve::serve(listener, state)
         .await
-        .map_err(Failure::Internal)?;
+        .map_err(|e| Failure::Internal(e.to_string()))?;
     Ok(Exit::Healthy)
 }
 

@@ -185,6 +185,47 @@ fn cross_site(headers: &HeaderMap) -> Option<String> {
     None
 }
 
+/// Why a request is not a well-formed one from our own page: not same-origin,
+/// the wrong CSRF token, or not JSON. `parsed` is the body, when it parsed.
+fn check_request(
+    desk: &ActionDesk,
+    headers: &HeaderMap,
+    parsed: Option<ActBody>,
+) -> Result<ActBody, String> {
+    if let Some(why) = cross_site(headers) {
+        return Err(why);
+    }
+    let sent_token = headers
+        .get(CSRF_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !bool::from(sent_token.ct_eq(desk.token.as_bytes())) {
+        return Err("missing or wrong CSRF token: reload the dashboard and try again".into());
+    }
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        });
+    parsed.filter(|_| is_json).ok_or_else(|| {
+        "the body must be JSON (Content-Type: application/json) like {\"env\": \"production\", \"confirm\": \"production\"}".into()
+    })
+}
+
+impl ActionDesk {
+    /// Marks `id` running, or None when it already is.
+    fn claim(&self, id: &str) -> Option<Running<'_>> {
+        let mut running = self.running.lock().expect("not poisoned");
+        running.insert(id.to_owned()).then(|| Running {
+            desk: self,
+            id: id.to_owned(),
+        })
+    }
+}
+
 /// `POST /api/actions/{id}`.
 pub async fn post_action(
     State(state): State<Arc<AppState>>,
@@ -220,51 +261,19 @@ pub async fn post_action(
         let r = recorder.refuse(&id, env, None, Refusal::new(kind, msg));
         refused(&r)
     };
-
-    if let Some(why) = cross_site(&headers) {
-        return refuse(RefusalKind::Forbidden, why);
-    }
-    let sent_token = headers
-        .get(CSRF_HEADER)
-        .map(|v| v.as_bytes())
-        .unwrap_or_default();
-    if !bool::from(sent_token.ct_eq(desk.token.as_bytes())) {
-        return refuse(
-            RefusalKind::Forbidden,
-            "missing or wrong CSRF token: reload the dashboard and try again".into(),
-        );
-    }
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.split(';')
-                .next()
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
-        });
-    let Some(body) = parsed.filter(|_| is_json) else {
-        return refuse(
-            RefusalKind::Forbidden,
-            "the body must be JSON (Content-Type: application/json) like {\"env\": \"production\", \"confirm\": \"production\"}".into(),
-        );
+    let body = match check_request(&desk, &headers, parsed) {
+        Ok(b) => b,
+        Err(why) => return refuse(RefusalKind::Forbidden, why),
     };
     let action = match resolve::instance(&state.plan.actions, &id, env) {
         Ok(a) => a,
         Err(r) => return refused(&recorder.refuse(&id, env, None, r)),
     };
-    let _running = {
-        let mut running = desk.running.lock().expect("not poisoned");
-        if !running.insert(id.clone()) {
-            drop(running);
-            return refuse(
-                RefusalKind::Busy,
-                format!("`{id}` is already running; wait for its result"),
-            );
-        }
-        Running {
-            desk: &desk,
-            id: id.clone(),
-        }
+    let Some(_running) = desk.claim(&id) else {
+        return refuse(
+            RefusalKind::Busy,
+            format!("`{id}` is already running; wait for its result"),
+        );
     };
     // Decide on a fresh report, not on what the page happened to show.
     let snapshot = state.refresh_now().await;
@@ -297,6 +306,12 @@ pub async fn post_action(
     };
     let refresh = Arc::clone(&state);
     tokio::spawn(async move { refresh.refresh_now().await });
+    executed_answer(&prepared.action, executed)
+}
+
+/// The answer for an action that was sent: the upstream's status and body,
+/// or why it could not be reached, with any audit warning.
+fn executed_answer(action: &str, executed: attempt::Executed) -> Response {
     let outcome = match executed.outcome() {
         AuditOutcome::Succeeded => "succeeded",
         AuditOutcome::Failed => "failed",
@@ -320,7 +335,7 @@ pub async fn post_action(
                 },
                 ok,
                 outcome,
-                format!("{} answered {}{note}", prepared.action, a.status),
+                format!("{action} answered {}{note}", a.status),
                 json!({ "status": a.status, "answer": a.body }),
             )
         }

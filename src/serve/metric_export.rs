@@ -1,27 +1,158 @@
-//! The `/metrics` lines for metric checks: their values, so Prometheus keeps
-//! the long history of what villa-telemetry computed, and their levels.
+//! `/metrics`: the report in Prometheus text exposition format — check
+//! statuses and durations, what each environment runs, drift, metric check
+//! values and levels (so Prometheus keeps the long history of what
+//! villa-telemetry computed), and the server's run counter.
 
 use std::fmt::Write;
 
 use crate::metric::Level;
-use crate::report::Report;
+use crate::report::{Health, Report};
 
-/// `villa_metric_value` and `villa_metric_level`, with HELP and TYPE, for
-/// every metric check that has a value.
-pub(super) fn metric_lines(report: &Report) -> String {
-    let esc = |s: &str| {
-        s.replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', "\\n")
-    };
+/// A label value escaped as the exposition format asks: backslash, double
+/// quote and line feed. The one escaping every label here goes through.
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Appends the `# HELP` and `# TYPE` lines of one metric family.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// The report in Prometheus text exposition format; `runs` is the server's
+/// run counter.
+pub fn prometheus_text(report: &Report, runs: u64) -> String {
+    let mut out = String::new();
+    check_lines(&mut out, report);
+    environment_lines(&mut out, report);
+    metric_lines(&mut out, report);
+    family(
+        &mut out,
+        "villa_report_timestamp_seconds",
+        "gauge",
+        "When the report was made.",
+    );
+    let _ = writeln!(
+        out,
+        "villa_report_timestamp_seconds {}",
+        report.timestamp.timestamp()
+    );
+    family(
+        &mut out,
+        "villa_runs_total",
+        "counter",
+        "Check runs made by this server.",
+    );
+    let _ = writeln!(out, "villa_runs_total {runs}");
+    out
+}
+
+/// `villa_check_status` (one line per status word) and
+/// `villa_check_duration_seconds`.
+fn check_lines(out: &mut String, report: &Report) {
+    family(
+        out,
+        "villa_check_status",
+        "gauge",
+        "1 for the check's current status, 0 for the others.",
+    );
+    for c in &report.checks {
+        let env = c.environment.as_deref().unwrap_or("");
+        for st in ["pass", "warn", "fail", "error", "skipped"] {
+            let v = u8::from(c.status.as_str() == st);
+            let _ = writeln!(
+                out,
+                "villa_check_status{{check=\"{}\",environment=\"{}\",status=\"{st}\"}} {v}",
+                esc(&c.id),
+                esc(env)
+            );
+        }
+    }
+    family(
+        out,
+        "villa_check_duration_seconds",
+        "gauge",
+        "How long the check's probe took.",
+    );
+    for c in &report.checks {
+        let env = c.environment.as_deref().unwrap_or("");
+        let _ = writeln!(
+            out,
+            "villa_check_duration_seconds{{check=\"{}\",environment=\"{}\"}} {}",
+            esc(&c.id),
+            esc(env),
+            c.duration_ms as f64 / 1000.0
+        );
+    }
+}
+
+/// `villa_environment_info`, `villa_environment_healthy` and
+/// `villa_commits_behind`.
+fn environment_lines(out: &mut String, report: &Report) {
+    family(
+        out,
+        "villa_environment_info",
+        "gauge",
+        "What each environment runs (value is always 1).",
+    );
+    for (id, e) in &report.environments {
+        let _ = writeln!(
+            out,
+            "villa_environment_info{{environment=\"{}\",version=\"{}\",sha=\"{}\",status=\"{}\"}} 1",
+            esc(id),
+            esc(e.version.as_deref().unwrap_or("")),
+            esc(e.sha.as_deref().unwrap_or("")),
+            e.status.as_str()
+        );
+    }
+    family(
+        out,
+        "villa_environment_healthy",
+        "gauge",
+        "1 when the environment is healthy.",
+    );
+    for (id, e) in &report.environments {
+        let _ = writeln!(
+            out,
+            "villa_environment_healthy{{environment=\"{}\"}} {}",
+            esc(id),
+            u8::from(e.status == Health::Healthy)
+        );
+    }
+    family(
+        out,
+        "villa_commits_behind",
+        "gauge",
+        "Commits one environment is behind the one it tracks.",
+    );
+    for (key, c) in &report.comparison {
+        if let Some(b) = c.commits_behind {
+            let _ = writeln!(
+                out,
+                "villa_commits_behind{{comparison=\"{}\"}} {b}",
+                esc(key)
+            );
+        }
+    }
+}
+
+/// `villa_metric_value` and `villa_metric_level` for every metric check
+/// that has a value.
+fn metric_lines(out: &mut String, report: &Report) {
     let with_value: Vec<_> = report
         .checks
         .iter()
         .filter_map(|c| Some((c, c.metric.as_ref()?, c.metric.as_ref()?.value?)))
         .collect();
-    let mut out = String::new();
-    out.push_str("# HELP villa_metric_value The value of each metric check, in its unit.\n");
-    out.push_str("# TYPE villa_metric_value gauge\n");
+    family(
+        out,
+        "villa_metric_value",
+        "gauge",
+        "The value of each metric check, in its unit.",
+    );
     for (c, m, value) in &with_value {
         let _ = writeln!(
             out,
@@ -31,10 +162,12 @@ pub(super) fn metric_lines(report: &Report) -> String {
             esc(m.unit.as_deref().unwrap_or(""))
         );
     }
-    out.push_str(
-        "# HELP villa_metric_level Each metric check against its thresholds: 0 ok, 1 warning, 2 critical.\n",
+    family(
+        out,
+        "villa_metric_level",
+        "gauge",
+        "Each metric check against its thresholds: 0 ok, 1 warning, 2 critical.",
     );
-    out.push_str("# TYPE villa_metric_level gauge\n");
     for (c, m, _) in &with_value {
         let level = match m.level {
             Level::Ok => 0,
@@ -49,5 +182,16 @@ pub(super) fn metric_lines(report: &Report) -> String {
             esc(c.environment.as_deref().unwrap_or(""))
         );
     }
-    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::esc;
+
+    #[test]
+    fn label_values_escape_backslash_quote_and_newline() {
+        assert_eq!(esc(r#"a\b"c"#), r#"a\\b\"c"#);
+        assert_eq!(esc("line\nbreak"), "line\\nbreak");
+        assert_eq!(esc("plain"), "plain");
+    }
 }

@@ -825,7 +825,10 @@ async fn real_socket_serves_the_dashboard() {
 async fn bind_reports_a_port_in_use() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let err = serve::bind(&addr, serve::Access::Local).await.unwrap_err();
+    let err = serve::bind(&addr, serve::Access::Local)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("in use") && err.contains(&addr), "{err}");
 }
 

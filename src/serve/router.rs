@@ -1,0 +1,158 @@
+//! The routes and the page handlers: the dashboard, user templates, SSE,
+//! `/metrics`, `/healthz`; the API and MCP handlers live beside it.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+
+use super::guard::guard_host;
+use super::{AppState, Snapshot, actions, api, mcp, metric_export};
+use crate::render::Format;
+
+/// The router; tests call it without a socket.
+pub fn app(state: Arc<AppState>) -> Router {
+    let router = if state.actions.is_some() {
+        Router::new().route(
+            "/api/actions/{id}",
+            axum::routing::post(actions::post_action),
+        )
+    } else {
+        Router::new()
+    };
+    router
+        .route("/", get(dashboard))
+        .route("/api/telemetry/status", get(api::status))
+        .route("/api/telemetry/status.json", get(api::status_json))
+        .route("/api/telemetry/status.txt", get(api::status_text))
+        .route("/api/telemetry/schema.json", get(api::schema_json))
+        .route("/api/telemetry/events", get(events))
+        .nest_service("/mcp", mcp::http_service(&state))
+        .route("/api", any(api::not_found))
+        .route("/api/{*rest}", any(api::not_found))
+        .route("/report/{name}", get(named_report))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            guard_host,
+        ))
+        .with_state(state)
+}
+
+#[derive(Debug, Deserialize)]
+struct RefreshQuery {
+    refresh: Option<String>,
+}
+
+impl RefreshQuery {
+    /// `refresh` takes `1` / `true` everywhere, as on the API.
+    fn wanted(&self) -> Result<bool, String> {
+        self.refresh
+            .as_deref()
+            .map_or(Ok(false), api::parse_refresh)
+    }
+}
+
+async fn snapshot_for(state: &Arc<AppState>, q: &RefreshQuery) -> Result<Arc<Snapshot>, Response> {
+    Ok(if q.wanted().map_err(api::bad_request)? {
+        state.refresh_now().await
+    } else {
+        state.current().await
+    })
+}
+
+fn bytes_response(body: Bytes, content_type: &'static str) -> Response {
+    let mut r = Response::new(Body::from(body));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn dashboard(State(state): State<Arc<AppState>>, Query(q): Query<RefreshQuery>) -> Response {
+    let s = match snapshot_for(&state, &q).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let extras = state.extras_for(&s);
+    match state.renderer.render(Format::Html, &s.report, &extras) {
+        Ok(html) => bytes_response(html.into(), "text/html; charset=utf-8"),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot render the dashboard: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn named_report(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(q): Query<RefreshQuery>,
+) -> Response {
+    let s = match snapshot_for(&state, &q).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let extras = state.extras_for(&s);
+    match state.renderer.render_named(&name, &s.report, &extras) {
+        None => (
+            StatusCode::NOT_FOUND,
+            format!(
+                "no template named `{name}`; available: {}\n",
+                state.renderer.template_names().join(", ")
+            ),
+        )
+            .into_response(),
+        Some(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("template `{name}` failed: {e}\n"),
+        )
+            .into_response(),
+        Some(Ok(body)) => {
+            let ct = if name.ends_with(".html") {
+                "text/html; charset=utf-8"
+            } else if name.ends_with(".json") {
+                "application/json"
+            } else {
+                "text/plain; charset=utf-8"
+            };
+            bytes_response(body.into(), ct)
+        }
+    }
+}
+
+async fn events(
+    State(state): State<Arc<AppState>>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = state.latest.subscribe();
+    let stream = tokio_stream::wrappers::WatchStream::from_changes(rx)
+        .filter_map(|s| async move {
+            s.map(|s| {
+                Ok(Event::default()
+                    .event("report")
+                    .data(String::from_utf8_lossy(&s.json)))
+            })
+        })
+        // Graceful shutdown waits for every response to finish; an SSE
+        // stream never would.
+        .take_until(state.closed());
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let s = state.current().await;
+    let body = metric_export::prometheus_text(&s.report, state.runs());
+    bytes_response(body.into(), "text/plain; version=0.0.4; charset=utf-8")
+}
