@@ -39,6 +39,22 @@ pub fn millis(ms: u64) -> String {
     }
 }
 
+/// A coarse elapsed time for prose, in whole units: "45s", "3m", "1h5m".
+/// Truncates (3m 40s reads "3m"); [`coarse_shown`] is the value it shows,
+/// so a sum or a difference of shown values agrees with the prose.
+pub fn coarse(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        _ => format!("{}h{}m", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+/// The seconds [`coarse`] shows for `secs` (the rest truncated).
+pub fn coarse_shown(secs: u64) -> u64 {
+    if secs < 60 { secs } else { secs - secs % 60 }
+}
+
 /// A range a configured duration must fall in; the config is refused with
 /// file, line and column otherwise (see [`bounded`]).
 pub struct DurationRange {

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{CheckResult, CheckStatus, CiRun, CiStatus, CommitCi, Health, Report};
 use crate::outcome::{Blame, ErrorKind, same_commit};
+use crate::units::coarse;
 
 /// What to know first, derived from the rest of the report.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
@@ -249,7 +250,7 @@ fn running_steps(report: &Report) -> Vec<(String, NextStep)> {
             .unwrap_or_default();
         let since = run
             .duration_s
-            .map(|s| format!(" for {}", human_secs(s)))
+            .map(|s| format!(" for {}", coarse(s)))
             .unwrap_or_default();
         let to = run
             .environment
@@ -553,7 +554,7 @@ fn global_what(report: &Report, c: &CheckResult, run: Option<&CiRun>) -> String 
                 .map(|e| format!(" to {e}"))
                 .unwrap_or_default(),
             r.duration_s
-                .map(|s| format!(", running for {}", human_secs(s)))
+                .map(|s| format!(", running for {}", coarse(s)))
                 .unwrap_or_default(),
             stall_note(r)
         ),
@@ -668,7 +669,7 @@ fn classify(c: &CheckResult, run: Option<&CiRun>) -> (Cause, String) {
                 Blame::Code => Cause::Code,
                 Blame::Config => Cause::Config,
             };
-            (cause, format!("{} ({})", message, kind.as_str()))
+            (cause, message)
         }
         None => match run.map(|r| r.status) {
             Some(CiStatus::Failure) => (Cause::Code, message),
@@ -695,9 +696,36 @@ fn step_for(b: &Broken) -> NextStep {
     };
     NextStep {
         action,
-        reason: format!("{}: {}", b.what, b.why),
+        reason: step_reason(b),
         url: b.url.clone(),
     }
+}
+
+/// One sentence for a next step: what is broken, and why when `why` adds
+/// something `what` does not say. Links stay in `url` and the error code in
+/// `kind`: a `"; logs: URL"` part of `why` is left out of the prose.
+fn step_reason(b: &Broken) -> String {
+    let why: Vec<&str> = b
+        .why
+        .split("; ")
+        .filter(|part| !is_labelled_link(part))
+        .collect();
+    let why = why.join("; ");
+    let first_clause = b.what.split([',', ';']).next().unwrap_or(&b.what).trim();
+    if why.is_empty() || why.starts_with(first_clause) {
+        b.what.clone()
+    } else {
+        format!("{}: {why}", b.what)
+    }
+}
+
+/// "logs: https://…": a label and nothing but a link.
+fn is_labelled_link(part: &str) -> bool {
+    part.split_once(": ").is_some_and(|(label, rest)| {
+        !label.contains(' ')
+            && (rest.starts_with("https://") || rest.starts_with("http://"))
+            && !rest.contains(' ')
+    })
 }
 
 fn dedupe(steps: &mut Vec<NextStep>) {
@@ -718,30 +746,125 @@ fn plural(n: u64) -> &'static str {
 }
 
 /// ", stalled in 10m (stalled_after 15m)" while running; ", 20m past
-/// stalled_after 15m" once stalled; empty without a threshold.
+/// stalled_after 15m" once stalled; empty without a threshold. The
+/// remainder is computed from the elapsed time as shown ("for 4m"), so the
+/// two always add up to the threshold in the same sentence.
 fn stall_note(run: &CiRun) -> String {
     let Some(limit) = run.stalled_after_s else {
         return String::new();
     };
-    match (run.status, run.stalled_in_s, run.duration_s) {
+    let shown = run.duration_s.map(crate::units::coarse_shown);
+    match (run.status, run.stalled_in_s, shown) {
         (CiStatus::Stalled, _, Some(ran)) => format!(
             ", {} past stalled_after {}",
-            human_secs(ran.saturating_sub(limit)),
-            human_secs(limit)
+            coarse(ran.saturating_sub(limit)),
+            coarse(limit)
         ),
-        (_, Some(left), _) if left > 0 => format!(
+        (_, Some(left), ran) if left > 0 => format!(
             "; stalled in {} (stalled_after {})",
-            human_secs(left),
-            human_secs(limit)
+            exact_rest(ran.map_or(left, |r| limit.saturating_sub(r))),
+            coarse(limit)
         ),
         _ => String::new(),
     }
 }
 
-fn human_secs(s: u64) -> String {
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        _ => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+/// A remainder as [`coarse`] but with the seconds it would drop, so that
+/// "for 59s; stalled in 14m 1s" adds up as "for 4m; stalled in 11m" does.
+fn exact_rest(secs: u64) -> String {
+    match secs % 60 {
+        0 => coarse(secs),
+        _ if secs < 60 => coarse(secs),
+        s => format!("{} {s}s", coarse(secs)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn running(duration_s: u64, limit: u64) -> CiRun {
+        CiRun {
+            workflow: "Deploy".to_owned(),
+            status: CiStatus::InProgress,
+            sha: None,
+            url: None,
+            created_at: None,
+            branch: None,
+            duration_s: Some(duration_s),
+            environment: None,
+            stalled_after_s: Some(limit),
+            stalled_in_s: Some(limit.saturating_sub(duration_s)),
+            error: None,
+        }
+    }
+
+    /// "running for 4m; stalled in 10m (stalled_after 15m)" read 4 + 10 ≠ 15
+    /// (issue 19): the remainder comes from the elapsed time as shown.
+    #[test]
+    fn the_shown_elapsed_and_remainder_add_up_to_the_threshold() {
+        for ran in [0, 59, 60, 61, 220, 239, 240, 599, 899] {
+            let run = running(ran, 900);
+            let note = stall_note(&run);
+            let left = note
+                .strip_prefix("; stalled in ")
+                .and_then(|r| r.split(" (").next())
+                .unwrap_or_else(|| panic!("{note}"));
+            let shown = coarse(ran);
+            let secs = |t: &str| -> u64 {
+                t.split(' ')
+                    .map(|part| match part.strip_suffix('m') {
+                        Some(m) => m.parse::<u64>().unwrap() * 60,
+                        None => part.trim_end_matches('s').parse::<u64>().unwrap(),
+                    })
+                    .sum()
+            };
+            assert_eq!(
+                secs(&shown) + secs(left),
+                900,
+                "ran {ran}: for {shown}{note}"
+            );
+        }
+        let mut stalled = running(1_260, 900);
+        stalled.duration_s = Some(1_260);
+        stalled.status = CiStatus::Stalled;
+        assert_eq!(stall_note(&stalled), ", 6m past stalled_after 15m");
+    }
+
+    /// A next step's reason is one sentence: no repeat of `what`, no link
+    /// (it is in `url`), no error code (it is in `kind`) (issue 19).
+    #[test]
+    fn a_step_reason_says_it_once_without_links_or_codes() {
+        let ci = Broken {
+            environment: None,
+            check: "ci".to_owned(),
+            what: "CI Pipeline failed on cbefe7c, which staging runs".to_owned(),
+            sha: Some("cbefe7c".to_owned()),
+            why: "CI Pipeline failed on cbefe7c (failure); logs: https://github.com/o/r/actions/runs/1"
+                .to_owned(),
+            kind: Some(ErrorKind::CiFailed),
+            cause: Cause::Code,
+            url: Some("https://github.com/o/r/actions/runs/1".to_owned()),
+        };
+        assert_eq!(
+            step_reason(&ci),
+            "CI Pipeline failed on cbefe7c, which staging runs"
+        );
+        let health = Broken {
+            environment: Some("staging".to_owned()),
+            check: "health".to_owned(),
+            what: "staging is down (health error)".to_owned(),
+            why: "HTTP 500 Internal Server Error from http://127.0.0.1:1/api/health: the service is up but failing".to_owned(),
+            kind: Some(ErrorKind::HttpStatus),
+            cause: Cause::Infrastructure,
+            url: None,
+            sha: None,
+        };
+        let reason = step_reason(&health);
+        assert_eq!(
+            reason,
+            "staging is down (health error): HTTP 500 Internal Server Error from http://127.0.0.1:1/api/health: the service is up but failing"
+        );
+        assert!(!reason.contains("(http_status)"), "{reason}");
     }
 }

@@ -7,6 +7,10 @@ use super::{CheckResult, Report, overall, summarize};
 /// their cards, their checks, the comparisons that involve any of them and
 /// local HEAD's deployment there. Global checks, CI runs and links stay.
 /// Status and summary are recomputed so they describe what is shown.
+/// The assessment is the whole report's, with only the members that belong
+/// to other environments dropped: a filter never changes a conclusion (the
+/// headline and the next steps stay, so `?env=production` cannot advise
+/// promoting what CI failed on in staging).
 /// Ids not in the report are ignored; callers validate them first.
 pub fn only_environments(report: &Report, ids: &[String]) -> Report {
     let wanted = |id: &str| ids.iter().any(|w| w == id);
@@ -36,17 +40,25 @@ pub fn only_environments(report: &Report, ids: &[String]) -> Report {
     let global: Vec<&CheckResult> = checks.iter().filter(|c| c.environment.is_none()).collect();
     let status = overall(&environments, &global);
     let summary = summarize(&environments, &global);
-    let mut part = Report {
+    let mut assessment = report.assessment.clone();
+    if let Some(head) = &mut assessment.local_head {
+        head.deployed.retain(|id, _| wanted(id));
+        head.deployed_unknown.retain(|id, _| wanted(id));
+        head.deployed_last_known.retain(|id, _| wanted(id));
+    }
+    assessment
+        .broken
+        .retain(|b| b.environment.as_deref().is_none_or(wanted));
+    Report {
         status,
         summary,
         environments,
         checks,
         comparison,
         git,
+        assessment,
         ..report.clone()
-    };
-    part.assessment = super::assess(&part);
-    part
+    }
 }
 
 #[cfg(test)]
@@ -90,5 +102,49 @@ mod tests {
         let only = only_environments(&full, &["local".to_owned()]);
         assert_eq!(only.status, Health::Warning, "{}", only.summary);
         assert!(!only.summary.contains("staging"), "{}", only.summary);
+    }
+
+    #[test]
+    fn a_filter_drops_members_but_never_changes_a_conclusion() {
+        for (name, keep) in [
+            ("warning_drift_ci_failed", "production"),
+            ("failing_error", "local"),
+            ("failing_error", "staging"),
+        ] {
+            let mut full = fixture(name);
+            full.assessment = crate::report::assess(&full);
+            let only = only_environments(&full, &[keep.to_owned()]);
+            let (a, b) = (&full.assessment, &only.assessment);
+            assert_eq!(a.headline, b.headline, "{name} ?env={keep}");
+            assert_eq!(a.next_steps, b.next_steps, "{name} ?env={keep}");
+            let kept: Vec<_> = a
+                .broken
+                .iter()
+                .filter(|x| x.environment.as_deref().is_none_or(|e| e == keep))
+                .collect();
+            assert_eq!(
+                b.broken.iter().collect::<Vec<_>>(),
+                kept,
+                "{name} ?env={keep}"
+            );
+            if let Some(head) = &b.local_head {
+                assert!(head.deployed.keys().all(|e| e == keep), "{name}");
+                assert!(head.deployed_unknown.keys().all(|e| e == keep), "{name}");
+            }
+        }
+        // The case the issue found: the whole report says to fix what
+        // staging runs first; production's part says the same.
+        let mut full = fixture("warning_drift_ci_failed");
+        full.assessment = crate::report::assess(&full);
+        let only = only_environments(&full, &["production".to_owned()]);
+        assert!(
+            !only
+                .assessment
+                .next_steps
+                .first()
+                .is_some_and(|s| s.action.starts_with("Review the diff and promote")),
+            "{:?}",
+            only.assessment.next_steps
+        );
     }
 }

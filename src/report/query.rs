@@ -124,7 +124,8 @@ pub fn deployed(report: &Report, sha: Option<&str>) -> Result<Deployed, String> 
 
 /// Whether environment `id` runs `sha` (`short` its first 7 digits), and
 /// the sentence that says how the report knows: its own sha, local HEAD's
-/// ancestry, the commits between tracked environments, or not at all.
+/// ancestry, a comparison whose end is `sha`, the commits between tracked
+/// environments, or not at all. Every fact is tried before "unknown".
 fn runs_commit(
     report: &Report,
     id: &str,
@@ -134,39 +135,41 @@ fn runs_commit(
     is_local_head: bool,
 ) -> (Option<bool>, String) {
     if let Some(s) = env.sha.as_deref().filter(|s| same_commit(s, sha)) {
-        (Some(true), format!("{id} runs {s}"))
-    } else if is_local_head
-        && let Some(h) = &report.assessment.local_head
-        && let Some(known) = h.deployed.get(id)
+        return (Some(true), format!("{id} runs {s}"));
+    }
+    let head = report
+        .assessment
+        .local_head
+        .as_ref()
+        .filter(|_| is_local_head);
+    if let Some(answer) = head.and_then(|h| h.deployed.get(id).copied().flatten()) {
+        let runs = env.sha.as_deref();
+        return if answer {
+            let sentence = format!(
+                "{id} runs {}, which contains {short}",
+                runs.unwrap_or("a later commit")
+            );
+            (Some(true), sentence)
+        } else {
+            let sentence = format!(
+                "{id} runs {}, which does not contain {short}",
+                runs.unwrap_or("another commit")
+            );
+            (Some(false), sentence)
+        };
+    }
+    if let Some(found) = report
+        .comparison
+        .values()
+        .find_map(|c| from_comparison_end(c, id, sha, short))
     {
-        match known {
-            Some(true) => (
-                Some(true),
-                format!(
-                    "{id} runs {}, which contains {short}",
-                    env.sha.as_deref().unwrap_or("a later commit")
-                ),
-            ),
-            Some(false) => (
-                Some(false),
-                format!(
-                    "{id} runs {}, which does not contain {short}",
-                    env.sha.as_deref().unwrap_or("another commit")
-                ),
-            ),
-            None => (
-                None,
-                h.deployed_unknown
-                    .get(id)
-                    .cloned()
-                    .unwrap_or_else(|| format!("unknown whether {id} runs {short}")),
-            ),
-        }
-    } else if let Some(c) = report.comparison.values().find(|c| {
+        return found;
+    }
+    if let Some(c) = report.comparison.values().find(|c| {
         c.commits.iter().any(|m| same_commit(&m.sha, sha))
             && (c.environment == *id || c.tracked == *id)
     }) {
-        if c.environment == *id {
+        return if c.environment == *id {
             (
                 Some(false),
                 format!("{id} lacks {short}, one of the commits {} has", c.tracked),
@@ -179,15 +182,67 @@ fn runs_commit(
                     c.environment
                 ),
             )
+        };
+    }
+    if let Some(reason) = head.and_then(|h| h.deployed_unknown.get(id)) {
+        return (None, reason.clone());
+    }
+    let sentence = match &env.sha {
+        None => format!("{id} reports no commit, so it is unknown whether it runs {short}"),
+        Some(s) => format!(
+            "{id} runs {s}; whether that contains {short} is not in the report (only local HEAD, each environment's commit and the commits between tracked environments are)"
+        ),
+    };
+    (None, sentence)
+}
+
+/// What comparison `c` says of `id` and `sha` when `sha` is the commit the
+/// other side of `c` runs: behind by some and ahead by none means one side
+/// contains the other's commit (production 2 behind, 0 ahead of staging:
+/// staging contains production's commit, production lacks staging's).
+fn from_comparison_end(
+    c: &Comparison,
+    id: &str,
+    sha: &str,
+    short: &str,
+) -> Option<(Option<bool>, String)> {
+    let ends = |end: &Option<String>| end.as_deref().is_some_and(|e| same_commit(e, sha));
+    let (behind, ahead) = (c.commits_behind?, c.commits_ahead?);
+    let counts = format!(
+        "{} is {behind} commit{} behind and {ahead} ahead of {}",
+        c.environment,
+        if behind == 1 { "" } else { "s" },
+        c.tracked
+    );
+    if c.environment == id && ends(&c.tracked_sha) {
+        // `sha` is what the tracked side runs.
+        match (behind, ahead) {
+            (0, _) => Some((
+                Some(true),
+                format!("{id} contains {short}, which {} runs: {counts}", c.tracked),
+            )),
+            (_, _) => Some((
+                Some(false),
+                format!("{id} lacks {short}, which {} runs: {counts}", c.tracked),
+            )),
+        }
+    } else if c.tracked == id && ends(&c.environment_sha) {
+        // `sha` is what the tracking side runs.
+        match (behind, ahead) {
+            (_, 0) => Some((
+                Some(true),
+                format!(
+                    "{id} contains {short}, which {} runs: {counts}",
+                    c.environment
+                ),
+            )),
+            (_, _) => Some((
+                Some(false),
+                format!("{id} lacks {short}, which {} runs: {counts}", c.environment),
+            )),
         }
     } else {
-        let sentence = match &env.sha {
-            None => format!("{id} reports no commit, so it is unknown whether it runs {short}"),
-            Some(s) => format!(
-                "{id} runs {s}; whether that contains {short} is not in the report (only local HEAD, each environment's commit and the commits between tracked environments are)"
-            ),
-        };
-        (None, sentence)
+        None
     }
 }
 
@@ -362,5 +417,42 @@ fn ci_word(s: super::CiStatus) -> &'static str {
         Cancelled => "cancelled",
         Stalled => "stalled",
         Unknown => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Report {
+        let path = format!(
+            "{}/tests/fixtures/reports/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// `deployed {sha}` said `production: null` for staging's commit while
+    /// the comparison said production is 2 behind and 0 ahead (issue 19):
+    /// the comparison's ends settle it even when its commit list was cut.
+    #[test]
+    fn the_comparison_settles_where_each_end_commit_runs() {
+        let mut report = fixture("warning_drift_ci_failed");
+        for c in report.comparison.values_mut() {
+            c.commits.clear();
+            c.commits_truncated = true;
+        }
+        let staging_sha = deployed(&report, Some("cbefe7c")).unwrap();
+        assert_eq!(staging_sha.environments["production"], Some(false), "{:?}", staging_sha.why);
+        assert!(staging_sha.why["production"].contains("2 commits behind"), "{:?}", staging_sha.why);
+        let production_sha = deployed(&report, Some("53004a6")).unwrap();
+        assert_eq!(production_sha.environments["staging"], Some(true), "{:?}", production_sha.why);
+        assert_eq!(production_sha.environments["production"], Some(true));
+        // Diverged: neither side contains the other's commit.
+        for c in report.comparison.values_mut() {
+            c.commits_ahead = Some(1);
+        }
+        let diverged = deployed(&report, Some("53004a6")).unwrap();
+        assert_eq!(diverged.environments["staging"], Some(false), "{:?}", diverged.why);
     }
 }
