@@ -19,7 +19,13 @@ pub struct Comparison {
     /// Commits `environment` has that `tracked` lacks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commits_ahead: Option<u64>,
-    /// identical | ahead | behind | diverged (GitHub's words, from the tracked side).
+    /// Where `environment` stands against `tracked`, read from the
+    /// environment's side: "production is behind". Set with the counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment_is: Option<Position>,
+    /// identical | ahead | behind | diverged (GitHub's words, from the
+    /// tracked side: "ahead" means `tracked` is ahead, so `environment` is
+    /// behind; `environment_is` says it the other way round).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<DriftStatus>")]
     pub status: Option<String>,
@@ -75,6 +81,7 @@ impl Comparison {
             tracked: tracked.to_owned(),
             environment: environment.to_owned(),
             in_sync: None,
+            environment_is: None,
             commits_behind: None,
             commits_ahead: None,
             status: None,
@@ -98,7 +105,28 @@ impl Comparison {
         self.commits_behind = Some(behind);
         self.commits_ahead = Some(ahead);
         self.commits_truncated = (self.commits.len() as u64) < behind;
+        self.environment_is = Some(match (behind, ahead) {
+            (0, 0) => Position::InSync,
+            (_, 0) => Position::Behind,
+            (0, _) => Position::Ahead,
+            _ => Position::Diverged,
+        });
     }
+}
+
+/// Where an environment stands against the one it tracks, from its own
+/// side ([`Comparison::environment_is`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Position {
+    /// No commits either way.
+    InSync,
+    /// It lacks commits the tracked environment has: a promotion is due.
+    Behind,
+    /// It has commits the tracked environment lacks (a hotfix, say).
+    Ahead,
+    /// Each has commits the other lacks.
+    Diverged,
 }
 
 /// How an environment stands against the one it tracks (GitHub's compare
@@ -195,5 +223,21 @@ mod tests {
         assert!(c.commits_truncated);
         c.set_counts(1, 0);
         assert!(!c.commits_truncated);
+    }
+
+    /// `status: "ahead"` on production's comparison read backwards (issue
+    /// 19): `environment_is` names the direction from the environment.
+    #[test]
+    fn the_position_reads_from_the_environment() {
+        let mut c = Comparison::new("staging", "production", None, None);
+        for (behind, ahead, word) in [
+            (2, 0, "behind"),
+            (0, 1, "ahead"),
+            (0, 0, "in_sync"),
+            (3, 1, "diverged"),
+        ] {
+            c.set_counts(behind, ahead);
+            assert_eq!(serde_json::to_value(c.environment_is).unwrap(), word);
+        }
     }
 }
