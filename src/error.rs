@@ -212,7 +212,7 @@ fn summary(problems: &Problems) -> String {
 }
 
 /// `3990` as `3,990`.
-fn thousands(n: usize) -> String {
+pub(crate) fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

@@ -6,6 +6,12 @@
 //! result is empty or has several series); `range` holds `{ labels, values:
 //! [[unix_seconds, value], ...] }` per series of the range query. Sample
 //! values are numbers; `NaN` and `±Inf` stay the strings Prometheus sent.
+//!
+//! What Prometheus sends is bounded before it reaches the report: its error
+//! message is masked, then cut to [`MESSAGE_CHARS`]; at most
+//! [`WARNINGS_SHOWN`] warnings are kept, the rest counted; a range keeps at
+//! most [`RANGE_SERIES`] series of at most [`RANGE_POINTS`] points each,
+//! evenly spread, and the check's log says what was left out.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -14,10 +20,27 @@ use serde_json::{Map, Value, json};
 
 use super::http::describe_error;
 use super::{ErrorKind, Observation, Probed, Problem, Verdict};
+use crate::error::thousands;
+use crate::redact::Redactor;
 use crate::units::{self, ByteSize};
 
 /// Most points a trend asks for; the step is the range divided by this.
 pub const TREND_POINTS: u32 = 60;
+
+/// Characters of Prometheus's error message (or of one warning) kept, after
+/// masking.
+pub const MESSAGE_CHARS: usize = 1000;
+
+/// Warnings kept per check (instant and range query together); the rest
+/// are counted in one more log line.
+pub const WARNINGS_SHOWN: usize = 20;
+
+/// Points kept per range series: twice what a trend asks for, so an
+/// ordinary answer (61 points) is never thinned.
+pub const RANGE_POINTS: usize = 2 * TREND_POINTS as usize;
+
+/// Series of a range kept (a trend needs one; more are only for conditions).
+pub const RANGE_SERIES: usize = 100;
 
 /// A query with every template already rendered.
 #[derive(Debug, Clone)]
@@ -45,16 +68,23 @@ pub(super) fn start<'a>(
         range,
         timeout: cx.check.timeout,
     };
-    Ok(Box::pin(observe(
-        &cx.services.http,
-        req,
-        cx.plan.settings.body_cap,
-    )))
+    let redactor = cx.services.redactor.with(&cx.secrets);
+    let (client, body_cap) = (&cx.services.http, cx.plan.settings.body_cap);
+    Ok(Box::pin(async move {
+        observe(client, req, body_cap, &redactor).await
+    }))
 }
 
 /// Runs the instant query (and the range query, concurrently) and observes
-/// the answer. Prometheus's own error message becomes the check's error.
-pub async fn observe(client: &reqwest::Client, req: PromRequest, body_cap: usize) -> Probed {
+/// the answer. Prometheus's own error message becomes the check's error,
+/// masked with `redactor` and then cut (the runner masks again; cutting
+/// before masking could leave a piece of a secret no longer recognised).
+pub async fn observe(
+    client: &reqwest::Client,
+    req: PromRequest,
+    body_cap: usize,
+    redactor: &Redactor,
+) -> Probed {
     let started = Instant::now();
     let base = api_base(&req.url);
     let timeout = format!("{}ms", req.timeout.as_millis().max(1));
@@ -63,34 +93,19 @@ pub async fn observe(client: &reqwest::Client, req: PromRequest, body_cap: usize
         "query",
         &[("query", &req.query), ("timeout", &timeout)],
     );
-    let range = req.range.map(|range| {
-        let end = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs_f64();
-        let start = end - range.as_secs_f64();
-        let step = (range.as_secs_f64() / f64::from(TREND_POINTS)).max(1.0);
-        endpoint(
-            &base,
-            "query_range",
-            &[
-                ("query", &req.query),
-                ("start", &format!("{start:.3}")),
-                ("end", &format!("{end:.3}")),
-                ("step", &format!("{step:.3}")),
-                ("timeout", &timeout),
-            ],
-        )
-    });
+    let range = req
+        .range
+        .map(|range| range_endpoint(&base, &req.query, range, &timeout));
+    let fetch = |url| fetch(client, url, body_cap, redactor);
     let (instant, range) = match range {
-        None => (fetch(client, instant, body_cap).await, None),
+        None => (fetch(instant).await, None),
         Some(r) => {
-            let (i, r) = tokio::join!(fetch(client, instant, body_cap), fetch(client, r, body_cap));
+            let (i, r) = tokio::join!(fetch(instant), fetch(r));
             (i, Some(r))
         }
     };
     let duration = started.elapsed();
-    let (data, mut log) = match instant {
+    let (data, mut warnings) = match instant {
         Ok(ok) => ok,
         Err(p) => return Probed::error(p.kind, p.message, duration),
     };
@@ -98,22 +113,26 @@ pub async fn observe(client: &reqwest::Client, req: PromRequest, body_cap: usize
         Ok(v) => v,
         Err(reason) => return Probed::error(ErrorKind::BadResponse, reason, duration),
     };
+    let mut notes = Vec::new();
     if let Some(range) = range {
-        let range = range.and_then(|(data, warnings)| {
-            let series =
+        let range = range.and_then(|(data, more)| {
+            let (series, cut) =
                 range_series(&data).map_err(|m| Problem::new(ErrorKind::BadResponse, m))?;
-            Ok((series, warnings))
+            Ok((series, more, cut))
         });
         match range {
-            Ok((series, warnings)) => {
+            Ok((series, more, cut)) => {
                 value["range"] = Value::Array(series);
-                log.extend(warnings);
+                warnings.extend(more);
+                notes = cut;
             }
             Err(p) => {
                 return Probed::error(p.kind, format!("range query: {}", p.message), duration);
             }
         }
     }
+    let mut log = shown_warnings(&warnings, redactor);
+    log.extend(notes);
     let summary = summarize(&value, duration);
     Probed {
         observation: Observation {
@@ -129,6 +148,68 @@ pub async fn observe(client: &reqwest::Client, req: PromRequest, body_cap: usize
         verdict: Verdict::Pass,
         log,
     }
+}
+
+/// The `query_range` URL for a trend over the last `range`.
+fn range_endpoint(
+    base: &str,
+    query: &str,
+    range: Duration,
+    timeout: &str,
+) -> Result<reqwest::Url, Problem> {
+    let end = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let start = end - range.as_secs_f64();
+    let step = (range.as_secs_f64() / f64::from(TREND_POINTS)).max(1.0);
+    endpoint(
+        base,
+        "query_range",
+        &[
+            ("query", query),
+            ("start", &format!("{start:.3}")),
+            ("end", &format!("{end:.3}")),
+            ("step", &format!("{step:.3}")),
+            ("timeout", timeout),
+        ],
+    )
+}
+
+/// `text` masked, then cut to `max_chars` characters ending `… (cut, N
+/// bytes)` (N: the masked text's length) when longer.
+fn masked_and_cut(redactor: &Redactor, text: &str, max_chars: usize) -> String {
+    let masked = redactor.redact(text);
+    match masked.char_indices().nth(max_chars) {
+        None => masked.into_owned(),
+        Some((end, _)) => format!("{}… (cut, {} bytes)", &masked[..end], masked.len()),
+    }
+}
+
+/// The log lines of Prometheus's warnings: the first [`WARNINGS_SHOWN`],
+/// each masked and cut, then how many more there were.
+fn shown_warnings(warnings: &[String], redactor: &Redactor) -> Vec<String> {
+    let mut log: Vec<String> = warnings
+        .iter()
+        .take(WARNINGS_SHOWN)
+        .map(|w| {
+            format!(
+                "Prometheus warning: {}",
+                masked_and_cut(redactor, w, MESSAGE_CHARS)
+            )
+        })
+        .collect();
+    if let Some(more) = warnings
+        .len()
+        .checked_sub(WARNINGS_SHOWN)
+        .filter(|n| *n > 0)
+    {
+        log.push(format!(
+            "Prometheus: and {} more warnings (not shown)",
+            thousands(more)
+        ));
+    }
+    log
 }
 
 /// `http://host:9090/`, `http://host:9090/api/v1/query` and
@@ -162,6 +243,7 @@ async fn fetch(
     client: &reqwest::Client,
     url: Result<reqwest::Url, Problem>,
     body_cap: usize,
+    redactor: &Redactor,
 ) -> Result<(Value, Vec<String>), Problem> {
     let url = url?;
     let shown = without_query(&url);
@@ -207,21 +289,21 @@ async fn fetch(
         .map(|w| {
             w.iter()
                 .filter_map(Value::as_str)
-                .map(|w| format!("Prometheus warning: {w}"))
+                .map(str::to_owned)
                 .collect()
         })
         .unwrap_or_default();
     match answer.get("status").and_then(Value::as_str) {
         Some("success") => Ok((answer.get("data").cloned().unwrap_or(Value::Null), warnings)),
         Some("error") => {
-            let message = answer
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or("no message");
+            let message = answer.get("error").and_then(Value::as_str).map_or_else(
+                || "no message".into(),
+                |m| masked_and_cut(redactor, m, MESSAGE_CHARS),
+            );
             let kind = answer
                 .get("errorType")
                 .and_then(Value::as_str)
-                .map(|k| format!(" ({k})"))
+                .map(|k| format!(" ({})", masked_and_cut(redactor, k, 40)))
                 .unwrap_or_default();
             // Prometheus's own error types: bad_data is the query, the
             // rest (timeout, canceled, execution, unavailable) the server.
@@ -289,29 +371,65 @@ fn instant_value(data: &Value) -> Result<Value, String> {
     }
 }
 
-/// `[{ labels, values: [[t, v], ...] }]` from a range query's `data`.
-fn range_series(data: &Value) -> Result<Vec<Value>, String> {
+/// `[{ labels, values: [[t, v], ...] }]` from a range query's `data`, at
+/// most [`RANGE_SERIES`] series of at most [`RANGE_POINTS`] points each,
+/// and the log lines that say what was left out.
+fn range_series(data: &Value) -> Result<(Vec<Value>, Vec<String>), String> {
     let list = data
         .get("result")
         .and_then(Value::as_array)
         .ok_or("Prometheus sent a range result that is not a list")?;
-    Ok(list
+    let mut notes = Vec::new();
+    if list.len() > RANGE_SERIES {
+        notes.push(format!(
+            "Prometheus range: kept the first {RANGE_SERIES} of {} series",
+            thousands(list.len())
+        ));
+    }
+    let (mut thinned, mut longest) = (0, 0);
+    let series = list
         .iter()
+        .take(RANGE_SERIES)
         .map(|s| {
-            let values: Vec<Value> = s
+            let points = s
                 .get("values")
                 .and_then(Value::as_array)
-                .map(|v| {
-                    v.iter()
-                        .map(|pair| {
-                            json!([pair.get(0).cloned().unwrap_or(Value::Null), sample(pair)])
-                        })
-                        .collect()
+                .map_or(&[][..], Vec::as_slice);
+            if points.len() > RANGE_POINTS {
+                thinned += 1;
+                longest = longest.max(points.len());
+            }
+            let values: Vec<Value> = spread(points.len(), RANGE_POINTS)
+                .map(|i| {
+                    let pair = &points[i];
+                    json!([pair.get(0).cloned().unwrap_or(Value::Null), sample(pair)])
                 })
-                .unwrap_or_default();
+                .collect();
             json!({ "labels": labels(s), "values": values })
         })
-        .collect())
+        .collect();
+    let how = "evenly spread, the oldest and newest among them";
+    match thinned {
+        0 => {}
+        1 => notes.push(format!(
+            "Prometheus range: kept {RANGE_POINTS} of {} points ({how})",
+            thousands(longest)
+        )),
+        n => notes.push(format!(
+            "Prometheus range: kept {RANGE_POINTS} points of each of {n} longer series (up to {}; {how})",
+            thousands(longest)
+        )),
+    }
+    Ok((series, notes))
+}
+
+/// Indices of at most `keep` of `len` points, evenly spread, the first and
+/// the last among them; all of them when `len <= keep`.
+fn spread(len: usize, keep: usize) -> impl Iterator<Item = usize> {
+    let all = len <= keep || keep < 2;
+    let n = if all { len } else { keep };
+    // Steps of (len - 1) / (keep - 1) > 1, so the indices never repeat.
+    (0..n).map(move |k| if all { k } else { k * (len - 1) / (keep - 1) })
 }
 
 fn labels(series: &Value) -> Value {
@@ -385,6 +503,30 @@ mod tests {
         assert_eq!(v["series"][1]["value"], json!("NaN"));
         let empty = instant_value(&json!({"resultType": "vector", "result": []})).unwrap();
         assert_eq!(empty, json!({"value": null, "series": []}));
+    }
+
+    #[test]
+    fn spread_keeps_the_ends_and_never_repeats() {
+        assert_eq!(spread(3, 120).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(spread(0, 120).count(), 0);
+        for len in [121, 122, 239, 240, 241, 200_000] {
+            let picked: Vec<usize> = spread(len, 120).collect();
+            assert_eq!(picked.len(), 120, "{len}");
+            assert_eq!((picked[0], picked[119]), (0, len - 1), "{len}");
+            assert!(picked.windows(2).all(|w| w[0] < w[1]), "{len}");
+        }
+    }
+
+    #[test]
+    fn masked_before_cut_and_the_cut_is_named() {
+        let r = Redactor::new(["s3cret-token"]);
+        let text = format!("{}s3cret-token{}", "a".repeat(995), "b".repeat(100));
+        let cut = masked_and_cut(&r, &text, MESSAGE_CHARS);
+        assert!(cut.starts_with(&"a".repeat(995)));
+        assert!(cut.contains("a•••"), "{cut}");
+        assert!(!cut.contains("s3c"), "{cut}");
+        assert!(cut.ends_with("… (cut, 1107 bytes)"), "{cut}");
+        assert_eq!(masked_and_cut(&r, "short", MESSAGE_CHARS), "short");
     }
 
     #[test]

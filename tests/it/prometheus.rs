@@ -681,3 +681,172 @@ table = { rows = "$.series", columns = { cost = "$.value" }, sort = "-costs", li
         assert!(stderr.contains(want), "missing `{want}` in\n{stderr}");
     }
 }
+
+// ------------------------------------------------ a fake, huge Prometheus --
+
+/// The GitHub token of the oversized-answer runs: a secret the redactor
+/// knows, which the fake puts where a cut would split it.
+const TOKEN: &str = "ghp_villaPromSecret0123456789";
+
+/// A loopback "Prometheus" whose answer depends on the query: a 900 kB error
+/// message with the token across the 1,000-character mark, 15,000 warnings,
+/// or a range of 200,000 points. Anything else is one sample, 5.
+async fn start_huge_prometheus() -> String {
+    async fn answer(uri: axum::http::Uri) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let query: String = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .find(|(k, _)| k == "query")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let ranged = uri.path().ends_with("/query_range");
+        let one = serde_json::json!({ "resultType": "vector",
+            "result": [{ "metric": { "job": "app" }, "value": [1.0, "5"] }] });
+        let body = match query.as_str() {
+            "huge_error" => {
+                let mut message = "x".repeat(980);
+                message.push_str(TOKEN);
+                message.push_str(&"y".repeat(900_000));
+                let body = serde_json::json!({ "status": "error", "errorType": "execution", "error": message });
+                return (
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    axum::Json(body),
+                )
+                    .into_response();
+            }
+            "many_warnings" => {
+                let warnings: Vec<String> = (0..15_000)
+                    .map(|i| format!("PromQL info: metric might not be a counter, number {i}"))
+                    .collect();
+                serde_json::json!({ "status": "success", "data": one, "warnings": warnings })
+            }
+            "many_points" if ranged => {
+                let values: Vec<Value> = (0..200_000)
+                    .map(|i| serde_json::json!([i, format!("{}", i % 97)]))
+                    .collect();
+                serde_json::json!({ "status": "success", "data": { "resultType": "matrix",
+                    "result": [{ "metric": { "job": "app" }, "values": values }] } })
+            }
+            _ => serde_json::json!({ "status": "success", "data": one }),
+        };
+        axum::Json(body).into_response()
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, Router::new().fallback(answer)).await;
+    });
+    format!("http://{addr}")
+}
+
+/// Runs `checks` (with a body cap big enough for the huge answers) with the
+/// GitHub token [`TOKEN`] known to the redactor; the report and its JSON size.
+async fn run_huge(checks: &str) -> (Report, usize) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("villa-telemetry.toml");
+    let text = format!("[project]\nname = \"Huge\"\n\n[run]\nmax_body = \"16MiB\"\n\n{checks}");
+    std::fs::write(&path, text).expect("write");
+    let plan = villa_telemetry::cli::load_plan(&path).expect("valid config");
+    let services = villa_telemetry::runner::Services::with_token(
+        &plan,
+        Some((
+            TOKEN.into(),
+            villa_telemetry::probe::github::TokenSource::Env("GITHUB_TOKEN"),
+        )),
+    );
+    let report = villa_telemetry::cli::run_with(&plan, &services).await;
+    let size = serde_json::to_string(&report).expect("serializes").len();
+    (report, size)
+}
+
+/// Issue 17: a 900 kB Prometheus error message was copied whole into the
+/// report; now it is masked, then cut to 1,000 characters saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_prometheus_error_is_masked_then_cut() {
+    let url = start_huge_prometheus().await;
+    let (report, size) = run_huge(&metric_check(
+        "err",
+        &url,
+        "huge_error",
+        "{ value = \"$.value\" }",
+    ))
+    .await;
+    eprintln!("report JSON with a 900 kB Prometheus error: {size} bytes");
+    let c = check(&report, "err");
+    assert_eq!(c.status, CheckStatus::Error);
+    let error = c.error.as_deref().unwrap_or_default();
+    assert!(error.starts_with("Prometheus: xxx"), "{error}");
+    assert!(
+        error.contains("x••••y"),
+        "masked before it was cut: {error}"
+    );
+    assert!(!error.contains("ghp_"), "no piece of the token: {error}");
+    assert!(
+        error.ends_with(" (cut, 900992 bytes) (execution)"),
+        "says what was cut: …{}",
+        &error[error.len().saturating_sub(80)..]
+    );
+    assert!(
+        error.chars().count() < 1100,
+        "{} chars",
+        error.chars().count()
+    );
+    assert!(size < 8 * 1024, "report is {size} bytes");
+}
+
+/// 15,000 warnings were 15,000 log lines; now the first 20, then a count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifteen_thousand_warnings_are_twenty_and_a_count() {
+    let url = start_huge_prometheus().await;
+    let (report, size) = run_huge(&metric_check(
+        "warned",
+        &url,
+        "many_warnings",
+        "{ value = \"$.value\" }",
+    ))
+    .await;
+    eprintln!("report JSON with 15,000 Prometheus warnings: {size} bytes");
+    let c = check(&report, "warned");
+    assert_eq!(c.status, CheckStatus::Pass, "{c:#?}");
+    assert_eq!(c.log.len(), 21, "{:#?}", c.log);
+    assert_eq!(
+        c.log[0],
+        "Prometheus warning: PromQL info: metric might not be a counter, number 0"
+    );
+    assert_eq!(
+        c.log[20],
+        "Prometheus: and 14,980 more warnings (not shown)"
+    );
+    assert!(size < 8 * 1024, "report is {size} bytes");
+}
+
+/// 200,000 range points became a 200,000-number trend; now at most 120,
+/// evenly spread, the newest kept, and the log says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_thousand_range_points_are_thinned_out() {
+    let url = start_huge_prometheus().await;
+    let checks = format!(
+        "[[checks]]\nid = \"trend\"\nprometheus = {{ url = \"{url}\", query = 'many_points', range = \"1h\" }}\n\
+         metric = {{ value = \"$.value\" }}\nexpect = [\"len($.range[0].values) <= 120\"]\n"
+    );
+    let (report, size) = run_huge(&checks).await;
+    eprintln!("report JSON with 200,000 range points: {size} bytes");
+    let c = check(&report, "trend");
+    assert_eq!(c.status, CheckStatus::Pass, "{c:#?}");
+    let trend = &c.metric.as_ref().expect("metric").trend;
+    assert_eq!(trend.len(), 120);
+    assert_eq!(trend[0], 0.0, "the oldest point");
+    assert_eq!(
+        *trend.last().unwrap(),
+        f64::from(199_999 % 97),
+        "the newest point"
+    );
+    assert_eq!(
+        c.log,
+        [
+            "Prometheus range: kept 120 of 200,000 points (evenly spread, the oldest and newest among them)"
+        ]
+    );
+    assert!(size < 8 * 1024, "report is {size} bytes");
+}
