@@ -235,6 +235,46 @@ pub struct RecordedRequest {
     pub body: String,
 }
 
+/// A generated list body (see [`FakeGithub::stream`]).
+#[derive(Clone)]
+struct Streamed {
+    head: String,
+    item: String,
+    count: usize,
+    tail: String,
+}
+
+impl Streamed {
+    /// The body in pieces of about 64 KiB, each made when it is sent.
+    fn body(self) -> Body {
+        let per_chunk = (65_536 / (self.item.len() + 1)).max(1);
+        let pieces =
+            futures::stream::unfold((self, 0usize, false), move |(s, sent, done)| async move {
+                if done {
+                    return None;
+                }
+                let mut chunk = String::new();
+                if sent == 0 {
+                    chunk.push_str(&s.head);
+                }
+                let upto = s.count.min(sent.saturating_add(per_chunk));
+                for i in sent..upto {
+                    if i > 0 {
+                        chunk.push(',');
+                    }
+                    chunk.push_str(&s.item);
+                }
+                let finished = upto == s.count;
+                if finished {
+                    chunk.push_str(&s.tail);
+                }
+                let piece: Result<axum::body::Bytes, std::convert::Infallible> = Ok(chunk.into());
+                Some((piece, (s, upto, finished)))
+            });
+        Body::from_stream(pieces)
+    }
+}
+
 struct Override {
     canned: Canned,
     /// None: until cleared; Some(n): for the next n requests.
@@ -252,6 +292,8 @@ const COUNTED_PATHS_CAP: usize = 4096;
 struct Shared {
     fixtures: Fixtures,
     overrides: Mutex<HashMap<String, Override>>,
+    /// Paths answered with a generated list, sent piece by piece.
+    streams: Mutex<HashMap<String, Streamed>>,
     /// (pattern, delay): the first pattern matching a path delays its answer.
     delays: Mutex<Vec<(String, Duration)>>,
     record: Mutex<Record>,
@@ -313,6 +355,7 @@ impl FakeGithub {
         let shared = Arc::new(Shared {
             fixtures,
             overrides: Mutex::new(HashMap::new()),
+            streams: Mutex::new(HashMap::new()),
             record: Mutex::new(Record::default()),
             delays: Mutex::new(Vec::new()),
         });
@@ -384,6 +427,29 @@ impl FakeGithub {
             .lock()
             .expect("overrides lock")
             .remove(&override_key(path));
+        self.shared
+            .streams
+            .lock()
+            .expect("streams lock")
+            .remove(&key(path));
+    }
+
+    /// Answer `path` (query ignored) with 200 and `head`, then `item`
+    /// `count` times separated by commas, then `tail`, generated while it
+    /// is sent: a body of hundreds of megabytes that the fake never holds,
+    /// e.g. `stream(p, "[", deployment, 10_000, "]")`. Until cleared.
+    pub fn stream(&self, path: &str, head: &str, item: &Value, count: usize, tail: &str) {
+        let streamed = Streamed {
+            head: head.to_owned(),
+            item: serde_json::to_string(item).expect("serialize"),
+            count,
+            tail: tail.to_owned(),
+        };
+        self.shared
+            .streams
+            .lock()
+            .expect("streams lock")
+            .insert(key(path), streamed);
     }
 
     /// Every path answers the documented primary-limit 403
@@ -547,6 +613,36 @@ fn default_answer(shared: &Shared, path: &str, dispatch: bool) -> Canned {
     }
 }
 
+/// A 200 with a generated body, logged like any other answer.
+fn stream_answer(
+    shared: &Shared,
+    method: axum::http::Method,
+    uri: &Uri,
+    path: String,
+    streamed: Streamed,
+) -> Response {
+    shared
+        .record
+        .lock()
+        .expect("record lock")
+        .push(RecordedRequest {
+            path,
+            query: uri.query().map(str::to_string),
+            if_none_match: None,
+            authorization: None,
+            user_agent: None,
+            api_version: None,
+            status: 200,
+            method: method.to_string(),
+            body: String::new(),
+        });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json; charset=utf-8")
+        .body(streamed.body())
+        .expect("response")
+}
+
 async fn handle(
     State(shared): State<Arc<Shared>>,
     method: axum::http::Method,
@@ -555,6 +651,15 @@ async fn handle(
     request_body: axum::body::Bytes,
 ) -> Response {
     let path = key(uri.path());
+    let streamed = shared
+        .streams
+        .lock()
+        .expect("streams lock")
+        .get(&path)
+        .cloned();
+    if let Some(streamed) = streamed {
+        return stream_answer(&shared, method, &uri, path, streamed);
+    }
     let canned = take_override(&shared, &path, uri.query());
     let dispatch = method == axum::http::Method::POST && is_dispatch(&path);
     let canned = canned.unwrap_or_else(|| default_answer(&shared, &path, dispatch));

@@ -105,4 +105,8 @@ pub struct GithubInfo {
     /// When the limit resets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit_reset: Option<DateTime<Utc>>,
+    /// What GitHub sent that was not used as sent: a rate-limit header out
+    /// of range (clamped or ignored), a cache file that was not trusted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }

@@ -26,10 +26,12 @@
 //! ETag cache, the counters and the rate-limit state, so once GitHub says the
 //! limit is used up no call of any check spends another request on it.
 
+mod body;
 mod cache;
 mod check;
 mod deployments;
 mod error;
+mod limits;
 mod model;
 mod pulls;
 mod start;
@@ -43,7 +45,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
 use octocrab::service::middleware::auth_header::AuthHeaderLayer;
 use octocrab::service::middleware::base_uri::BaseUriLayer;
@@ -51,7 +52,7 @@ use octocrab::service::middleware::extra_headers::ExtraHeadersLayer;
 use octocrab::service::middleware::reqwest_connector::ReqwestConnector;
 use octocrab::{AuthState, Octocrab, OctocrabBuilder};
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -61,6 +62,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::outcome::{CommitCi, ErrorKind, GithubInfo};
+use crate::units::ByteSize;
 use cache::{Entry, EtagCache};
 pub use check::{Request, observe};
 pub use error::GithubError;
@@ -76,6 +78,16 @@ pub const DEFAULT_API_URL: &str = "https://api.github.com";
 /// Longest `retry-after` (secondary limit) sat out before retrying once;
 /// longer waits become an error so a run is not held up for minutes.
 pub const DEFAULT_MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
+
+/// Largest GitHub answer read by default (a compare of 300 files with
+/// their patches is a few MiB); `[run] max_body` raises it, never lowers it.
+pub const DEFAULT_MAX_BODY: usize = 8 << 20;
+
+/// Error answers are read this far for GitHub's `message`.
+const MAX_ERROR_BODY: usize = 64 << 10;
+
+/// Distinct warnings a run keeps: one per header and kind is what occurs.
+const MAX_WARNINGS: usize = 16;
 
 /// `gh auth token` gets this long; a hung credential helper must not hang `run`.
 const GH_CLI_TIMEOUT: Duration = Duration::from_secs(2);
@@ -106,6 +118,8 @@ pub struct GithubClient {
 struct Spent {
     requests: AtomicU64,
     not_modified: AtomicU64,
+    /// What GitHub sent that was not used as sent, for the report.
+    warnings: Mutex<Vec<String>>,
 }
 
 struct Inner {
@@ -122,6 +136,8 @@ struct Inner {
     source: TokenSource,
     cache: EtagCache,
     max_retry_wait_ms: AtomicU64,
+    /// Bytes of one answer read at most ([`DEFAULT_MAX_BODY`]).
+    max_body: AtomicU64,
     rate: Mutex<RateState>,
     /// Requests under way, by path, so concurrent identical calls share one.
     inflight: Mutex<HashMap<String, SharedFetch>>,
@@ -203,6 +219,7 @@ impl GithubClient {
                 source,
                 cache,
                 max_retry_wait_ms: AtomicU64::new(DEFAULT_MAX_RETRY_WAIT.as_millis() as u64),
+                max_body: AtomicU64::new(DEFAULT_MAX_BODY as u64),
                 rate: Mutex::new(RateState::default()),
                 inflight: Mutex::new(HashMap::new()),
             }),
@@ -226,6 +243,37 @@ impl GithubClient {
         self.inner
             .max_retry_wait_ms
             .store(wait.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Cap on one answer's size: `max_body` when it is above
+    /// [`DEFAULT_MAX_BODY`], else that default (a `[run] max_body` sized for
+    /// health endpoints must not break a compare).
+    pub fn set_max_body(&self, max_body: usize) {
+        let cap = max_body.max(DEFAULT_MAX_BODY);
+        self.inner
+            .max_body
+            .store(u64::try_from(cap).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    fn max_body(&self) -> usize {
+        usize::try_from(self.inner.max_body.load(Ordering::Relaxed)).unwrap_or(usize::MAX)
+    }
+
+    /// Notes `warning` (once) for this run's report.
+    fn warn(&self, warning: Option<String>) {
+        let Some(warning) = warning else {
+            return;
+        };
+        let mut warnings = self.spent.warnings.lock().expect("warnings lock");
+        if warnings.len() < MAX_WARNINGS && !warnings.contains(&warning) {
+            warnings.push(warning);
+        }
+    }
+
+    /// The value of a range-checked header; its warning, if any, is noted.
+    fn read<T>(&self, read: limits::Read<T>) -> Option<T> {
+        self.warn(read.warning);
+        read.value
     }
 
     /// GITHUB_TOKEN, then GH_TOKEN, then `gh auth token` if gh is installed
@@ -265,6 +313,7 @@ impl GithubClient {
             rate_limit_points: requests.saturating_sub(not_modified),
             rate_limit_remaining: rate.remaining,
             rate_limit_reset: rate.reset,
+            warnings: self.spent.warnings.lock().expect("warnings lock").clone(),
         }
     }
 
@@ -466,36 +515,13 @@ impl GithubClient {
                     detail: "304 Not Modified without a cached body".into(),
                 });
             }
-            let bytes = match body.collect().await {
-                Ok(collected) => collected.to_bytes(),
-                Err(e) if status.is_success() => return Err(self.unreachable(&e)),
-                // An error answer cut short is still classified by its status.
-                Err(_) => Bytes::new(),
-            };
             if status.is_success() {
-                let etag = parts
-                    .headers
-                    .get(header::ETAG)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                let body: Value =
-                    serde_json::from_slice(&bytes).map_err(|e| GithubError::BadResponse {
-                        path: shown.to_string(),
-                        detail: e.to_string(),
-                    })?;
-                let body = Arc::new(body);
-                let next = next_link(&parts.headers);
-                if let Some(etag) = etag {
-                    let entry = Entry {
-                        etag,
-                        body: body.clone(),
-                        next: next.clone(),
-                    };
-                    self.inner.cache.put(&url, entry).await;
-                }
-                return Ok(Fetched { body, next });
+                return self.accept(path, &url, &parts.headers, body).await;
             }
-
+            // An error answer cut short (or too long) is still classified by its status.
+            let bytes = body::read(body, MAX_ERROR_BODY, None)
+                .await
+                .unwrap_or_default();
             let text = String::from_utf8_lossy(&bytes);
             let message = error_message(&self.inner.redactor.redact(&text));
             match self.classify(status, &parts.headers, &message, shown) {
@@ -509,6 +535,49 @@ impl GithubClient {
                 Failure::Error(e) => return Err(e),
             }
         }
+    }
+
+    /// A 2xx answer: read up to the cap (a page cut to its `per_page` as it
+    /// arrives), parsed, and remembered with its `ETag`.
+    async fn accept(
+        &self,
+        path: &str,
+        url: &str,
+        headers: &HeaderMap,
+        body: BoxBody<Bytes, octocrab::Error>,
+    ) -> Result<Fetched, GithubError> {
+        let shown = path.split('?').next().unwrap_or(path);
+        let cap = self.max_body();
+        let bytes = match body::read(body, cap, body::per_page(path)).await {
+            Ok(bytes) => bytes,
+            Err(body::BodyError::TooLarge) => {
+                return Err(GithubError::TooLarge {
+                    path: shown.to_string(),
+                    limit: ByteSize::from(cap),
+                });
+            }
+            Err(body::BodyError::Read(e)) => return Err(self.unreachable(&e)),
+        };
+        let body: Value = serde_json::from_slice(&bytes).map_err(|e| GithubError::BadResponse {
+            path: shown.to_string(),
+            detail: e.to_string(),
+        })?;
+        drop(bytes);
+        let body = Arc::new(body);
+        let next = next_link(headers);
+        let etag = headers
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if let Some(etag) = etag {
+            let entry = Entry {
+                etag,
+                body: body.clone(),
+                next: next.clone(),
+            };
+            self.inner.cache.put(url, entry).await;
+        }
+        Ok(Fetched { body, next })
     }
 
     /// GET `path` through octocrab: its stack adds the base URL, the token
@@ -557,18 +626,27 @@ impl GithubClient {
     ) -> Failure {
         let code = status_text(status);
         let limited = status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS;
-        let remaining = header_u64(headers, "x-ratelimit-remaining");
+        let remaining = self.read(limits::remaining(raw(headers, "x-ratelimit-remaining")));
         if limited && remaining == Some(0) {
-            let reset = header_u64(headers, "x-ratelimit-reset")
-                .and_then(|s| Utc.timestamp_opt(s as i64, 0).single())
-                // Documented fallback when reset is missing: the hourly window.
-                .unwrap_or_else(|| Utc::now() + chrono::Duration::hours(1));
+            let now = Utc::now();
+            let reset = match self.read(limits::reset(raw(headers, "x-ratelimit-reset"), now)) {
+                Some(reset) if reset > now => reset,
+                sent => {
+                    if sent.is_some() {
+                        self.warn(Some(
+                            "GitHub's x-ratelimit-reset is in the past; waiting for the hourly window instead".into(),
+                        ));
+                    }
+                    // Documented fallback when reset is missing: the hourly window.
+                    now + TimeDelta::hours(1)
+                }
+            };
             let mut rate = self.inner.rate.lock().expect("rate lock");
             rate.blocked = Some(Block::Primary { reset });
             drop(rate);
             return Failure::Error(self.primary_error(reset));
         }
-        let retry_after = header_u64(headers, "retry-after");
+        let retry_after = self.read(limits::retry_after(raw(headers, "retry-after")));
         let secondary_text = message
             .to_ascii_lowercase()
             .contains("secondary rate limit");
@@ -599,7 +677,15 @@ impl GithubClient {
     }
 
     fn block_secondary(&self, wait_s: u64) -> GithubError {
-        let until = Utc::now() + chrono::Duration::seconds(wait_s as i64);
+        // Never more than the longest retry-after believed: so the seconds
+        // fit any clock arithmetic.
+        let wait_s = wait_s.min(limits::MAX_RETRY_AFTER_S);
+        let now = Utc::now();
+        let until = i64::try_from(wait_s)
+            .ok()
+            .and_then(TimeDelta::try_seconds)
+            .and_then(|d| now.checked_add_signed(d))
+            .unwrap_or(now);
         self.inner.rate.lock().expect("rate lock").blocked = Some(Block::Secondary { until });
         GithubError::SecondaryRateLimited {
             retry_after_s: wait_s,
@@ -635,9 +721,8 @@ impl GithubClient {
     }
 
     fn record_rate(&self, headers: &HeaderMap) {
-        let remaining = header_u64(headers, "x-ratelimit-remaining");
-        let reset = header_u64(headers, "x-ratelimit-reset")
-            .and_then(|s| Utc.timestamp_opt(s as i64, 0).single());
+        let remaining = self.read(limits::remaining(raw(headers, "x-ratelimit-remaining")));
+        let reset = self.read(limits::reset(raw(headers, "x-ratelimit-reset"), Utc::now()));
         if remaining.is_none() && reset.is_none() {
             return;
         }
@@ -787,8 +872,9 @@ fn encode(s: &str) -> String {
     utf8_percent_encode(s, SEGMENT).to_string()
 }
 
-fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+/// A header's bytes, for [`limits`] to range-check.
+fn raw<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
+    headers.get(name).map(HeaderValue::as_bytes)
 }
 
 fn status_text(status: StatusCode) -> String {

@@ -89,6 +89,7 @@ impl Services {
                 .min()
                 .unwrap_or(plan.settings.timeout);
             gh.set_max_retry_wait(shortest / 2);
+            gh.set_max_body(plan.settings.body_cap);
         }
         // Building a TLS client reads the system's root certificates (~150
         // files): only pay for a second one when a plugin may fetch.

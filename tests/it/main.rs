@@ -22,6 +22,7 @@ mod fuzz_config;
 mod git_safety;
 mod github;
 mod github_disk_cache;
+mod github_hardening;
 mod github_history;
 mod github_points;
 mod github_report;

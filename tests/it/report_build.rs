@@ -318,6 +318,7 @@ fn upstream_answers_and_their_errors_reach_the_report() {
         rate_limit_points: 5,
         rate_limit_remaining: Some(50),
         rate_limit_reset: None,
+        warnings: Vec::new(),
     });
     let (report, json) = build(r);
 

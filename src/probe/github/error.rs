@@ -94,6 +94,16 @@ pub enum GithubError {
         /// The serde error or the missing piece.
         detail: String,
     },
+    /// A 2xx answer past the size cap: reading stopped there.
+    #[error(
+        "GitHub answer larger than {limit} for {path}; reading stopped there (raise [run] max_body)"
+    )]
+    TooLarge {
+        /// The API path asked for.
+        path: String,
+        /// The cap (`[run] max_body`, at least 8 MiB).
+        limit: units::ByteSize,
+    },
     /// The workflow exists but has no run (on that branch).
     #[error("workflow {workflow} has no runs{} in {repo}", branch.as_deref().map(|b| format!(" on branch {b}")).unwrap_or_default())]
     NoRuns {
@@ -134,6 +144,7 @@ impl GithubError {
             }
             GithubError::Unreachable { kind, .. } => *kind,
             GithubError::BadResponse { .. } => ErrorKind::BadResponse,
+            GithubError::TooLarge { .. } => ErrorKind::TooLarge,
             GithubError::NoRuns { .. } | GithubError::NoDeployments { .. } => ErrorKind::NoData,
             GithubError::InvalidRepo { .. } => ErrorKind::Config,
         }
@@ -145,7 +156,7 @@ fn in_words(wait_s: u64) -> String {
     let shown = if wait_s < 60 {
         wait_s
     } else {
-        wait_s.div_ceil(60) * 60
+        wait_s.div_ceil(60).saturating_mul(60)
     };
     format!("in {}", units::duration(Duration::from_secs(shown)))
 }
