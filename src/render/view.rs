@@ -18,6 +18,10 @@ use crate::report::{
 pub struct View<'a> {
     /// "All systems operational" when healthy, else the report summary.
     pub headline: String,
+    /// The page title's words: "Healthy" when healthy, else what fails
+    /// first, from the assessment ("CI Pipeline failed on cbefe7c"), so a
+    /// tab never says "Failing" when no environment fails.
+    pub title: String,
     /// Width of the widest "Name:" label of environments (text alignment).
     pub env_width: usize,
     /// Width of the widest version string, with its `v`.
@@ -62,7 +66,8 @@ pub struct EnvView<'a> {
     pub trend: Option<TrendView>,
     /// What a person can do about `error`.
     pub advice: Option<String>,
-    /// "1 of 4 passed": the GitHub checks and statuses of its commit, from
+    /// "1 of 4 check runs and statuses on this commit passed; 3 failure":
+    /// the GitHub checks and statuses of its commit, from
     /// the same `counts` the JSON carries, so card and JSON agree.
     pub ci_tally: Option<String>,
     /// Checks that ran for it.
@@ -151,6 +156,7 @@ impl<'a> View<'a> {
             } else {
                 report.summary.clone()
             },
+            title: title(report),
             env_width: width(&mut report.environments.values().map(|e| e.name.chars().count())),
             version_width: report
                 .environments
@@ -253,7 +259,22 @@ fn env_views<'a>(
                 ci_tally: env.ci.as_ref().and_then(|ci| {
                     let total: u64 = ci.counts.values().sum();
                     let passed = ci.counts.get("success").copied().unwrap_or(0);
-                    (total > 0).then(|| format!("{passed} of {total} passed"))
+                    // Say what is counted, and what did not pass: a tally beside
+                    // a panel of two workflows must not read as "of 4 workflows".
+                    let others: Vec<String> = ci
+                        .counts
+                        .iter()
+                        .filter(|(word, n)| word.as_str() != "success" && **n > 0)
+                        .map(|(word, n)| format!("{n} {}", word.replace('_', " ")))
+                        .collect();
+                    let rest = if others.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {}", others.join(", "))
+                    };
+                    (total > 0).then(|| {
+                        format!("{passed} of {total} check runs and statuses on this commit passed{rest}")
+                    })
                 }),
                 checks_total: checks.len(),
                 checks_passed: checks
@@ -266,8 +287,37 @@ fn env_views<'a>(
         .collect()
 }
 
-/// Checks by status and environments by health (offline apart), as the
-/// banner counts them.
+/// [`View::title`]: the assessment's first clause, cut at a word.
+fn title(report: &Report) -> String {
+    if report.status == Health::Healthy {
+        return "Healthy".to_owned();
+    }
+    let first = report
+        .assessment
+        .headline
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim();
+    if first.is_empty() {
+        return crate::render::helpers::status_label(report.status.as_str()).to_owned();
+    }
+    let mut out = String::new();
+    for word in first.split(' ') {
+        if out.len() + word.len() > 80 {
+            out.push('…');
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// Checks by status and environments by health (offline apart, plus
+/// `total`), as the banner counts them.
 fn counts(report: &Report) -> (IndexMap<&'static str, usize>, IndexMap<&'static str, usize>) {
     let mut check_counts = IndexMap::new();
     for status in [
@@ -304,6 +354,7 @@ fn counts(report: &Report) -> (IndexMap<&'static str, usize>, IndexMap<&'static 
         "offline",
         report.environments.values().filter(|e| e.offline).count(),
     );
+    env_counts.insert("total", report.environments.len());
     (check_counts, env_counts)
 }
 

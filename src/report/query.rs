@@ -443,16 +443,35 @@ mod tests {
             c.commits_truncated = true;
         }
         let staging_sha = deployed(&report, Some("cbefe7c")).unwrap();
-        assert_eq!(staging_sha.environments["production"], Some(false), "{:?}", staging_sha.why);
-        assert!(staging_sha.why["production"].contains("2 commits behind"), "{:?}", staging_sha.why);
+        assert_eq!(
+            staging_sha.environments["production"],
+            Some(false),
+            "{:?}",
+            staging_sha.why
+        );
+        assert!(
+            staging_sha.why["production"].contains("2 commits behind"),
+            "{:?}",
+            staging_sha.why
+        );
         let production_sha = deployed(&report, Some("53004a6")).unwrap();
-        assert_eq!(production_sha.environments["staging"], Some(true), "{:?}", production_sha.why);
+        assert_eq!(
+            production_sha.environments["staging"],
+            Some(true),
+            "{:?}",
+            production_sha.why
+        );
         assert_eq!(production_sha.environments["production"], Some(true));
         // Diverged: neither side contains the other's commit.
         for c in report.comparison.values_mut() {
             c.commits_ahead = Some(1);
         }
         let diverged = deployed(&report, Some("53004a6")).unwrap();
-        assert_eq!(diverged.environments["staging"], Some(false), "{:?}", diverged.why);
+        assert_eq!(
+            diverged.environments["staging"],
+            Some(false),
+            "{:?}",
+            diverged.why
+        );
     }
 }

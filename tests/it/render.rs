@@ -441,3 +441,54 @@ fn dashboard_advice_follows_the_error_kind_not_the_text() {
     env.error_kind = Some(ErrorKind::Refused);
     assert!(card_of(&report).contains("Nothing is listening at"));
 }
+
+/// The banner counts environments and checks in words that say which is
+/// which, the tab names what fails instead of "Failing" when no
+/// environment fails (issue 19, contradiction 4), and the CI tally says
+/// what it counts (contradiction 8).
+#[test]
+fn the_banner_and_title_say_what_fails_in_units() {
+    let mut report = fixture("warning_drift_ci_failed");
+    report.assessment = villa_telemetry::report::assess(&report);
+    let html = renderer()
+        .render(Format::Html, &report, &RenderExtras::default())
+        .unwrap();
+    let title = html
+        .split("<title>")
+        .nth(1)
+        .and_then(|t| t.split("</title>").next())
+        .unwrap();
+    assert!(title.contains("CI Pipeline failed on cbefe7c"), "{title}");
+    assert!(!title.contains("Failing"), "{title}");
+    let envs = report.environments.len();
+    assert!(
+        html.contains(&format!(" of {envs} healthy")),
+        "environments counted as environments"
+    );
+    let checks = report.checks.len();
+    let pass = report
+        .checks
+        .iter()
+        .filter(|c| c.status == villa_telemetry::report::CheckStatus::Pass)
+        .count();
+    assert!(
+        html.contains(&format!("checks: <b>{pass}</b> of {checks} pass")),
+        "checks counted as checks"
+    );
+    if report
+        .environments
+        .values()
+        .any(|e| e.ci.as_ref().is_some_and(|c| !c.counts.is_empty()))
+    {
+        assert!(html.contains("check runs and statuses on this commit passed"));
+    }
+    // Healthy says so in the tab.
+    let green = renderer()
+        .render(
+            Format::Html,
+            &fixture("all_green"),
+            &RenderExtras::default(),
+        )
+        .unwrap();
+    assert!(green.contains("Healthy ·"), "all green title");
+}
