@@ -6,20 +6,26 @@
 //!
 //! By job: `state` holds the reports and the one run in flight, `guard`
 //! refuses requests that do not name this server, `router` maps paths to
-//! handlers (`api`, [`mcp`], [`actions`] and the pages), `metric_export`
-//! writes `/metrics`, and `listener` owns the socket and its limits.
+//! handlers (`api`, [`mcp`], [`actions`] and the pages), `body` reads
+//! request bodies under a deadline, `metric_export` writes `/metrics`, and
+//! `listener` owns the socket; `slots` counts who holds it, under the
+//! numbers in [`Limits`].
 
 pub mod actions;
 mod api;
+mod body;
 mod guard;
+mod limits;
 mod listener;
 pub mod mcp;
 mod metric_export;
 mod router;
+mod slots;
 mod state;
 
 pub use api::{ENDPOINTS, StatusQuery};
-pub use listener::{Access, Limits, ServeError, bind, serve, serve_with};
+pub use limits::Limits;
+pub use listener::{Access, ServeError, bind, serve, serve_with};
 pub use metric_export::prometheus_text;
 pub use router::app;
 pub use state::{AppState, HISTORY, SharedRun, Snapshot, spawn_ticker};

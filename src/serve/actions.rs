@@ -275,8 +275,9 @@ pub async fn post_action(
             format!("`{id}` is already running; wait for its result"),
         );
     };
-    // Decide on a fresh report, not on what the page happened to show.
-    let snapshot = state.refresh_now().await;
+    // Decide on a fresh report, not on what the page happened to show, nor
+    // on a run that was already reading its upstreams when this came in.
+    let snapshot = state.run_started_now().await;
     let deployment = body.deployment();
     let prepared = match resolve::prepare(
         action,

@@ -3,12 +3,16 @@
 //! shutdown on Ctrl-C / SIGTERM.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use hyper_util::server::graceful::Watcher;
 
 use super::AppState;
-use super::router::app;
+use super::limits::{BodyLimits, Limits};
+use super::router::routes;
+use super::slots::{Hold, Slots};
 use super::state::spawn_ticker;
 
 /// Why `serve` cannot listen or go on.
@@ -101,25 +105,6 @@ pub async fn bind(listen: &str, access: Access) -> Result<tokio::net::TcpListene
         })
 }
 
-/// Limits that keep a few clients from holding the server.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// A connection whose request headers are not complete this long after
-    /// it opened (or after its previous response) is closed.
-    pub header_timeout: Duration,
-    /// Connections served at once; more are answered 503 and closed.
-    pub max_connections: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            header_timeout: Duration::from_secs(10),
-            max_connections: 256,
-        }
-    }
-}
-
 /// Serves on `listener` until Ctrl-C or SIGTERM.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -165,16 +150,7 @@ pub async fn serve_with(
     limits: Limits,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    use hyper_util::rt::{TokioExecutor, TokioTimer};
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
-    builder.http2().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
-    let router = app(Arc::clone(&state));
-    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let server = Arc::new(Server::new(&state, &limits));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -190,19 +166,8 @@ pub async fn serve_with(
             },
             () = &mut shutdown => break,
         };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            refuse_busy(&stream);
-            continue;
-        };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(serve_connection(
-            stream,
-            router.clone(),
-            Arc::clone(&builder),
-            limits.header_timeout,
-            graceful.watcher(),
-            slot,
-        ));
+        server.admit(stream, graceful.watcher());
     }
     drop(listener);
     state.begin_shutdown();
@@ -219,48 +184,144 @@ pub async fn serve_with(
     }
 }
 
-/// Serves one connection (HTTP/1 or HTTP/2 with prior knowledge). hyper's
-/// HTTP/1 header timeout covers each request head; this covers the time
-/// before the protocol is known and HTTP/2's first request: a connection
-/// that has not sent complete request headers within `header_timeout` is
-/// closed.
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
+type Builder = hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>;
+
+/// What every connection is served with.
+struct Server {
     router: Router,
-    builder: Arc<hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>>,
+    builder: Builder,
     header_timeout: Duration,
-    watcher: hyper_util::server::graceful::Watcher,
-    _slot: tokio::sync::OwnedSemaphorePermit,
-) {
-    use hyper::service::Service as _;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let requested = Arc::new(AtomicBool::new(false));
-    let service = {
-        let requested = Arc::clone(&requested);
-        let router = hyper_util::service::TowerToHyperService::new(router);
-        hyper::service::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
-            requested.store(true, Ordering::Relaxed);
-            router.call(req)
-        })
-    };
-    let io = hyper_util::rt::TokioIo::new(stream);
-    let mut conn = std::pin::pin!(watcher.watch(builder.serve_connection(io, service)));
-    tokio::select! {
-        _ = &mut conn => return,
-        () = tokio::time::sleep(header_timeout) => {}
-    }
-    if requested.load(Ordering::Relaxed) {
-        let _ = conn.await;
-    }
-    // Otherwise dropping the connection closes the socket.
+    slots: Arc<Slots>,
+    state: Arc<AppState>,
 }
+
+impl Server {
+    fn new(state: &Arc<AppState>, limits: &Limits) -> Self {
+        use hyper_util::rt::{TokioExecutor, TokioTimer};
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout);
+        builder.http2().timer(TokioTimer::new());
+        Server {
+            router: routes(Arc::clone(state), BodyLimits::from(limits)),
+            builder,
+            header_timeout: limits.header_timeout,
+            slots: Arc::new(Slots::new(limits)),
+            state: Arc::clone(state),
+        }
+    }
+
+    /// Serves `stream` in a slot of its own: one free now, or one it waits
+    /// for in the waiting room; answered 503 when the room is full or the
+    /// wait runs out.
+    fn admit(self: &Arc<Self>, stream: tokio::net::TcpStream, watcher: Watcher) {
+        if let Some(slot) = self.slots.try_request() {
+            tokio::spawn(Arc::clone(self).serve_connection(stream, watcher, slot));
+            return;
+        }
+        let Some(place) = self.slots.wait_place() else {
+            refuse_busy(&stream);
+            return;
+        };
+        let server = Arc::clone(self);
+        tokio::spawn(async move {
+            let slot = tokio::select! {
+                slot = server.slots.wait_request() => slot,
+                // Shutdown: nobody will be served any more.
+                () = server.state.closed() => None,
+            };
+            drop(place);
+            match slot {
+                Some(slot) => server.serve_connection(stream, watcher, slot).await,
+                None => refuse_busy(&stream),
+            }
+        });
+    }
+
+    /// Serves one connection (HTTP/1 or HTTP/2 with prior knowledge).
+    /// hyper's HTTP/1 header timeout covers each request head; this covers
+    /// the time before the protocol is known and HTTP/2's first request: a
+    /// connection that has not sent complete request headers within
+    /// `header_timeout` is closed. So is one left holding no slot (its SSE
+    /// streams gave the slot back and ended).
+    async fn serve_connection(
+        self: Arc<Self>,
+        stream: tokio::net::TcpStream,
+        watcher: Watcher,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        use hyper::service::Service as _;
+        let hold = Hold::new(Arc::clone(&self.slots), slot);
+        let requested = Arc::new(AtomicBool::new(false));
+        // Each request carries the connection's hold, and is served only
+        // while the connection holds a slot.
+        let service = {
+            let router = hyper_util::service::TowerToHyperService::new(self.router.clone());
+            let (hold, requested) = (Arc::clone(&hold), Arc::clone(&requested));
+            hyper::service::service_fn(
+                move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    requested.store(true, Ordering::Relaxed);
+                    req.extensions_mut().insert(Arc::clone(&hold));
+                    let hold = Arc::clone(&hold);
+                    let call = router.call(req);
+                    async move {
+                        if hold.ensure_request().await {
+                            call.await
+                        } else {
+                            Ok(busy_response())
+                        }
+                    }
+                },
+            )
+        };
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let mut conn = std::pin::pin!(watcher.watch(self.builder.serve_connection(io, service)));
+        tokio::select! {
+            _ = &mut conn => return,
+            () = tokio::time::sleep(self.header_timeout) => {}
+        }
+        if requested.load(Ordering::Relaxed) {
+            tokio::select! {
+                _ = conn => {}
+                () = hold.idle() => {}
+            }
+        }
+        // Otherwise dropping the connection closes the socket.
+    }
+}
+
+/// The 503 for a request that found no slot in time.
+fn busy_response() -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let mut r = (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        BUSY_BODY.to_owned(),
+    )
+        .into_response();
+    r.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    r
+}
+
+const BUSY_BODY: &str = "villa-telemetry: too many open connections; try again.\n";
 
 /// Answers a connection over the cap with 503 and closes it.
 fn refuse_busy(stream: &tokio::net::TcpStream) {
-    const BODY: &str = "villa-telemetry: too many open connections; try again.\n";
+    // What the client already sent is read and dropped: closing a socket
+    // with unread input resets it, and the client could lose the answer.
+    let mut sink = [0u8; 4096];
+    for _ in 0..16 {
+        if !matches!(stream.try_read(&mut sink), Ok(n) if n > 0) {
+            break;
+        }
+    }
     let answer = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
-        BODY.len()
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BUSY_BODY}",
+        BUSY_BODY.len()
     );
     // A fresh socket's send buffer is empty: this never blocks.
     let _ = stream.try_write(answer.as_bytes());

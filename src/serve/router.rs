@@ -4,7 +4,6 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -12,15 +11,26 @@ use axum::middleware;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use futures::{Stream, StreamExt};
+use axum::{Extension, Router};
+use futures::StreamExt;
 use serde::Deserialize;
 
+use super::body::read_body;
 use super::guard::guard_host;
+use super::limits::{BodyLimits, Limits};
+use super::slots::Hold;
 use super::{AppState, Snapshot, actions, api, mcp, metric_export};
 use crate::render::Format;
 
-/// The router; tests call it without a socket.
+/// The router under the default [`Limits`]; tests call it without a socket.
 pub fn app(state: Arc<AppState>) -> Router {
+    routes(state, BodyLimits::from(&Limits::default()))
+}
+
+/// The router, reading request bodies under `body`. Layers run outside in:
+/// the Host guard first (nothing of a foreign request is read), then the
+/// body deadline, then the route.
+pub(super) fn routes(state: Arc<AppState>, body: BodyLimits) -> Router {
     let router = if state.actions.is_some() {
         Router::new().route(
             "/api/actions/{id}",
@@ -42,6 +52,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/report/{name}", get(named_report))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
+        .layer(middleware::from_fn_with_state(body, read_body))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             guard_host,
@@ -133,22 +144,57 @@ async fn named_report(
     }
 }
 
+/// `GET /api/telemetry/events`: one `report` event per new report. On a
+/// socket each stream takes one of the stream slots (503 when none is free)
+/// and gives its connection's request slot back while it streams.
 async fn events(
     State(state): State<Arc<AppState>>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    hold: Option<Extension<Arc<Hold>>>,
+) -> Response {
+    let lease = match hold {
+        Some(Extension(hold)) => match hold.stream_lease() {
+            Some(lease) => Some(lease),
+            None => return streams_busy(),
+        },
+        // In-process callers (tests) have no connection to hold.
+        None => None,
+    };
     let rx = state.latest.subscribe();
     let stream = tokio_stream::wrappers::WatchStream::from_changes(rx)
         .filter_map(|s| async move {
             s.map(|s| {
-                Ok(Event::default()
-                    .event("report")
-                    .data(String::from_utf8_lossy(&s.json)))
+                Ok::<_, Infallible>(
+                    Event::default()
+                        .event("report")
+                        .data(String::from_utf8_lossy(&s.json)),
+                )
             })
         })
         // Graceful shutdown waits for every response to finish; an SSE
         // stream never would.
-        .take_until(state.closed());
-    Sse::new(stream).keep_alive(KeepAlive::default())
+        .take_until(state.closed())
+        // The stream slot is held as long as the stream lives.
+        .map(move |event| {
+            let _held = &lease;
+            event
+        });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// The 503 for an SSE client past the stream cap; the connection is closed
+/// (an HTTP/1 client would otherwise keep it open holding a request slot).
+fn streams_busy() -> Response {
+    let mut r = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "villa-telemetry: too many open event streams; try again later (the JSON API answers meanwhile).\n",
+    )
+        .into_response();
+    let h = r.headers_mut();
+    h.insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {

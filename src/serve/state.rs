@@ -50,7 +50,8 @@ pub struct AppState {
     /// Public URL of the JSON endpoint, shown in the footer.
     pub(super) endpoint: String,
     pub(super) latest: watch::Sender<Option<Arc<Snapshot>>>,
-    in_flight: Mutex<Option<SharedRun>>,
+    /// The run in progress, with when it started.
+    in_flight: Mutex<Option<(Instant, SharedRun)>>,
     history: Mutex<VecDeque<Arc<Report>>>,
     runs: AtomicU64,
     /// Flips to true when the server shuts down: SSE streams end then, or
@@ -99,9 +100,28 @@ impl AppState {
 
     /// Starts a run unless one is in flight; returns the shared run.
     pub fn refresh_now(self: &Arc<Self>) -> SharedRun {
+        self.join_or_start().1
+    }
+
+    /// A report from a run that started after this call: what an action
+    /// decides on. Joining a run already in flight is not enough, since
+    /// it may have read its upstreams before what the caller knows changed.
+    pub(crate) async fn run_started_now(self: &Arc<Self>) -> Arc<Snapshot> {
+        let asked = Instant::now();
+        loop {
+            let (started, run) = self.join_or_start();
+            let snapshot = run.await;
+            if started >= asked {
+                return snapshot;
+            }
+        }
+    }
+
+    /// The run in flight, or a new one; with when it started.
+    fn join_or_start(self: &Arc<Self>) -> (Instant, SharedRun) {
         let mut guard = self.in_flight.lock().expect("not poisoned");
-        if let Some(f) = guard.as_ref() {
-            return f.clone();
+        if let Some((started, f)) = guard.as_ref() {
+            return (*started, f.clone());
         }
         let state = Arc::clone(self);
         let fut = async move {
@@ -117,8 +137,9 @@ impl AppState {
         }
         .boxed()
         .shared();
-        *guard = Some(fut.clone());
-        fut
+        let started = Instant::now();
+        *guard = Some((started, fut.clone()));
+        (started, fut)
     }
 
     async fn run_once(&self) -> Arc<Snapshot> {

@@ -39,4 +39,5 @@ mod run;
 mod schema;
 mod secrets;
 mod serve;
+mod serve_connections;
 mod upstream_deadlines;

@@ -78,7 +78,12 @@ extract = {{ version = "$.version", sha = "$.commit", uptime = "$.uptime" }}
 }
 
 /// Writes the config (and `tpl/team.txt.hbs`) into a fresh directory.
-fn write_config(dir: &Path, staging: &str, production: &str, refresh: &str) -> std::path::PathBuf {
+pub(crate) fn write_config(
+    dir: &Path,
+    staging: &str,
+    production: &str,
+    refresh: &str,
+) -> std::path::PathBuf {
     std::fs::create_dir_all(dir.join("tpl")).unwrap();
     std::fs::write(
         dir.join("tpl/team.txt.hbs"),
@@ -90,7 +95,7 @@ fn write_config(dir: &Path, staging: &str, production: &str, refresh: &str) -> s
     path
 }
 
-fn state_for(config: &Path, listen: &str) -> Arc<AppState> {
+pub(crate) fn state_for(config: &Path, listen: &str) -> Arc<AppState> {
     let plan = load_plan(config).expect("valid config");
     let services = Services::with_token(&plan, None);
     let renderer = Renderer::new(plan.settings.templates_dir.as_deref()).expect("templates load");
@@ -116,15 +121,15 @@ async fn fixture(delay: Duration, refresh: &str) -> Fixture {
 /// A plain HTTP client; reqwest is built without a default rustls provider,
 /// so install one first, as the library's own client does (otherwise the test
 /// passes or panics depending on which test ran first).
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Answer {
@@ -138,7 +143,7 @@ impl Answer {
     }
 }
 
-async fn send(state: &Arc<AppState>, req: Request<Body>) -> Answer {
+pub(crate) async fn send(state: &Arc<AppState>, req: Request<Body>) -> Answer {
     let resp = serve::app(Arc::clone(state)).oneshot(req).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
@@ -700,7 +705,10 @@ async fn serve_on_socket(config: &Path) -> (String, Arc<AppState>) {
 }
 
 /// Like [`serve_on_socket`], with `limits`.
-async fn serve_on_socket_with(config: &Path, limits: serve::Limits) -> (String, Arc<AppState>) {
+pub(crate) async fn serve_on_socket_with(
+    config: &Path,
+    limits: serve::Limits,
+) -> (String, Arc<AppState>) {
     let listener = serve::bind("127.0.0.1:0", serve::Access::Local)
         .await
         .unwrap();
@@ -856,7 +864,7 @@ fn serve_exits_3_when_the_port_is_in_use() {
 
 /// Writes `request` on a fresh connection to `addr` and reads the answer
 /// until the server closes (at most 5 s).
-async fn raw_exchange(addr: &str, request: &[u8]) -> String {
+pub(crate) async fn raw_exchange(addr: &str, request: &[u8]) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
     conn.write_all(request).await.unwrap();
@@ -949,7 +957,10 @@ async fn http2_prior_knowledge_requests_must_name_this_server() {
 
 /// Reads from `conn` until the server closes it; returns how long that took
 /// (None: still open after `limit`).
-async fn closed_within(conn: &mut tokio::net::TcpStream, limit: Duration) -> Option<Duration> {
+pub(crate) async fn closed_within(
+    conn: &mut tokio::net::TcpStream,
+    limit: Duration,
+) -> Option<Duration> {
     use tokio::io::AsyncReadExt;
     let start = Instant::now();
     let mut buf = [0u8; 1024];
@@ -975,6 +986,7 @@ async fn slow_headers_are_cut_off() {
     let limits = serve::Limits {
         header_timeout: Duration::from_secs(1),
         max_connections: 16,
+        ..serve::Limits::default()
     };
     let (base, _state) = serve_on_socket_with(&config, limits).await;
     let addr = base.trim_start_matches("http://").to_owned();
@@ -1032,8 +1044,9 @@ async fn slow_headers_are_cut_off() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
 }
 
-/// Connections past the cap are answered 503 at once and closed; a slot
-/// frees when a connection ends.
+/// Connections past the cap (with no waiting room: `queue: 0`) are
+/// answered 503 at once and closed; a slot frees when a connection ends.
+/// With a waiting room they wait instead: tests/it/serve_connections.rs.
 #[tokio::test]
 async fn connections_past_the_cap_are_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -1041,6 +1054,8 @@ async fn connections_past_the_cap_are_refused() {
     let limits = serve::Limits {
         header_timeout: Duration::from_secs(2),
         max_connections: 3,
+        queue: 0,
+        ..serve::Limits::default()
     };
     let (base, _state) = serve_on_socket_with(&config, limits).await;
     let addr = base.trim_start_matches("http://").to_owned();
