@@ -415,7 +415,10 @@ fn local_head(report: &Report) -> Option<LocalHead> {
             .deployed
             .get(id)
             .copied()
-            .or_else(|| running.filter(|s| same_commit(s, head_sha)).map(|_| true));
+            .or_else(|| running.filter(|s| same_commit(s, head_sha)).map(|_| true))
+            // HEAD is what another environment runs, or among the commits
+            // between two: the comparison settles it (issue 19).
+            .or_else(|| super::query::settled_by_comparisons(report, id, head_sha).map(|(b, _)| b));
         deployed.insert(id.clone(), known);
         if let Some(k) = last {
             let seen = format!(
@@ -866,5 +869,37 @@ mod tests {
             "staging is down (health error): HTTP 500 Internal Server Error from http://127.0.0.1:1/api/health: the service is up but failing"
         );
         assert!(!reason.contains("(http_status)"), "{reason}");
+    }
+
+    /// "Is my HEAD deployed" is true or false whenever the report's own facts
+    /// settle it, even when the git lookup gave no answer (issue 19).
+    #[test]
+    fn head_deployed_is_settled_by_the_comparison() {
+        let path = format!(
+            "{}/tests/fixtures/reports/warning_drift_ci_failed.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut report: Report =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let git = report.git.as_mut().unwrap();
+        git.deployed.clear();
+        git.deployed_errors.clear();
+        for c in report.comparison.values_mut() {
+            c.commits.clear();
+        }
+        let head = local_head(&report).unwrap();
+        assert_eq!(
+            head.deployed["staging"],
+            Some(true),
+            "{:?}",
+            head.deployed_unknown
+        );
+        assert_eq!(
+            head.deployed["production"],
+            Some(false),
+            "{:?}",
+            head.deployed_unknown
+        );
+        assert!(!head.deployed_unknown.contains_key("production"));
     }
 }

@@ -158,31 +158,8 @@ fn runs_commit(
             (Some(false), sentence)
         };
     }
-    if let Some(found) = report
-        .comparison
-        .values()
-        .find_map(|c| from_comparison_end(c, id, sha, short))
-    {
-        return found;
-    }
-    if let Some(c) = report.comparison.values().find(|c| {
-        c.commits.iter().any(|m| same_commit(&m.sha, sha))
-            && (c.environment == *id || c.tracked == *id)
-    }) {
-        return if c.environment == *id {
-            (
-                Some(false),
-                format!("{id} lacks {short}, one of the commits {} has", c.tracked),
-            )
-        } else {
-            (
-                Some(true),
-                format!(
-                    "{id} has {short}, one of the commits {} lacks",
-                    c.environment
-                ),
-            )
-        };
+    if let Some((answer, sentence)) = settled_by_comparisons(report, id, sha) {
+        return (Some(answer), sentence);
     }
     if let Some(reason) = head.and_then(|h| h.deployed_unknown.get(id)) {
         return (None, reason.clone());
@@ -194,6 +171,42 @@ fn runs_commit(
         ),
     };
     (None, sentence)
+}
+
+/// Whether `id` contains `sha` as the report's comparisons tell: `sha` is
+/// the commit one end runs (with the counts), or one of the commits listed
+/// between two environments. `None` when no comparison settles it.
+pub(super) fn settled_by_comparisons(
+    report: &Report,
+    id: &str,
+    sha: &str,
+) -> Option<(bool, String)> {
+    let short: String = sha.chars().take(7).collect();
+    if let Some((Some(answer), sentence)) = report
+        .comparison
+        .values()
+        .find_map(|c| from_comparison_end(c, id, sha, &short))
+    {
+        return Some((answer, sentence));
+    }
+    let c = report.comparison.values().find(|c| {
+        c.commits.iter().any(|m| same_commit(&m.sha, sha))
+            && (c.environment == *id || c.tracked == *id)
+    })?;
+    Some(if c.environment == *id {
+        (
+            false,
+            format!("{id} lacks {short}, one of the commits {} has", c.tracked),
+        )
+    } else {
+        (
+            true,
+            format!(
+                "{id} has {short}, one of the commits {} lacks",
+                c.environment
+            ),
+        )
+    })
 }
 
 /// What comparison `c` says of `id` and `sha` when `sha` is the commit the
