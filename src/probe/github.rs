@@ -12,7 +12,9 @@
 //! `retry-after` headers, the shared in-flight requests and the per-run counters.
 //!
 //! **Models.** octocrab's `repos::Deployment` and `repos::DeploymentStatus`
-//! read deployments and their statuses. Own structs remain (in `model`) where
+//! read deployments and their statuses, each list entry on its own (one
+//! entry GitHub sends in an unexpected shape costs that entry, see
+//! `deployments`). Own structs remain (in `model`) where
 //! octocrab's do not fit what GitHub sends: workflow runs (`name` and
 //! `head_branch` are nullable in GitHub's schema but `String` in octocrab),
 //! compare (octocrab's `CommitComparison` requires `node_id` and
@@ -65,10 +67,11 @@ use crate::outcome::{CommitCi, ErrorKind, GithubInfo};
 use crate::units::ByteSize;
 use cache::{Entry, EtagCache};
 pub use check::{Request, observe};
+pub use deployments::History;
 pub use error::GithubError;
 pub use model::{Compare, Deployment, WorkflowRun, ci_status};
 use model::{RawCheckRuns, RawCombinedStatus, RawCompare, RawRun, RawRunList};
-use octocrab::models::repos::{Deployment as GhDeployment, DeploymentStatus as GhDeploymentStatus};
+use octocrab::models::repos::DeploymentStatus as GhDeploymentStatus;
 pub use pulls::MAX_COMMITS as MAX_PULL_REQUEST_COMMITS;
 pub(crate) use start::start;
 
@@ -373,7 +376,13 @@ impl GithubClient {
                 environment: environment.to_string(),
             });
         };
-        let raw: GhDeployment = parse(&path, &json)?;
+        let deployments::Read {
+            deployment: raw,
+            creator,
+        } = deployments::read(&json).map_err(|detail| GithubError::BadResponse {
+            path: path.split('?').next().unwrap_or(&path).to_string(),
+            detail,
+        })?;
         let (latest, status) = self.latest_status(repo, raw.id.into_inner()).await?;
         if let Value::Object(map) = &mut json {
             map.insert("latest_status".into(), latest.unwrap_or(Value::Null));
@@ -382,7 +391,7 @@ impl GithubClient {
             sha: raw.sha,
             r#ref: raw.ref_field,
             created_at: model::rfc3339(&raw.created_at),
-            creator: raw.creator.map(|c| c.login),
+            creator,
             state: status.as_ref().map(|s| model::state_word(s.state)),
             environment_url: status.and_then(|s| s.environment_url),
             json,

@@ -171,7 +171,10 @@ impl Lookups<'_, '_> {
                 ..DeploymentHistory::default()
             };
             match tokio::time::timeout(limit_t, gh.deployment_history(repo, &name, limit)).await {
-                Ok(Ok(entries)) => history.entries = entries,
+                Ok(Ok(read)) => {
+                    history.entries = read.entries;
+                    history.error = read.skipped;
+                }
                 Ok(Err(e)) => history.error = Some(e.to_string()),
                 Err(_) => {
                     history.error = Some(format!(

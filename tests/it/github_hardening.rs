@@ -8,9 +8,12 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::{Value, json};
+use villa_telemetry::cli::{load_plan, run_with};
 use villa_telemetry::demo::github::{ANY_PATH, FakeGithub};
 use villa_telemetry::demo::world::{FakeService, start_service};
 use villa_telemetry::probe::github::{GithubClient, GithubError};
+use villa_telemetry::report::{CiStatus, Health, Report};
+use villa_telemetry::runner::Services;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/github");
 const REPO: &str = "octo/villa";
@@ -346,7 +349,8 @@ async fn a_page_longer_than_per_page_is_read_only_as_far_as_needed() {
     fake.stream(DEPLOYMENTS, "[", &deployment, 10_000, "]");
     let gh = client(&fake);
     let history = gh.deployment_history(REPO, "production", 5).await.unwrap();
-    assert_eq!(history.len(), 5);
+    assert_eq!(history.entries.len(), 5);
+    assert_eq!(history.skipped, None);
     let latest = gh.latest_deployment(REPO, "production").await.unwrap();
     assert_eq!(latest.sha, deployment["sha"]);
     let asked: Vec<String> = fake
@@ -397,4 +401,171 @@ async fn the_binary_does_not_buffer_an_oversized_answer() {
         "peak RSS {} KiB",
         ran.peak_kib
     );
+}
+
+/// GitHub's documented deployment as deployment `id`.
+fn deployment(id: u64) -> Value {
+    let mut d = fixture("official/deployments_list.json")[0].clone();
+    d["id"] = json!(id);
+    d["sha"] = json!(format!("{id:0>40}"));
+    d
+}
+
+/// The config above, run through the library.
+async fn report_of(fake: &FakeGithub, production: &FakeService) -> Report {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("villa-telemetry.toml");
+    std::fs::write(&path, config(&fake.url(), &production.url)).unwrap();
+    let plan = load_plan(&path).unwrap_or_else(|e| panic!("config: {e:?}"));
+    run_with(&plan, &Services::with_token(&plan, None)).await
+}
+
+#[tokio::test]
+async fn one_unreadable_deployment_costs_only_itself() {
+    let fake = fake().await;
+    let production = health("production").await;
+    let mut broken = deployment(2);
+    broken.as_object_mut().unwrap().remove("id");
+    fake.set(
+        DEPLOYMENTS,
+        200,
+        json!([deployment(4), deployment(3), broken, deployment(1)]),
+        &[],
+    );
+    let report = report_of(&fake, &production).await;
+    let env = &report.environments["production"];
+    assert_eq!(env.status, Health::Healthy, "{env:#?}");
+    let ids: Vec<u64> = env.deployments.iter().map(|d| d.id).collect();
+    assert_eq!(ids, [4, 3, 1]);
+    assert_eq!(
+        env.deployments_error.as_deref(),
+        Some("1 of 4 deployments could not be read: entry 3: missing field `id`")
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json["environments"]["production"]["deployments_error"],
+        "1 of 4 deployments could not be read: entry 3: missing field `id`"
+    );
+    // Without a broken entry the field stays out of the JSON.
+    fake.set(DEPLOYMENTS, 200, json!([deployment(4), deployment(3)]), &[]);
+    let json = serde_json::to_value(report_of(&fake, &production).await).unwrap();
+    let env = json["environments"]["production"].as_object().unwrap();
+    assert!(!env.contains_key("deployments_error"), "{env:#?}");
+    assert_eq!(env["deployments"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test]
+async fn a_creator_without_an_id_keeps_its_deployment_and_login() {
+    let fake = fake().await;
+    let production = health("production").await;
+    let mut newest = deployment(5);
+    // What octocrab's Author requires and an app or ghost creator may lack.
+    let creator = newest["creator"].as_object_mut().unwrap();
+    for field in ["id", "node_id", "avatar_url", "url", "html_url"] {
+        creator.remove(field);
+    }
+    fake.set(DEPLOYMENTS, 200, json!([newest, deployment(4)]), &[]);
+    let report = report_of(&fake, &production).await;
+    let env = &report.environments["production"];
+    assert_eq!(env.status, Health::Healthy, "{env:#?}");
+    assert_eq!(env.deployments_error, None);
+    let creators: Vec<Option<&str>> = env
+        .deployments
+        .iter()
+        .map(|d| d.creator.as_deref())
+        .collect();
+    assert_eq!(creators, [Some("octocat"), Some("octocat")]);
+    let check = report.checks.iter().find(|c| c.id == "deployment").unwrap();
+    assert_eq!(
+        check.summary,
+        "production: success deploy of 0000000 (topic-branch) by octocat"
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_status_costs_only_its_deployment() {
+    let fake = fake().await;
+    let mut status = fixture("official/deployment_statuses_list.json");
+    status[0]["state"] = json!(42);
+    fake.set(&format!("{DEPLOYMENTS}/2/statuses"), 200, status, &[]);
+    fake.set(
+        DEPLOYMENTS,
+        200,
+        json!([deployment(3), deployment(2), deployment(1)]),
+        &[],
+    );
+    let history = client(&fake)
+        .deployment_history(REPO, "production", 10)
+        .await
+        .unwrap();
+    let ids: Vec<u64> = history.iter().map(|d| d.id).collect();
+    assert_eq!(ids, [3, 1]);
+    let skipped = history.skipped.unwrap();
+    assert!(
+        skipped.starts_with("1 of 3 deployments could not be read: entry 2: its newest status: "),
+        "{skipped}"
+    );
+    // A status GitHub refuses is no entry's fault: the history is an error.
+    fake.set(&format!("{DEPLOYMENTS}/2/statuses"), 500, json!({}), &[]);
+    let err = client(&fake)
+        .deployment_history(REPO, "production", 10)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GithubError::Server { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn many_unreadable_deployments_are_named_three_and_counted() {
+    let fake = fake().await;
+    let list: Vec<Value> = (1..=6)
+        .map(|id| {
+            let mut d = deployment(id);
+            d["sha"] = json!(id);
+            d
+        })
+        .collect();
+    fake.set(DEPLOYMENTS, 200, Value::Array(list), &[]);
+    let history = client(&fake)
+        .deployment_history(REPO, "production", 10)
+        .await
+        .unwrap();
+    assert!(history.entries.is_empty());
+    assert_eq!(
+        history.skipped.as_deref(),
+        Some(
+            "6 of 6 deployments could not be read: entry 1: invalid type: integer `1`, expected a string; \
+             entry 2: invalid type: integer `2`, expected a string; \
+             entry 3: invalid type: integer `3`, expected a string; and 3 more"
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_check_run_counts_as_unknown() {
+    let fake = fake().await;
+    let sha = "2a6c97f6f5dc9166cc2e5d0d95415a386805ca07";
+    let mut runs = fixture("commit_check_runs.json");
+    runs["check_runs"][1]
+        .as_object_mut()
+        .unwrap()
+        .remove("status");
+    fake.set(
+        &format!("repos/octo/villa/commits/{sha}/check-runs"),
+        200,
+        runs,
+        &[],
+    );
+    let mut statuses = fixture("commit_combined_status.json");
+    statuses["statuses"][0]["state"] = json!(["not", "a", "word"]);
+    fake.set(
+        &format!("repos/octo/villa/commits/{sha}/status"),
+        200,
+        statuses,
+        &[],
+    );
+    let ci = client(&fake).commit_ci(REPO, sha).await.unwrap();
+    // One success of each kind read; the two unreadable ones are unknown.
+    assert_eq!(ci.status, CiStatus::Success);
+    assert_eq!(ci.counts.get("success"), Some(&2));
+    assert_eq!(ci.counts.get("unknown"), Some(&2));
 }

@@ -132,10 +132,12 @@ pub(crate) struct RawGitAuthor {
     pub date: Option<String>,
 }
 
+/// Commit statuses; one GitHub sends in another shape is `None` (counted
+/// as `unknown`), not a reason to drop the verdict of all the others.
 #[derive(Deserialize)]
 pub(crate) struct RawCombinedStatus {
-    #[serde(default)]
-    pub statuses: Vec<RawStatus>,
+    #[serde(default, deserialize_with = "each")]
+    pub statuses: Vec<Option<RawStatus>>,
 }
 
 #[derive(Deserialize)]
@@ -143,10 +145,22 @@ pub(crate) struct RawStatus {
     pub state: String,
 }
 
+/// Check runs, each read on its own as the statuses are.
 #[derive(Deserialize)]
 pub(crate) struct RawCheckRuns {
-    #[serde(default)]
-    pub check_runs: Vec<RawCheckRun>,
+    #[serde(default, deserialize_with = "each")]
+    pub check_runs: Vec<Option<RawCheckRun>>,
+}
+
+/// A list whose items are read one by one: an item that does not parse is
+/// `None` in its place.
+fn each<'de, D, T>(de: D) -> Result<Vec<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let items = Vec::<Value>::deserialize(de)?;
+    Ok(items.into_iter().map(|v| T::deserialize(v).ok()).collect())
 }
 
 #[derive(Deserialize)]
@@ -304,6 +318,10 @@ pub(crate) fn combine_ci(
         "unknown",
     ];
     for s in &statuses.statuses {
+        let Some(s) = s else {
+            tally[5] += 1;
+            continue;
+        };
         let i = match s.state.as_str() {
             "success" => 0,
             "failure" | "error" => 1,
@@ -314,6 +332,10 @@ pub(crate) fn combine_ci(
         tally[i] += 1;
     }
     for c in &checks.check_runs {
+        let Some(c) = c else {
+            tally[5] += 1;
+            continue;
+        };
         let i = match ci_status(&c.status, c.conclusion.as_deref(), None, Utc::now(), None) {
             CiStatus::Success => 0,
             CiStatus::Failure => 1,
