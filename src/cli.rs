@@ -215,14 +215,58 @@ pub enum Failure {
     /// Bad configuration: exit 3.
     Config(ConfigError),
     /// Cannot go on: exit 4.
-    Internal(String),
+    Internal(InternalError),
     /// Wrong usage (port in use, unknown --env): exit 3.
     Usage(String),
+}
+
+/// Why a command cannot go on (exit 4), with the error underneath.
+#[derive(Debug, thiserror::Error)]
+pub enum InternalError {
+    /// The async runtime did not start.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// The current directory is gone or unreadable.
+    #[error("no current directory: {0}")]
+    CurrentDir(#[source] std::io::Error),
+    /// The demo's look-alike upstreams did not start.
+    #[error("cannot start the demo world: {0}")]
+    DemoWorld(#[source] std::io::Error),
+    /// `--output FILE` could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Output {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The bound socket has no address.
+    #[error("{0}")]
+    LocalAddr(#[source] std::io::Error),
+    /// Templates did not load or a report did not render.
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
+    /// The server stopped with an error.
+    #[error(transparent)]
+    Serve(#[from] crate::serve::ServeError),
+    /// The audit log cannot be found or read.
+    #[error(transparent)]
+    Audit(#[from] crate::action::audit::AuditError),
+    /// A part that reports its failure as text: the plugin host, MCP over
+    /// stdio, an action whose `sending` line could not be written.
+    #[error("{0}")]
+    Reported(String),
 }
 
 impl From<ConfigError> for Failure {
     fn from(e: ConfigError) -> Self {
         Failure::Config(e)
+    }
+}
+
+impl From<InternalError> for Failure {
+    fn from(e: InternalError) -> Self {
+        Failure::Internal(e)
     }
 }
 
@@ -243,7 +287,7 @@ fn plugin(cmd: PluginCommand) -> Result<Exit, Failure> {
             Ok(Exit::Healthy)
         }
         PluginCommand::Info { file } => {
-            let host = crate::probe::plugin::plugin_host().map_err(Failure::Internal)?;
+            let host = crate::probe::plugin::plugin_host().map_err(InternalError::Reported)?;
             let loaded = host
                 .load(&file)
                 .map_err(|e| Failure::Usage(e.to_string()))?;
@@ -301,13 +345,13 @@ fn mcp(path: &Path) -> Result<Exit, Failure> {
     let runtime = runtime()?;
     runtime.block_on(async {
         let services = Services::new(&plan);
-        let renderer = Renderer::new(plan.settings.templates_dir.as_deref())
-            .map_err(|e| Failure::Internal(e.to_string()))?;
+        let renderer =
+            Renderer::new(plan.settings.templates_dir.as_deref()).map_err(InternalError::Render)?;
         let listen = plan.settings.listen.clone();
         let state = crate::serve::AppState::new(plan, services, renderer, &listen);
         crate::serve::mcp::serve_stdio(state)
             .await
-            .map_err(Failure::Internal)?;
+            .map_err(InternalError::Reported)?;
         Ok(Exit::Healthy)
     })
 }
@@ -336,24 +380,21 @@ async fn serve_async(
     listen: &str,
     access: crate::serve::Access,
 ) -> Result<Exit, Failure> {
-    let renderer = Renderer::new(plan.settings.templates_dir.as_deref())
-        .map_err(|e| Failure::Internal(e.to_string()))?;
+    let renderer =
+        Renderer::new(plan.settings.templates_dir.as_deref()).map_err(InternalError::Render)?;
     let listener = crate::serve::bind(listen, access)
         .await
         .map_err(|e| Failure::Usage(e.to_string()))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Failure::Internal(e.to_string()))?;
+    let addr = listener.local_addr().map_err(InternalError::LocalAddr)?;
     let state = crate::serve::AppState::new(plan, services, renderer, &addr.to_string());
     crate::serve::serve(listener, state)
         .await
-        .map_err(|e| Failure::Internal(e.to_string()))?;
+        .map_err(InternalError::Serve)?;
     Ok(Exit::Healthy)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Runtime::new()
-        .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))
+    Ok(tokio::runtime::Runtime::new().map_err(InternalError::Runtime)?)
 }
 
 fn demo(
@@ -364,21 +405,20 @@ fn demo(
     format: Format,
 ) -> Result<Exit, Failure> {
     let dir = std::env::temp_dir().join(format!("villa-telemetry-demo-{}", std::process::id()));
-    let repo_dir = std::env::current_dir()
-        .map_err(|e| Failure::Internal(format!("no current directory: {e}")))?;
+    let repo_dir = std::env::current_dir().map_err(InternalError::CurrentDir)?;
     let runtime = runtime()?;
     let outcome = runtime.block_on(async {
         let world = crate::demo::world::World::start(scenario, &dir, &repo_dir)
             .await
-            .map_err(|e| Failure::Internal(format!("cannot start the demo world: {e}")))?;
+            .map_err(InternalError::DemoWorld)?;
         let plan = load_plan(&world.config_path)?;
         // The look-alike is not GitHub: never send it a real token.
         let services = Services::with_token(&plan, None);
-        let renderer = Renderer::new(None).map_err(|e| Failure::Internal(e.to_string()))?;
+        let renderer = Renderer::new(None).map_err(InternalError::Render)?;
         let report = run_with(&plan, &services).await;
         let text = renderer
             .render(format, &report, &RenderExtras::default())
-            .map_err(|e| Failure::Internal(e.to_string()))?;
+            .map_err(InternalError::Render)?;
         print!("{text}");
         let _ = std::io::stdout().flush();
         if once {
@@ -412,22 +452,21 @@ fn run(args: RunArgs) -> Result<Exit, Failure> {
     let renderer = match args.format {
         Format::Json => None,
         _ => Some(
-            Renderer::new(plan.settings.templates_dir.as_deref())
-                .map_err(|e| Failure::Internal(e.to_string()))?,
+            Renderer::new(plan.settings.templates_dir.as_deref()).map_err(InternalError::Render)?,
         ),
     };
-    let runtime = tokio::runtime::Runtime::new()
-        .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))?;
-    let report = runtime.block_on(run_once(&plan));
+    let report = runtime()?.block_on(run_once(&plan));
     let text = match &renderer {
         None => crate::render::to_json(&report),
         Some(r) => r
             .render(args.format, &report, &RenderExtras::default())
-            .map_err(|e| Failure::Internal(e.to_string()))?,
+            .map_err(InternalError::Render)?,
     };
     match &args.output {
-        Some(path) => std::fs::write(path, &text)
-            .map_err(|e| Failure::Internal(format!("cannot write {}: {e}", path.display())))?,
+        Some(path) => std::fs::write(path, &text).map_err(|source| InternalError::Output {
+            path: path.clone(),
+            source,
+        })?,
         None => {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(text.as_bytes());

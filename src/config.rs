@@ -14,7 +14,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::error::{ConfigError, Diagnostic};
+use crate::error::{ConfigError, Diagnostic, ReadError, Unreadable};
 use crate::source::SourceFile;
 
 pub mod actions;
@@ -356,10 +356,7 @@ pub const MAX_VISITED: usize = 10_000;
 impl Config {
     /// Reads `path` and every file its `include` globs match.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = read_source(path).map_err(|reason| ConfigError::Io {
-            path: path.to_path_buf(),
-            reason,
-        })?;
+        let text = read_source(path).map_err(|e| e.at(path))?;
         Config::from_text(path, text)
     }
 
@@ -430,29 +427,24 @@ impl Config {
 
 /// The text of a config file: a regular file (not a device, FIFO or
 /// directory), at most [`MAX_FILE_BYTES`], UTF-8.
-fn read_source(path: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+fn read_source(path: &Path) -> Result<String, ReadError> {
+    let meta = std::fs::metadata(path)?;
     if !meta.is_file() {
-        return Err("not a regular file".into());
+        return Err(Unreadable::NotAFile.into());
     }
-    let too_big = || format!("larger than {} MiB", MAX_FILE_BYTES >> 20);
+    let too_big = || Unreadable::TooLarge {
+        limit: MAX_FILE_BYTES,
+    };
     if meta.len() > MAX_FILE_BYTES {
-        return Err(too_big());
+        return Err(too_big().into());
     }
     let mut bytes = Vec::new();
     // The size can change after the check (or be unknown, as in /proc).
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| e.to_string())?;
+    std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(too_big());
+        return Err(too_big().into());
     }
-    String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        )
-    })
+    String::from_utf8(bytes).map_err(|e| Unreadable::NotUtf8(e.utf8_error()).into())
 }
 
 /// What the `include` patterns of one config may still look at and add.

@@ -181,17 +181,72 @@ impl From<Vec<Diagnostic>> for Problems {
 /// Why a config could not be turned into a plan.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// A file could not be read.
-    #[error("cannot read {}: {reason}", path.display())]
+    /// The OS could not read a file.
+    #[error("cannot read {}: {source}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// OS error text.
-        reason: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A file is absent, or is not something a config can be.
+    #[error("cannot read {}: {why}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        why: Unreadable,
     },
     /// One or more problems in the files.
     #[error("{}", summary(.0))]
     Invalid(Problems),
+}
+
+/// Why a file cannot be read as a config although the OS did not object.
+#[derive(Debug, thiserror::Error)]
+pub enum Unreadable {
+    /// The main config is not there.
+    #[error("no such file; run from the directory with {default}, or pass --config FILE")]
+    Missing {
+        /// The file name looked for by default.
+        default: &'static str,
+    },
+    /// A directory, device or FIFO.
+    #[error("not a regular file")]
+    NotAFile,
+    /// Larger than the limit on a config file.
+    #[error("larger than {} MiB", limit >> 20)]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// Not UTF-8.
+    #[error("not UTF-8 text (invalid byte at offset {})", .0.valid_up_to())]
+    NotUtf8(#[source] std::str::Utf8Error),
+}
+
+/// Why one config file could not be read: the OS's error, or what makes it
+/// no config. [`ReadError::at`] names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The OS's error.
+    #[error(transparent)]
+    Os(#[from] std::io::Error),
+    /// Read, but not a config.
+    #[error(transparent)]
+    Unreadable(#[from] Unreadable),
+}
+
+impl ReadError {
+    /// The error for the file at `path`.
+    pub fn at(self, path: &std::path::Path) -> ConfigError {
+        let path = path.to_path_buf();
+        match self {
+            ReadError::Os(source) => ConfigError::Io { path, source },
+            ReadError::Unreadable(why) => ConfigError::Unreadable { path, why },
+        }
+    }
 }
 
 impl ConfigError {
@@ -229,7 +284,7 @@ impl ConfigError {
     /// (cut around the caret when long), a caret and the suggestion.
     pub fn render(&self, color: bool) -> String {
         match self {
-            ConfigError::Io { .. } => format!("error: {self}\n"),
+            ConfigError::Io { .. } | ConfigError::Unreadable { .. } => format!("error: {self}\n"),
             ConfigError::Invalid(problems) => {
                 let theme = if color {
                     miette::GraphicalTheme::unicode()
@@ -305,6 +360,44 @@ mod tests {
         assert!(text.contains("… and 3,990 more not shown."), "{text}");
         assert!(text.contains("4,000 problems; nothing was run."), "{text}");
         assert_eq!(e.to_string(), "4,000 problems in the configuration");
+    }
+
+    #[test]
+    fn an_unreadable_config_keeps_the_os_error_underneath() {
+        use std::error::Error as _;
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, "x").unwrap();
+        // A path through a file: the OS says "Not a directory".
+        let path = blocker.join("villa-telemetry.toml");
+        let e = crate::config::Config::load(&path).unwrap_err();
+        let os = e
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .expect("the io::Error is the source");
+        assert_eq!(
+            e.to_string(),
+            format!("cannot read {}: {os}", path.display())
+        );
+        assert_eq!(e.render(false), format!("error: {e}\n"));
+        // A directory is read by no one: said in words, no OS error.
+        let e = crate::config::Config::load(dir.path()).unwrap_err();
+        assert!(matches!(
+            e,
+            ConfigError::Unreadable {
+                why: Unreadable::NotAFile,
+                ..
+            }
+        ));
+        assert!(e.to_string().ends_with(": not a regular file"), "{e}");
+        std::fs::write(&blocker, b"a = \"\xff\"").unwrap();
+        let e = crate::config::Config::load(&blocker).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with(": not UTF-8 text (invalid byte at offset 5)"),
+            "{e}"
+        );
+        assert!(e.source().is_some(), "the Utf8Error underneath");
     }
 
     #[test]

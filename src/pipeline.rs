@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::config::{Config, DEFAULT_CONFIG};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, Unreadable};
 use crate::plan::{self, Plan};
 use crate::probe;
 use crate::report::{self, Report};
@@ -16,11 +16,11 @@ use crate::runner::{self, Progress, Services};
 /// compiled: a config that cannot run is an error before anything runs.
 pub fn load_plan(path: &Path) -> Result<Plan, ConfigError> {
     if !path.exists() {
-        return Err(ConfigError::Io {
+        return Err(ConfigError::Unreadable {
             path: path.to_path_buf(),
-            reason: format!(
-                "no such file; run from the directory with {DEFAULT_CONFIG}, or pass --config FILE"
-            ),
+            why: Unreadable::Missing {
+                default: DEFAULT_CONFIG,
+            },
         });
     }
     let plan = plan::build(Config::load(path)?)?;

@@ -29,7 +29,7 @@ pub struct Executed {
     /// The answer, or why none came (secrets masked).
     pub answer: Result<Answer, String>,
     /// The outcome line could not be written (the request was sent).
-    pub audit_error: Option<String>,
+    pub audit_error: Option<audit::AuditError>,
 }
 
 impl Executed {

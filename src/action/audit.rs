@@ -74,32 +74,73 @@ pub fn default_path() -> Option<PathBuf> {
     crate::paths::state_dir().map(|d| d.join("audit.jsonl"))
 }
 
+/// Why the audit log cannot be found, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// No state directory (no home) and no `[act] audit`.
+    #[error("no place for the audit log: set XDG_STATE_HOME or HOME, or `[act] audit = \"FILE\"`")]
+    NoPlace,
+    /// A symbolic link is at the log's path: it is never written through.
+    #[error(
+        "refusing to write the audit log {}: it is a symbolic link, and the log is never written through one",
+        path.display()
+    )]
+    Symlink {
+        /// The log's path.
+        path: PathBuf,
+    },
+    /// Creating the directories, opening, writing or syncing failed.
+    #[error("cannot write the audit log {}: {source}", path.display())]
+    Write {
+        /// The log's path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Reading the log failed (other than its absence).
+    #[error("cannot read the audit log {}: {source}", path.display())]
+    Read {
+        /// The log's path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// An entry could not be made JSON.
+    #[error(transparent)]
+    Encode(#[from] serde_json::Error),
+}
+
 /// The configured path, else the default one.
-pub fn path_for(configured: Option<&Path>) -> Result<PathBuf, String> {
+pub fn locate(configured: Option<&Path>) -> Result<PathBuf, AuditError> {
     match configured {
         Some(p) => Ok(p.to_path_buf()),
-        None => default_path().ok_or_else(|| {
-            "no place for the audit log: set XDG_STATE_HOME or HOME, or `[act] audit = \"FILE\"`"
-                .to_owned()
-        }),
+        None => default_path().ok_or(AuditError::NoPlace),
     }
+}
+
+/// [`locate`] with the reason as text, for a caller that keeps it so
+/// (the dashboard's action desk, until it holds an [`AuditError`]).
+pub fn path_for(configured: Option<&Path>) -> Result<PathBuf, String> {
+    locate(configured).map_err(|e| e.to_string())
 }
 
 /// Appends one line; the file (0600) and its missing directories (0700) are
 /// created as needed. The line is one `write` on a file opened for
 /// appending, then synced. A symbolic link at `path` is refused, not
 /// followed: whoever can plant one could point the log at any file of ours.
-pub fn append(path: &Path, entry: &AuditEntry) -> Result<(), String> {
-    let fail = |e: std::io::Error| format!("cannot write the audit log {}: {e}", path.display());
+pub fn append(path: &Path, entry: &AuditEntry) -> Result<(), AuditError> {
+    let fail = |source: std::io::Error| AuditError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         create_private_dirs(dir).map_err(fail)?;
     }
-    let line = line_of(entry).map_err(|e| e.to_string())?;
+    let line = line_of(entry)?;
     let mut file = open_private(path).map_err(|e| match e {
-        OpenError::Link => format!(
-            "refusing to write the audit log {}: it is a symbolic link, and the log is never written through one",
-            path.display()
-        ),
+        OpenError::Link => AuditError::Symlink {
+            path: path.to_path_buf(),
+        },
         OpenError::Io(e) => fail(e),
     })?;
     file.write_all(line.as_bytes()).map_err(fail)?;
@@ -235,11 +276,16 @@ fn narrow_mode(file: &std::fs::File) {
 
 /// The last `limit` attempts, oldest first, one entry per attempt (its last
 /// line). Lines that do not parse are skipped and counted.
-pub fn recent(path: &Path, limit: usize) -> Result<(Vec<AuditEntry>, usize), String> {
+pub fn recent(path: &Path, limit: usize) -> Result<(Vec<AuditEntry>, usize), AuditError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-        Err(e) => return Err(format!("cannot read the audit log {}: {e}", path.display())),
+        Err(source) => {
+            return Err(AuditError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
     };
     let mut order: Vec<AuditEntry> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
@@ -432,8 +478,9 @@ mod tests {
         let path = dir.path().join("audit.jsonl");
         std::os::unix::fs::symlink(&target, &path).unwrap();
         let err = append(&path, &entry("1", AuditOutcome::Refused)).unwrap_err();
+        assert!(matches!(&err, AuditError::Symlink { path: p } if *p == path));
         assert_eq!(
-            err,
+            err.to_string(),
             format!(
                 "refusing to write the audit log {}: it is a symbolic link, and the log is never written through one",
                 path.display()

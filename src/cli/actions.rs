@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use super::{Exit, Failure, load_plan, run_with};
+use super::{Exit, Failure, InternalError, load_plan, run_with, runtime};
 use crate::action::Origin;
 use crate::action::attempt::{self, Recorder};
 use crate::action::audit::{self, AuditOutcome};
@@ -56,11 +56,6 @@ pub struct AuditArgs {
     pub config: PathBuf,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Runtime::new()
-        .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))
-}
-
 fn github_token() -> Option<String> {
     crate::probe::github::GithubClient::resolve_token().map(|(t, _)| t)
 }
@@ -70,8 +65,8 @@ fn github_token() -> Option<String> {
 pub fn act(args: ActArgs) -> Result<Exit, Failure> {
     let plan = load_plan(&args.config)?;
     let recorder = Recorder {
-        audit_path: audit::path_for(plan.actions.audit_path.as_deref())
-            .map_err(Failure::Internal)?,
+        audit_path: audit::locate(plan.actions.audit_path.as_deref())
+            .map_err(InternalError::Audit)?,
         origin: Origin::Cli,
         who: audit::who(&plan.base_dir),
     };
@@ -113,7 +108,7 @@ pub fn act(args: ActArgs) -> Result<Exit, Failure> {
     }
     let executed = rt
         .block_on(recorder.execute(&prepared))
-        .map_err(Failure::Internal)?;
+        .map_err(InternalError::Reported)?;
     if let Some(e) = &executed.audit_error {
         eprintln!(
             "villa-telemetry act {}: warning: the request was sent, but {e}",
@@ -297,12 +292,12 @@ pub fn audit(args: AuditArgs) -> Result<Exit, Failure> {
     } else {
         None
     };
-    let path = audit::path_for(configured.as_deref()).map_err(Failure::Internal)?;
+    let path = audit::locate(configured.as_deref()).map_err(InternalError::Audit)?;
     print_audit(&path, args.limit)
 }
 
 fn print_audit(path: &Path, limit: usize) -> Result<Exit, Failure> {
-    let (entries, bad) = audit::recent(path, limit).map_err(Failure::Internal)?;
+    let (entries, bad) = audit::recent(path, limit).map_err(InternalError::Audit)?;
     if entries.is_empty() {
         println!("no actions recorded yet in {}", path.display());
     }

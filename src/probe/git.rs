@@ -76,35 +76,93 @@ async fn filter_keys(dir: &Path) -> Vec<String> {
     }
 }
 
+/// Why git gave no answer; each says what a person can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// No `git` on PATH.
+    #[error("git is not installed (or not on PATH); install git to use git checks")]
+    NotInstalled(#[source] std::io::Error),
+    /// git could not be started for another reason.
+    #[error("cannot run git: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// The directory is not inside a repository.
+    #[error("{} is not a git repository", dir.display())]
+    NotARepository {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// git's `safe.directory` check refused a repository of another user.
+    #[error(
+        "git refuses {} (dubious ownership); run `git config --global --add safe.directory {}`",
+        dir.display(),
+        dir.display()
+    )]
+    DubiousOwnership {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// git ran and failed: its own words.
+    #[error("git {args} failed: {stderr}")]
+    Failed {
+        /// The arguments, space-separated.
+        args: String,
+        /// git's stderr, trimmed.
+        stderr: String,
+    },
+    /// A commit to compare is not in the local repository.
+    #[error("commit {sha} is not in the local repository {}", dir.display())]
+    MissingCommit {
+        /// The commit asked for.
+        sha: String,
+        /// The repository.
+        dir: PathBuf,
+        /// What `git cat-file` said.
+        source: Box<GitError>,
+    },
+    /// `merge-base --is-ancestor` could not decide (a commit is missing).
+    #[error("commit {tip} or {ancestor} is not in {}", dir.display())]
+    Undecided {
+        /// The commit that may contain the other.
+        tip: String,
+        /// The commit that may be contained.
+        ancestor: String,
+        /// The repository.
+        dir: PathBuf,
+    },
+}
+
+/// Why git could not be started.
+fn spawn_error(e: std::io::Error) -> GitError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        GitError::NotInstalled(e)
+    } else {
+        GitError::Spawn(e)
+    }
+}
+
 /// Runs git in `dir` (guarded: see [`command`]) and returns stdout, or a
 /// reason a person can act on.
-pub async fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+pub async fn git(dir: &Path, args: &[&str]) -> Result<String, GitError> {
     let filters = filter_keys(dir).await;
     let out = command(dir, &filters)
         .args(args)
         .output()
         .await
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                "git is not installed (or not on PATH); install git to use git checks".to_owned()
-            } else {
-                format!("cannot run git: {e}")
-            }
-        })?;
+        .map_err(spawn_error)?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         let err = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        let dir = dir.to_path_buf();
         if err.contains("not a git repository") {
-            Err(format!("{} is not a git repository", dir.display()))
+            Err(GitError::NotARepository { dir })
         } else if err.contains("dubious ownership") {
-            Err(format!(
-                "git refuses {} (dubious ownership); run `git config --global --add safe.directory {}`",
-                dir.display(),
-                dir.display()
-            ))
+            Err(GitError::DubiousOwnership { dir })
         } else {
-            Err(format!("git {} failed: {err}", args.join(" ")))
+            Err(GitError::Failed {
+                args: args.join(" "),
+                stderr: err,
+            })
         }
     }
 }
@@ -133,7 +191,7 @@ pub async fn observe(dir: PathBuf) -> Probed {
     .await
     {
         Ok(s) => s,
-        Err(e) => return Probed::error(ErrorKind::Git, e, started.elapsed()),
+        Err(e) => return Probed::error(ErrorKind::Git, e.to_string(), started.elapsed()),
     };
     let facts = parse_status(&status);
     let (sha, sha_full, message) = if facts.oid.is_none() {
@@ -148,7 +206,7 @@ pub async fn observe(dir: PathBuf) -> Probed {
                     parts.next().unwrap_or_default().to_owned(),
                 )
             }
-            Err(e) => return Probed::error(ErrorKind::Git, e, started.elapsed()),
+            Err(e) => return Probed::error(ErrorKind::Git, e.to_string(), started.elapsed()),
         }
     };
     let duration = started.elapsed();
@@ -234,15 +292,14 @@ fn parse_status(text: &str) -> StatusFacts {
 
 /// Commits `a` lacks that `b` has, and the other way round, when both are in
 /// the repository at `dir`: `(behind, ahead)` of `a` relative to `b`.
-pub async fn count_between(dir: &Path, a: &str, b: &str) -> Result<(u64, u64), String> {
+pub async fn count_between(dir: &Path, a: &str, b: &str) -> Result<(u64, u64), GitError> {
     for sha in [a, b] {
         git(dir, &["cat-file", "-e", &format!("{sha}^{{commit}}")])
             .await
-            .map_err(|_| {
-                format!(
-                    "commit {sha} is not in the local repository {}",
-                    dir.display()
-                )
+            .map_err(|e| GitError::MissingCommit {
+                sha: sha.to_owned(),
+                dir: dir.to_path_buf(),
+                source: Box::new(e),
             })?;
     }
     let out = git(
@@ -259,7 +316,7 @@ pub async fn count_between(dir: &Path, a: &str, b: &str) -> Result<(u64, u64), S
 }
 
 /// Whether `ancestor` is contained in `tip` in the repository at `dir`.
-pub async fn contains(dir: &Path, tip: &str, ancestor: &str) -> Result<bool, String> {
+pub async fn contains(dir: &Path, tip: &str, ancestor: &str) -> Result<bool, GitError> {
     let filters = filter_keys(dir).await;
     let out = command(dir, &filters)
         .args(["merge-base", "--is-ancestor", ancestor, tip])
@@ -267,14 +324,15 @@ pub async fn contains(dir: &Path, tip: &str, ancestor: &str) -> Result<bool, Str
         .stderr(std::process::Stdio::null())
         .status()
         .await
-        .map_err(|e| format!("cannot run git: {e}"))?;
+        .map_err(GitError::Spawn)?;
     match out.code() {
         Some(0) => Ok(true),
         Some(1) => Ok(false),
-        _ => Err(format!(
-            "commit {tip} or {ancestor} is not in {}",
-            dir.display()
-        )),
+        _ => Err(GitError::Undecided {
+            tip: tip.to_owned(),
+            ancestor: ancestor.to_owned(),
+            dir: dir.to_path_buf(),
+        }),
     }
 }
 
@@ -284,6 +342,30 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_missing_commit_names_it_and_keeps_what_git_said() {
+        use std::error::Error as _;
+        let dir = tempfile::tempdir().unwrap();
+        let e = count_between(dir.path(), "abc1234", "def5678")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "commit abc1234 is not in the local repository {}",
+                dir.path().display()
+            )
+        );
+        let under = e
+            .source()
+            .and_then(|s| s.downcast_ref::<Box<GitError>>())
+            .expect("git's own answer underneath");
+        assert!(
+            matches!(**under, GitError::NotARepository { .. }),
+            "{under:?}"
+        );
+    }
 
     #[test]
     fn parses_porcelain_v2() {

@@ -21,8 +21,37 @@ use crate::outcome::{
     PullRequestBrief, same_commit,
 };
 use crate::plan::Plan;
-use crate::probe::git;
+use crate::probe::git::{self, GitError};
 use crate::probe::github::{Compare, GithubClient, GithubError};
+
+/// Why a lookup gave no answer. Its text goes to the report (masked there).
+#[derive(Debug, thiserror::Error)]
+enum LookupError {
+    /// GitHub did not answer within `[run] timeout`.
+    #[error("timed out after {} waiting for GitHub (GET {what})", human(*limit))]
+    GithubTimeout {
+        /// The run's timeout.
+        limit: Duration,
+        /// The endpoint(s) asked.
+        what: String,
+    },
+    /// git did not finish within `[run] timeout`.
+    #[error("timed out after {} running git {what} in {}", human(*limit), dir.display())]
+    GitTimeout {
+        /// The run's timeout.
+        limit: Duration,
+        /// The git subcommand.
+        what: &'static str,
+        /// The repository.
+        dir: std::path::PathBuf,
+    },
+    /// GitHub answered with an error.
+    #[error(transparent)]
+    Github(#[from] GithubError),
+    /// git answered with an error.
+    #[error(transparent)]
+    Git(#[from] GitError),
+}
 
 /// What the lookups of one run share with its checks.
 pub(super) struct Lookups<'a, 'f> {
@@ -73,11 +102,11 @@ impl Lookups<'_, '_> {
             let limit = self.timeout();
             let mut ci = match tokio::time::timeout(limit, gh.commit_ci(repo, &sha)).await {
                 Ok(Ok(ci)) => ci,
-                Ok(Err(e)) => unknown_ci(e.to_string()),
-                Err(_) => unknown_ci(format!(
-                    "timed out after {} waiting for GitHub (GET repos/{repo}/commits/{sha}/status and …/check-runs)",
-                    human(limit)
-                )),
+                Ok(Err(e)) => unknown_ci(LookupError::from(e)),
+                Err(_) => unknown_ci(LookupError::GithubTimeout {
+                    limit,
+                    what: format!("repos/{repo}/commits/{sha}/status and …/check-runs"),
+                }),
             };
             ci.duration_ms = Some(started.elapsed().as_millis() as u64);
             for text in ci.error.iter_mut().chain(ci.url.iter_mut()) {
@@ -106,12 +135,12 @@ impl Lookups<'_, '_> {
                 let _permit = self.semaphore.acquire().await.expect("never closed");
                 let limit = self.timeout();
                 match tokio::time::timeout(limit, git::contains(dir, &sha, &head)).await {
-                    Ok(answer) => answer,
-                    Err(_) => Err(format!(
-                        "timed out after {} running git merge-base in {}",
-                        human(limit),
-                        dir.display()
-                    )),
+                    Ok(answer) => answer.map_err(LookupError::from),
+                    Err(_) => Err(LookupError::GitTimeout {
+                        limit,
+                        what: "merge-base",
+                        dir: dir.to_path_buf(),
+                    }),
                 }
             };
             let contained = match (local, self.github, &self.plan.project.repo) {
@@ -129,7 +158,7 @@ impl Lookups<'_, '_> {
                         Err(CompareFailed::Other(e)) => Err(format!("{e}; and locally: {local}")),
                     }
                 }
-                (Err(local), _, _) => Err(local),
+                (Err(local), _, _) => Err(local.to_string()),
             };
             let contained = contained.map_err(|mut e| {
                 self.scrub(&mut e);
@@ -177,21 +206,28 @@ impl Lookups<'_, '_> {
                 }
                 Ok(Err(e)) => history.error = Some(e.to_string()),
                 Err(_) => {
-                    history.error = Some(format!(
-                        "timed out after {} waiting for GitHub (GET repos/{repo}/deployments?environment={name} and their statuses)",
-                        human(limit_t)
-                    ))
+                    let timeout = LookupError::GithubTimeout {
+                        limit: limit_t,
+                        what: format!(
+                            "repos/{repo}/deployments?environment={name} and their statuses"
+                        ),
+                    };
+                    history.error = Some(timeout.to_string());
                 }
             }
             history.duration_ms = started.elapsed().as_millis() as u64;
             // GitHub's words reach the report here, outside any check result.
-            for text in history.error.iter_mut().chain(history.entries.iter_mut().flat_map(|e| {
-                [&mut e.git_ref, &mut e.state]
-                    .into_iter()
-                    .chain(e.creator.iter_mut())
-                    .chain(e.environment_url.iter_mut())
-                    .chain(e.log_url.iter_mut())
-            })) {
+            for text in history
+                .error
+                .iter_mut()
+                .chain(history.entries.iter_mut().flat_map(|e| {
+                    [&mut e.git_ref, &mut e.state]
+                        .into_iter()
+                        .chain(e.creator.iter_mut())
+                        .chain(e.environment_url.iter_mut())
+                        .chain(e.log_url.iter_mut())
+                }))
+            {
                 self.scrub(text);
             }
             Some(history)
@@ -234,49 +270,20 @@ impl Lookups<'_, '_> {
                     if plan.settings.github_pull_requests && !cmp.commit_shas.is_empty() {
                         match self.pull_requests(gh, repo, &cmp.commit_shas).await {
                             Ok(prs) => c.pull_requests = prs,
-                            Err(e) => c.pull_requests_error = Some(e),
+                            Err(e) => c.pull_requests_error = Some(e.to_string()),
                         }
                     }
                 }
                 Err(CompareFailed::Unknown) => {
-                    github_error = Some(
-                        GithubError::NotFound {
-                            path: format!("repos/{repo}/compare/{a}...{b}"),
-                        }
-                        .to_string(),
-                    )
+                    github_error = Some(LookupError::Github(GithubError::NotFound {
+                        path: format!("repos/{repo}/compare/{a}...{b}"),
+                    }))
                 }
                 Err(CompareFailed::Other(e)) => github_error = Some(e),
             }
         }
         if c.source.is_none() {
-            // Local git answers when GitHub could not (or is not used).
-            self.wait_for(self.plan.git_jobs().map(|(i, _)| i)).await;
-            match self.local_head() {
-                Some((dir, _)) => {
-                    let _permit = self.semaphore.acquire().await.expect("never closed");
-                    let limit = self.timeout();
-                    match tokio::time::timeout(limit, git::count_between(dir, &a, &b)).await {
-                        Ok(Ok((behind, ahead))) => {
-                            c.set_counts(behind, ahead);
-                            c.status = Some(tracked_side_status(behind, ahead).into());
-                            c.source = Some("git".into());
-                        }
-                        Ok(Err(e)) => c.error = Some(join_errors(github_error, e)),
-                        Err(_) => {
-                            c.error = Some(join_errors(
-                                github_error,
-                                format!(
-                                    "timed out after {} running git rev-list in {}",
-                                    human(limit),
-                                    dir.display()
-                                ),
-                            ))
-                        }
-                    }
-                }
-                None => c.error = github_error,
-            }
+            self.git_counts(&mut c, &a, &b, github_error).await;
         }
         c.duration_ms = Some(started.elapsed().as_millis() as u64);
         // GitHub's words reach the report here, outside any check result.
@@ -301,6 +308,40 @@ impl Lookups<'_, '_> {
         Some(c)
     }
 
+    /// Local git answers a comparison GitHub could not (or is not used
+    /// for); without a git check the error is GitHub's, if any.
+    async fn git_counts(
+        &self,
+        c: &mut Comparison,
+        a: &str,
+        b: &str,
+        github_error: Option<LookupError>,
+    ) {
+        self.wait_for(self.plan.git_jobs().map(|(i, _)| i)).await;
+        let Some((dir, _)) = self.local_head() else {
+            c.error = github_error.map(|e| e.to_string());
+            return;
+        };
+        let _permit = self.semaphore.acquire().await.expect("never closed");
+        let limit = self.timeout();
+        let counted = match tokio::time::timeout(limit, git::count_between(dir, a, b)).await {
+            Ok(answer) => answer.map_err(LookupError::from),
+            Err(_) => Err(LookupError::GitTimeout {
+                limit,
+                what: "rev-list",
+                dir: dir.to_path_buf(),
+            }),
+        };
+        match counted {
+            Ok((behind, ahead)) => {
+                c.set_counts(behind, ahead);
+                c.status = Some(tracked_side_status(behind, ahead).into());
+                c.source = Some("git".into());
+            }
+            Err(e) => c.error = Some(join_errors(github_error, &e)),
+        }
+    }
+
     /// The pull requests the commits `shas` came from, under the run's
     /// timeout and inside its concurrency limit.
     async fn pull_requests(
@@ -308,15 +349,15 @@ impl Lookups<'_, '_> {
         gh: &GithubClient,
         repo: &str,
         shas: &[String],
-    ) -> Result<Vec<PullRequestBrief>, String> {
+    ) -> Result<Vec<PullRequestBrief>, LookupError> {
         let _permit = self.semaphore.acquire().await.expect("never closed");
         let limit = self.timeout();
         match tokio::time::timeout(limit, gh.pulls_behind(repo, shas)).await {
-            Ok(answer) => answer.map_err(|e| e.to_string()),
-            Err(_) => Err(format!(
-                "timed out after {} waiting for GitHub (GET repos/{repo}/commits/…/pulls)",
-                human(limit)
-            )),
+            Ok(answer) => Ok(answer?),
+            Err(_) => Err(LookupError::GithubTimeout {
+                limit,
+                what: format!("repos/{repo}/commits/…/pulls"),
+            }),
         }
     }
 
@@ -352,11 +393,11 @@ impl Lookups<'_, '_> {
                     .insert(path, Instant::now());
                 Err(CompareFailed::Unknown)
             }
-            Ok(Err(e)) => Err(CompareFailed::Other(e.to_string())),
-            Err(_) => Err(CompareFailed::Other(format!(
-                "timed out after {} waiting for GitHub (GET {path})",
-                human(limit)
-            ))),
+            Ok(Err(e)) => Err(CompareFailed::Other(e.into())),
+            Err(_) => Err(CompareFailed::Other(LookupError::GithubTimeout {
+                limit,
+                what: path,
+            })),
         }
     }
 
@@ -411,12 +452,12 @@ impl Lookups<'_, '_> {
     }
 }
 
-fn unknown_ci(error: String) -> CommitCi {
+fn unknown_ci(error: LookupError) -> CommitCi {
     CommitCi {
         status: CiStatus::Unknown,
         url: None,
         counts: IndexMap::new(),
-        error: Some(error),
+        error: Some(error.to_string()),
         duration_ms: None,
     }
 }
@@ -425,8 +466,8 @@ fn unknown_ci(error: String) -> CommitCi {
 enum CompareFailed {
     /// GitHub answered 404: it does not know one of the commits, or the repo.
     Unknown,
-    /// Anything else, in a sentence.
-    Other(String),
+    /// Anything else.
+    Other(LookupError),
 }
 
 /// The first 7 hex digits of a sha, as GitHub shows it.
@@ -450,9 +491,9 @@ fn tracked_side_status(behind: u64, ahead: u64) -> &'static str {
     }
 }
 
-fn join_errors(github: Option<String>, git: String) -> String {
+fn join_errors(github: Option<LookupError>, git: &LookupError) -> String {
     match github {
         Some(g) => format!("{g}; and locally: {git}"),
-        None => git,
+        None => git.to_string(),
     }
 }
