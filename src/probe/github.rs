@@ -503,7 +503,8 @@ impl GithubClient {
         let mut retried = false;
         loop {
             self.fail_fast()?;
-            let cached = self.inner.cache.get(&url).await;
+            let (cached, skipped) = self.inner.cache.get(&url, self.max_body()).await;
+            self.warn(skipped);
             let resp = self.send(path, cached.as_ref()).await?;
             self.spent.requests.fetch_add(1, Ordering::Relaxed);
             let (parts, body) = resp.into_parts();
@@ -584,7 +585,8 @@ impl GithubClient {
                 body: body.clone(),
                 next: next.clone(),
             };
-            self.inner.cache.put(url, entry).await;
+            let skipped = self.inner.cache.put(url, entry).await;
+            self.warn(skipped);
         }
         Ok(Fetched { body, next })
     }

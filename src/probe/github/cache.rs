@@ -4,15 +4,21 @@
 //! `villa-telemetry run` also makes only conditional requests (a 304 costs no
 //! rate-limit point). Only successful bodies are stored: an error is never
 //! replayed.
+//!
+//! The files hold answers from private repositories, so they are created
+//! 0600 in directories created 0700 (whatever the umask), and a symbolic
+//! link where a cache file or the cache directory should be is neither read
+//! nor written through: that entry is skipped, with a warning.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+mod disk;
 
 /// Bound on URLs kept in memory (disk entries stay and reload on demand).
 const MAX_MEM_ENTRIES: usize = 1024;
@@ -63,18 +69,26 @@ impl EtagCache {
         }
     }
 
-    /// The remembered answer for `url`, from memory, else from disk.
-    pub(crate) async fn get(&self, url: &str) -> Option<Entry> {
+    /// The remembered answer for `url`, from memory, else from disk (a
+    /// file of at most `max` bytes); the warning says why a file was not read.
+    pub(crate) async fn get(&self, url: &str, max: usize) -> (Option<Entry>, Option<String>) {
         if let Some(e) = self.mem.lock().expect("cache lock").get(url) {
-            return Some(e.clone());
+            return (Some(e.clone()), None);
         }
-        let file = self.file_for(url)?;
-        let bytes = tokio::fs::read(&file).await.ok()?;
+        let Some(file) = self.file_for(url) else {
+            return (None, None);
+        };
+        let bytes = match disk::read(&file, max).await {
+            Ok(bytes) => bytes,
+            Err(warning) => return (None, warning),
+        };
         // A corrupt or foreign file is only a cache miss.
-        let disk: DiskEntry = serde_json::from_slice(&bytes).ok()?;
-        if disk.url != url {
-            return None;
-        }
+        let Some(disk) = serde_json::from_slice::<DiskEntry>(&bytes)
+            .ok()
+            .filter(|d| d.url == url)
+        else {
+            return (None, None);
+        };
         let entry = Entry {
             etag: disk.etag,
             body: Arc::new(disk.body),
@@ -84,11 +98,12 @@ impl EtagCache {
             .lock()
             .expect("cache lock")
             .insert(url.to_string(), entry.clone());
-        Some(entry)
+        (Some(entry), None)
     }
 
-    /// Remember a 200 answer; disk errors are ignored (the cache is an optimisation).
-    pub(crate) async fn put(&self, url: &str, entry: Entry) {
+    /// Remember a 200 answer. Disk errors are ignored (the cache is an
+    /// optimisation); a refusal to write through a link is returned.
+    pub(crate) async fn put(&self, url: &str, entry: Entry) -> Option<String> {
         {
             let mut mem = self.mem.lock().expect("cache lock");
             // `serve` runs for days and every new sha adds URLs; a run needs
@@ -98,18 +113,15 @@ impl EtagCache {
             }
             mem.insert(url.to_string(), entry.clone());
         }
-        let Some(file) = self.file_for(url) else {
-            return;
-        };
+        let file = self.file_for(url)?;
         let disk = DiskEntry {
             url: url.to_string(),
             etag: entry.etag,
             body: (*entry.body).clone(),
             next: entry.next,
         };
-        if let Ok(bytes) = serde_json::to_vec(&disk) {
-            let _ = write_atomically(&file, &bytes).await;
-        }
+        let bytes = serde_json::to_vec(&disk).ok()?;
+        disk::write_atomically(&file, &bytes).await.err().flatten()
     }
 
     fn file_for(&self, url: &str) -> Option<PathBuf> {
@@ -119,28 +131,6 @@ impl EtagCache {
         ));
         Some(dir.join(format!("{key}.json")))
     }
-}
-
-/// Write to a temporary file in the same directory, then rename: a reader
-/// (another process sharing the cache) sees the old file or the new one,
-/// never half of one.
-async fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = file.parent().expect("cache file has a parent");
-    tokio::fs::create_dir_all(dir).await?;
-    // Unique per process and per write: two tasks may store the same URL at once.
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let tmp = dir.join(format!(
-        ".{}.{}.{}.tmp",
-        file.file_name().and_then(|n| n.to_str()).unwrap_or("entry"),
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    tokio::fs::write(&tmp, bytes).await?;
-    if let Err(e) = tokio::fs::rename(&tmp, file).await {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(e);
-    }
-    Ok(())
 }
 
 fn hex(bytes: &[u8]) -> String {
