@@ -4,17 +4,19 @@
 //! older than `refresh` is served at once while the next one is fetched, so
 //! no viewer waits on a slow upstream once a first report exists.
 //!
-//! By job: `state` holds the reports and the one run in flight, `guard`
-//! refuses requests that do not name this server, `router` maps paths to
-//! handlers (`api`, [`mcp`], [`actions`] and the pages), `body` reads
-//! request bodies under a deadline, `metric_export` writes `/metrics`, and
-//! `listener` owns the socket; `slots` counts who holds it, under the
-//! numbers in [`Limits`].
+//! By job: `state` holds the reports and the one run in flight; `guard`
+//! refuses requests that do not name this server or come from another
+//! origin; `headers` adds the anti-framing and no-sniff headers to every
+//! answer; `router` maps paths to handlers (`api`, [`mcp`], [`actions`] and
+//! the pages); `body` reads request bodies under a deadline;
+//! `metric_export` writes `/metrics`; `listener` owns the socket, and
+//! `slots` counts who holds it, under the numbers in [`Limits`].
 
 pub mod actions;
 mod api;
 mod body;
 mod guard;
+mod headers;
 mod limits;
 mod listener;
 pub mod mcp;

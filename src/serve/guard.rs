@@ -10,15 +10,42 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 
-/// Rejects requests not addressed to us (DNS rebinding): see [`HostGuard`].
-pub(super) async fn guard_host(
+/// Rejects requests not addressed to us (DNS rebinding, see [`HostGuard`]),
+/// then requests a page on another origin made a browser send (see
+/// [`HostGuard::check_origin`]). `POST /api/actions/ID` makes its own,
+/// stricter Origin check, audited like every refusal of an action.
+pub(super) async fn guard(
     State(state): State<Arc<AppState>>,
     req: Request,
     next: Next,
 ) -> Response {
-    match state.hosts.check(&req) {
-        Ok(()) => next.run(req).await,
-        Err(refusal) => refusal.into_response(),
+    if let Err(refusal) = state.hosts.check(&req) {
+        return refusal.into_response();
+    }
+    let audited = state.actions.is_some() && req.uri().path().starts_with("/api/actions/");
+    if !audited && let Err(refusal) = state.hosts.check_origin(req.headers()) {
+        return refusal.into_response();
+    }
+    next.run(req).await
+}
+
+/// A request sent from a page on another origin (or an opaque one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct OriginRefusal {
+    /// The `Origin` as sent, cut short.
+    origin: String,
+}
+
+impl IntoResponse for OriginRefusal {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::FORBIDDEN,
+            format!(
+                "villa-telemetry answers no cross-origin requests (Origin: {} is not this server); requests without an Origin header (curl, agents) and from its own pages are answered\n",
+                self.origin
+            ),
+        )
+            .into_response()
     }
 }
 
@@ -126,6 +153,44 @@ impl HostGuard {
         } else {
             Err(HostRefusal::Foreign)
         }
+    }
+
+    /// Accepts a request without `Origin` (curl, agents, a browser's
+    /// same-origin GET) or whose one `Origin` is `http://` and one of our
+    /// names on our port; refuses every other, `Origin: null` included (a
+    /// sandboxed frame, a `data:` page, a redirect from elsewhere).
+    pub(super) fn check_origin(
+        &self,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<(), OriginRefusal> {
+        let mut origins = headers.get_all(header::ORIGIN).iter();
+        let Some(origin) = origins.next() else {
+            return Ok(());
+        };
+        let text = String::from_utf8_lossy(origin.as_bytes());
+        let ours = origins.next().is_none()
+            && text
+                .strip_prefix("http://")
+                .is_some_and(|authority| self.allows_origin(authority));
+        if ours {
+            Ok(())
+        } else {
+            Err(OriginRefusal {
+                origin: crate::redact::shorten(&text, 100),
+            })
+        }
+    }
+
+    /// Whether the authority of an `http://` origin is us: a browser leaves
+    /// the port out only when it is 80.
+    fn allows_origin(&self, authority: &str) -> bool {
+        let Ok(a) = authority.parse::<axum::http::uri::Authority>() else {
+            return false;
+        };
+        if a.as_str() != authority || Some(a.port_u16().unwrap_or(80)) != self.port {
+            return false;
+        }
+        self.allows(authority)
     }
 
     /// Whether `authority` ("host", "host:port") names this server.

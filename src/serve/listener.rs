@@ -9,11 +9,11 @@ use std::time::Duration;
 use axum::Router;
 use hyper_util::server::graceful::Watcher;
 
-use super::AppState;
 use super::limits::{BodyLimits, Limits};
 use super::router::routes;
 use super::slots::{Hold, Slots};
 use super::state::spawn_ticker;
+use super::{AppState, headers};
 
 /// Why `serve` cannot listen or go on.
 #[derive(Debug, thiserror::Error)]
@@ -304,6 +304,7 @@ fn busy_response() -> axum::response::Response {
         axum::http::header::RETRY_AFTER,
         axum::http::HeaderValue::from_static("1"),
     );
+    headers::add(r.headers_mut());
     r
 }
 
@@ -320,7 +321,8 @@ fn refuse_busy(stream: &tokio::net::TcpStream) {
         }
     }
     let answer = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BUSY_BODY}",
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\nretry-after: 1\r\nconnection: close\r\n{}content-length: {}\r\n\r\n{BUSY_BODY}",
+        headers::RAW,
         BUSY_BODY.len()
     );
     // A fresh socket's send buffer is empty: this never blocks.

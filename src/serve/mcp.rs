@@ -23,6 +23,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{AppState, Snapshot};
+use crate::redact::Redactor;
 use crate::report::query::{self, CiOfCommit, Compared, Deployed};
 use crate::report::{Assessment, Report, only_environments};
 
@@ -201,8 +202,96 @@ fn resource(uri: &str, name: &str, mime: &str, description: &str) -> Resource {
         .with_description(description)
 }
 
+/// Characters of an argument an error repeats; the rest is cut.
+const ECHO_CHARS: usize = 200;
+
+/// Characters of any one error message, whatever it repeats.
+const MESSAGE_CHARS: usize = 2000;
+
+/// `value` as an error may repeat it: whole when short, else its first
+/// [`ECHO_CHARS`] characters and how long it was.
+fn echo(value: &str) -> String {
+    match value.char_indices().nth(ECHO_CHARS) {
+        None => value.to_owned(),
+        Some((end, _)) => format!("{}… (cut, {} bytes)", &value[..end], value.len()),
+    }
+}
+
+/// The string values in `args` (at any depth) too long to repeat whole.
+fn long_strings(args: Option<&rmcp::model::JsonObject>, out: &mut Vec<String>) {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) if s.chars().nth(ECHO_CHARS).is_some() => {
+                out.push(s.clone());
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    for v in args.into_iter().flat_map(|a| a.values()) {
+        walk(v, out);
+    }
+}
+
+/// An error `message` about a call whose long arguments are `long`: masked
+/// first (a secret pasted into an argument stays hidden), then every repeat
+/// of a long argument — as sent, or escaped the way serde quotes it — cut by
+/// [`echo`]; then the whole bounded.
+fn bounded(redactor: &Redactor, message: &str, long: &[String]) -> String {
+    let mut text = redactor.redact(message).into_owned();
+    for value in long {
+        let value = redactor.redact(value).into_owned();
+        let quoted = format!("{value:?}");
+        let escaped = &quoted[1..quoted.len() - 1];
+        for form in [value.as_str(), escaped] {
+            if text.contains(form) {
+                text = text.replace(form, &echo(form));
+            }
+        }
+    }
+    crate::redact::shorten(&text, MESSAGE_CHARS)
+}
+
+impl Telemetry {
+    /// [`bounded`] under the run's secrets.
+    fn bounded(&self, message: &str, long: &[String]) -> String {
+        bounded(self.state.redactor(), message, long)
+    }
+}
+
 #[tool_handler]
 impl ServerHandler for Telemetry {
+    /// The tool router's answer, with arguments repeated in an error cut
+    /// short: a 2 MB argument must not come back as a 2 MB error.
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
+        let mut long = Vec::new();
+        long_strings(request.arguments.as_ref(), &mut long);
+        let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
+        match Self::tool_router().call(call).await {
+            Ok(rmcp::model::CallToolResponse::Complete(mut result))
+                if result.is_error == Some(true) =>
+            {
+                for block in &mut result.content {
+                    if let rmcp::model::ContentBlock::Text(text) = block {
+                        text.text = self.bounded(&text.text, &long);
+                    }
+                }
+                Ok(result.into())
+            }
+            Ok(answer) => Ok(answer),
+            Err(mut e) => {
+                e.message = self.bounded(&e.message, &long).into();
+                e.data = None;
+                Err(e)
+            }
+        }
+    }
+
     fn get_info(&self) -> ServerConfig {
         let mut config = ServerConfig::new(
             ServerCapabilities::builder()
@@ -251,8 +340,11 @@ impl ServerHandler for Telemetry {
             STATUS_JSON => (&s.json, "application/json"),
             STATUS_TXT => (&s.text, "text/plain"),
             other => {
+                let message =
+                    format!("no resource {other}; there are {STATUS_JSON} and {STATUS_TXT}");
+                let long = [other.to_owned()];
                 return Err(ErrorData::resource_not_found(
-                    format!("no resource {other}; there are {STATUS_JSON} and {STATUS_TXT}"),
+                    self.bounded(&message, &long),
                     None,
                 ));
             }
@@ -296,4 +388,36 @@ pub async fn serve_stdio(state: Arc<AppState>) -> Result<(), String> {
         .await
         .map_err(|e| format!("MCP over stdio: {e}"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_argument_is_masked_then_cut_wherever_it_is_repeated() {
+        let secret = "s3cret-token-value";
+        let redactor = Redactor::new([secret]);
+        let arg = format!("{secret}\n{}", "y".repeat(5000));
+        let mut long = Vec::new();
+        let args = serde_json::json!({ "env": arg, "deep": [{ "x": arg }], "short": "ok" });
+        long_strings(args.as_object(), &mut long);
+        assert_eq!(long.len(), 2);
+        // As sent, and as serde quotes it (the newline escaped).
+        for message in [
+            format!("no environment `{arg}`"),
+            format!("invalid type: string {arg:?}, expected a boolean"),
+        ] {
+            let out = bounded(&redactor, &message, &long);
+            assert!(!out.contains(secret), "{out}");
+            assert!(out.contains("(cut, "), "{out}");
+            assert!(out.len() < 400, "{} bytes", out.len());
+        }
+        assert_eq!(echo("short"), "short");
+        assert_eq!(echo(&"é".repeat(200)), "é".repeat(200));
+        assert!(echo(&"é".repeat(201)).ends_with("… (cut, 402 bytes)"));
+        // A long message that repeats no argument is still bounded.
+        let out = bounded(&Redactor::new::<&str>([]), &"z".repeat(10_000), &[]);
+        assert_eq!(out.chars().count(), MESSAGE_CHARS);
+    }
 }

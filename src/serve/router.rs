@@ -16,7 +16,8 @@ use futures::StreamExt;
 use serde::Deserialize;
 
 use super::body::read_body;
-use super::guard::guard_host;
+use super::guard::guard;
+use super::headers::security_headers;
 use super::limits::{BodyLimits, Limits};
 use super::slots::Hold;
 use super::{AppState, Snapshot, actions, api, mcp, metric_export};
@@ -28,8 +29,9 @@ pub fn app(state: Arc<AppState>) -> Router {
 }
 
 /// The router, reading request bodies under `body`. Layers run outside in:
-/// the Host guard first (nothing of a foreign request is read), then the
-/// body deadline, then the route.
+/// the security headers (on every answer, refusals included), the Host and
+/// Origin guard (nothing of a refused request is read), the body deadline,
+/// then the route.
 pub(super) fn routes(state: Arc<AppState>, body: BodyLimits) -> Router {
     let router = if state.actions.is_some() {
         Router::new().route(
@@ -53,10 +55,8 @@ pub(super) fn routes(state: Arc<AppState>, body: BodyLimits) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(middleware::from_fn_with_state(body, read_body))
-        .layer(middleware::from_fn_with_state(
-            Arc::clone(&state),
-            guard_host,
-        ))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), guard))
+        .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }
 

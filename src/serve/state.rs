@@ -93,6 +93,11 @@ impl AppState {
         })
     }
 
+    /// What masks the run's secrets, for text the server writes itself.
+    pub(super) fn redactor(&self) -> &crate::redact::Redactor {
+        &self.services.redactor
+    }
+
     /// Number of runs made so far (for tests and `/metrics`).
     pub fn runs(&self) -> u64 {
         self.runs.load(Ordering::Relaxed)

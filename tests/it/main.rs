@@ -40,4 +40,5 @@ mod schema;
 mod secrets;
 mod serve;
 mod serve_connections;
+mod serve_guards;
 mod upstream_deadlines;
