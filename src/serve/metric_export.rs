@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use crate::metric::Level;
-use crate::report::{Health, Report};
+use crate::report::{CheckStatus, Report};
 
 /// A label value escaped as the exposition format asks: backslash, double
 /// quote and line feed. The one escaping every label here goes through.
@@ -89,8 +89,8 @@ fn check_lines(out: &mut String, report: &Report) {
     }
 }
 
-/// `villa_environment_info`, `villa_environment_healthy` and
-/// `villa_commits_behind`.
+/// `villa_environment_info`, `villa_environment_status`,
+/// `villa_environment_healthy` and `villa_commits_behind`.
 fn environment_lines(out: &mut String, report: &Report) {
     family(
         out,
@@ -110,16 +110,44 @@ fn environment_lines(out: &mut String, report: &Report) {
     }
     family(
         out,
-        "villa_environment_healthy",
+        "villa_environment_status",
         "gauge",
-        "1 when the environment is healthy.",
+        "The environment's status as a state set: 1 for the state it is in, 0 for the others (offline: an optional environment that is down).",
     );
     for (id, e) in &report.environments {
+        let now = if e.offline {
+            "offline"
+        } else {
+            e.status.as_str()
+        };
+        for state in ["healthy", "warning", "failing", "unknown", "offline"] {
+            let _ = writeln!(
+                out,
+                "villa_environment_status{{environment=\"{}\",status=\"{state}\"}} {}",
+                esc(id),
+                u8::from(state == now)
+            );
+        }
+    }
+    family(
+        out,
+        "villa_environment_healthy",
+        "gauge",
+        "1 when every check of the environment passes or only warns (its health checks alone: drift and CI do not count; villa_environment_status has the whole status).",
+    );
+    for (id, _) in &report.environments {
+        let mut own = report
+            .checks
+            .iter()
+            .filter(|c| c.environment.as_deref() == Some(id.as_str()))
+            .peekable();
+        let healthy = own.peek().is_some()
+            && own.all(|c| matches!(c.status, CheckStatus::Pass | CheckStatus::Warn));
         let _ = writeln!(
             out,
             "villa_environment_healthy{{environment=\"{}\"}} {}",
             esc(id),
-            u8::from(e.status == Health::Healthy)
+            u8::from(healthy)
         );
     }
     family(
@@ -193,5 +221,52 @@ mod tests {
         assert_eq!(esc(r#"a\b"c"#), r#"a\\b\"c"#);
         assert_eq!(esc("line\nbreak"), "line\\nbreak");
         assert_eq!(esc("plain"), "plain");
+    }
+
+    /// `villa_environment_healthy{environment="production"} 0` while its
+    /// health check passed and it only drifted (issue 19): `healthy` is the
+    /// checks alone, and the whole status is a state set.
+    #[test]
+    fn healthy_is_the_checks_and_status_is_a_state_set() {
+        let path = format!(
+            "{}/tests/fixtures/reports/warning_drift_ci_failed.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let report: crate::report::Report =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let text = super::prometheus_text(&report, 1);
+        let production = &report.environments["production"];
+        assert_eq!(production.status.as_str(), "warning");
+        assert!(
+            report
+                .checks
+                .iter()
+                .filter(|c| c.environment.as_deref() == Some("production"))
+                .all(|c| c.status == crate::report::CheckStatus::Pass)
+        );
+        assert!(
+            text.contains("villa_environment_healthy{environment=\"production\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "villa_environment_status{environment=\"production\",status=\"warning\"} 1"
+            )
+        );
+        assert!(
+            text.contains(
+                "villa_environment_status{environment=\"production\",status=\"healthy\"} 0"
+            )
+        );
+        let states = text
+            .lines()
+            .filter(|l| l.starts_with("villa_environment_status{environment=\"production\""))
+            .map(|l| l.rsplit(' ').next().unwrap())
+            .collect::<Vec<_>>();
+        assert_eq!(
+            states.iter().filter(|v| **v == "1").count(),
+            1,
+            "{states:?}"
+        );
     }
 }
