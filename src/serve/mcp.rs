@@ -196,6 +196,30 @@ impl Telemetry {
     }
 }
 
+/// How rmcp starts the message of arguments that do not fit a tool's type.
+const ARGUMENT_ERROR: &str = "failed to deserialize parameters:";
+
+/// One sentence naming a tool's arguments and the values they take, for
+/// arguments that did not fit (a missing `environment`, `refresh: "yes"`).
+fn usage(tool: &str, envs: &[&str]) -> String {
+    let envs = envs.join(", ");
+    match tool {
+        "status" => format!(
+            "`status` takes `env` (optional: one of {envs}) and `refresh` (optional: true or false)"
+        ),
+        "deployed" => {
+            "`deployed` takes `sha` (optional: 7 to 40 hex digits; default local HEAD)".to_owned()
+        }
+        "compare" => format!(
+            "`compare` needs `environment` (one of {envs}) and takes `tracked` (optional: one of {envs}; default what it tracks)"
+        ),
+        "ci" => format!(
+            "`ci` takes `sha` (optional: 7 to 40 hex digits) or `environment` (optional: one of {envs})"
+        ),
+        other => format!("`{other}` takes no arguments"),
+    }
+}
+
 fn resource(uri: &str, name: &str, mime: &str, description: &str) -> Resource {
     Resource::new(uri, name)
         .with_mime_type(mime)
@@ -271,6 +295,7 @@ impl ServerHandler for Telemetry {
     ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
         let mut long = Vec::new();
         long_strings(request.arguments.as_ref(), &mut long);
+        let tool = request.name.to_string();
         let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
         match Self::tool_router().call(call).await {
             Ok(rmcp::model::CallToolResponse::Complete(mut result))
@@ -278,6 +303,16 @@ impl ServerHandler for Telemetry {
             {
                 for block in &mut result.content {
                     if let rmcp::model::ContentBlock::Text(text) = block {
+                        if let Some(serde) = text.text.strip_prefix(ARGUMENT_ERROR) {
+                            let envs = self.snapshot(false).await;
+                            let envs: Vec<&str> = envs
+                                .report
+                                .environments
+                                .keys()
+                                .map(String::as_str)
+                                .collect();
+                            text.text = format!("{} ({})", usage(&tool, &envs), serde.trim());
+                        }
                         text.text = self.bounded(&text.text, &long);
                     }
                 }

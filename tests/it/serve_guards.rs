@@ -233,3 +233,47 @@ async fn mcp_errors_repeat_a_huge_argument_cut_short() {
     assert!(text.contains("no environment `nope`"), "{text}");
     assert!(!text.contains("(cut,"), "{text}");
 }
+
+/// Arguments that do not fit a tool get a sentence naming the arguments
+/// and the values they take, not only serde's "failed to deserialize
+/// parameters" (issue 19).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_wrong_argument_names_what_the_tool_takes() {
+    let (base, state, _dir) = start().await;
+    let envs: Vec<String> = state
+        .current()
+        .await
+        .report
+        .environments
+        .keys()
+        .cloned()
+        .collect();
+    assert!(!envs.is_empty());
+    let call = |tool: &str, arguments: Value| {
+        json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments}})
+    };
+    for (tool, arguments, names) in [
+        (
+            "compare",
+            json!({}),
+            "`compare` needs `environment` (one of ",
+        ),
+        (
+            "status",
+            json!({ "refresh": "yes" }),
+            "`status` takes `env`",
+        ),
+    ] {
+        let (answer, _) = mcp_post(&base, &call(tool, arguments)).await;
+        assert_eq!(answer["result"]["isError"], true, "{answer}");
+        let text = answer["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(text.starts_with(names), "{tool}: {text}");
+        assert!(
+            text.contains(&envs.join(", ")),
+            "{tool} lists the environments: {text}"
+        );
+    }
+}
