@@ -86,7 +86,7 @@ impl Telemetry {
 
     async fn snapshot(&self, refresh: bool) -> Arc<Snapshot> {
         if refresh {
-            self.state.refresh_now().await
+            self.state.refresh_limited().await
         } else {
             self.state.current().await
         }

@@ -108,6 +108,17 @@ impl AppState {
         self.join_or_start().1
     }
 
+    /// A forced refresh for an agent (MCP `status {refresh: true}`), at most
+    /// one run per `refresh / 10`: within that a report that finished then
+    /// is fresh enough, so fifty calls in a row cost one run, not fifty.
+    pub async fn refresh_limited(self: &Arc<Self>) -> Arc<Snapshot> {
+        let latest = self.latest.borrow().clone();
+        match latest {
+            Some(s) if s.at.elapsed() < self.refresh / 10 => s,
+            _ => self.refresh_now().await,
+        }
+    }
+
     /// A report from a run that started after this call: what an action
     /// decides on. Joining a run already in flight is not enough, since
     /// it may have read its upstreams before what the caller knows changed.

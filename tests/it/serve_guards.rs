@@ -277,3 +277,42 @@ async fn a_missing_or_wrong_argument_names_what_the_tool_takes() {
         );
     }
 }
+
+/// `status {refresh: true}` forces at most one run per `refresh / 10`:
+/// fifty calls in a row forced fifty runs before (issue 19).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forced_refreshes_from_mcp_are_rate_limited() {
+    let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "status", "arguments": {"refresh": true}}});
+    // refresh = 1h: a window of 6 minutes, so 20 calls force one run at most.
+    let (base, state, _dir) = start().await;
+    let first = mcp_post(&base, &call).await.0;
+    assert_ne!(
+        first["result"]["isError"],
+        true,
+        "{}",
+        &first.to_string()[..200]
+    );
+    let before = state.runs();
+    for _ in 0..20 {
+        mcp_post(&base, &call).await;
+    }
+    let after = state.runs();
+    assert!(
+        after <= before + 1,
+        "20 forced refreshes ran {} times",
+        after - before
+    );
+    // refresh = 1s: past its 100 ms window a forced refresh runs again.
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "http://127.0.0.1:9", "http://127.0.0.1:9", "1s");
+    let (base, state) = serve_on_socket_with(&config, serve::Limits::default()).await;
+    mcp_post(&base, &call).await;
+    let runs = state.runs();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    mcp_post(&base, &call).await;
+    assert!(
+        state.runs() > runs,
+        "a forced refresh after the window runs"
+    );
+}
