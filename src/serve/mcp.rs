@@ -102,6 +102,7 @@ impl Telemetry {
         annotations(
             title = "Infrastructure status",
             read_only_hint = true,
+            idempotent_hint = true,
             open_world_hint = false
         )
     )]
@@ -134,6 +135,7 @@ impl Telemetry {
         annotations(
             title = "Where is this commit deployed",
             read_only_hint = true,
+            idempotent_hint = true,
             open_world_hint = false
         )
     )]
@@ -152,6 +154,7 @@ impl Telemetry {
         annotations(
             title = "Compare two environments",
             read_only_hint = true,
+            idempotent_hint = true,
             open_world_hint = false
         )
     )]
@@ -171,6 +174,7 @@ impl Telemetry {
         annotations(
             title = "CI of a commit",
             read_only_hint = true,
+            idempotent_hint = true,
             open_world_hint = false
         )
     )]
@@ -187,6 +191,7 @@ impl Telemetry {
         annotations(
             title = "What should I do next",
             read_only_hint = true,
+            idempotent_hint = true,
             open_world_hint = false
         )
     )]

@@ -71,6 +71,8 @@ async def run(mode, args, schema):
             for t in tools:
                 check(t.get("outputSchema", {}).get("type") == "object", f"{t['name']} has an output schema")
                 check(t.get("annotations", {}).get("readOnlyHint") is True, f"{t['name']} is read-only")
+                check(t.get("annotations", {}).get("idempotentHint") is True, f"{t['name']} is idempotent")
+                check(t.get("annotations", {}).get("openWorldHint") is False, f"{t['name']} reads the cached report, not the open world")
                 check(t.get("description"), f"{t['name']} has a description")
             seen["tools"] = sorted(by_name)
 
