@@ -32,14 +32,8 @@ async fn main() -> std::io::Result<()> {
     let max_seconds: u64 = args
         .next()
         .map_or(900, |a| a.parse().expect("MAX_SECONDS is a number"));
-    let repo_dir = std::env::current_dir()?;
-    let world = World::start_with_delay(
-        Scenario::Drift,
-        &dir,
-        &repo_dir,
-        Duration::from_millis(health_ms),
-    )
-    .await?;
+    let world =
+        World::start_with_delay(Scenario::Drift, &dir, Duration::from_millis(health_ms)).await?;
     world
         .github
         .delay(ANY_PATH, Duration::from_millis(github_ms));

@@ -226,9 +226,6 @@ pub enum InternalError {
     /// The async runtime did not start.
     #[error("cannot start the runtime: {0}")]
     Runtime(#[source] std::io::Error),
-    /// The current directory is gone or unreadable.
-    #[error("no current directory: {0}")]
-    CurrentDir(#[source] std::io::Error),
     /// The demo's look-alike upstreams did not start.
     #[error("cannot start the demo world: {0}")]
     DemoWorld(#[source] std::io::Error),
@@ -405,10 +402,9 @@ fn demo(
     format: Format,
 ) -> Result<Exit, Failure> {
     let dir = std::env::temp_dir().join(format!("villa-telemetry-demo-{}", std::process::id()));
-    let repo_dir = std::env::current_dir().map_err(InternalError::CurrentDir)?;
     let runtime = runtime()?;
     let outcome = runtime.block_on(async {
-        let world = crate::demo::world::World::start(scenario, &dir, &repo_dir)
+        let world = crate::demo::world::World::start(scenario, &dir)
             .await
             .map_err(InternalError::DemoWorld)?;
         let plan = load_plan(&world.config_path)?;

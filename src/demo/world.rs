@@ -20,14 +20,16 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+use super::clone::{COMMITS, Clone};
+pub use super::clone::{HEAD_BRANCH, HEAD_SHA, MID_SHA, NEW_SHA, OLD_SHA};
 use super::github::{FakeGithub, Fixtures};
 
 /// The repository the demo pretends to watch.
 pub const DEMO_REPO: &str = "rockfridrich/villa";
-/// What staging (and local) run in the demo.
-pub const NEW_SHA: &str = "cbefe7c4d1a2b3c4d5e6f708192a3b4c5d6e7f80";
-/// What production runs in the drift scenario.
-pub const OLD_SHA: &str = "53004a6e1f2d3c4b5a69788796a5b4c3d2e1f0a9";
+/// Deployments listed per environment (`[github] history`).
+const HISTORY: usize = 5;
+/// The id of the Deploy workflow's latest run.
+const DEPLOY_RUN: u64 = 12346;
 
 /// Which state the world is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -62,6 +64,8 @@ pub struct World {
     pub github: FakeGithub,
     /// The config written for this world.
     pub config_path: PathBuf,
+    /// The world's own clone, which the `git` check looks at.
+    pub clone_dir: PathBuf,
 }
 
 #[derive(Clone)]
@@ -148,38 +152,43 @@ fn short(sha: &str) -> &str {
 }
 
 impl World {
-    /// Starts the world and writes its config into `dir`; the git check
-    /// looks at `repo_dir`.
-    pub async fn start(scenario: Scenario, dir: &Path, repo_dir: &Path) -> io::Result<World> {
-        Self::start_with_delay(scenario, dir, repo_dir, Duration::ZERO).await
+    /// Starts the world, making its clone and writing its config in `dir`.
+    pub async fn start(scenario: Scenario, dir: &Path) -> io::Result<World> {
+        Self::start_with_delay(scenario, dir, Duration::ZERO).await
     }
 
     /// As [`World::start`], with every health answer delayed (benchmarks).
     pub async fn start_with_delay(
         scenario: Scenario,
         dir: &Path,
-        repo_dir: &Path,
         delay: Duration,
     ) -> io::Result<World> {
+        std::fs::create_dir_all(dir)?;
+        let clone = Clone::create(dir).await?;
         let [local, staging, production] = start_services(scenario, delay).await?;
         let github = FakeGithub::with_fixtures(embedded_fixtures()).await?;
         script_workflow_runs(&github, scenario);
         script_commit_ci(&github, scenario);
-        script_compares(&github, repo_dir).await;
+        script_compares(&github);
+        script_deployments(
+            &github,
+            scenario,
+            [("staging", &staging.url), ("production", &production.url)],
+        );
         let config_path = dir.join("villa-telemetry.toml");
-        std::fs::create_dir_all(dir)?;
         std::fs::write(
             &config_path,
             config_text(
                 &github.url(),
                 [&local.url, &staging.url, &production.url],
-                repo_dir,
+                &clone.dir,
             ),
         )?;
         Ok(World {
             services: vec![local, staging, production],
             github,
             config_path,
+            clone_dir: clone.dir,
         })
     }
 }
@@ -285,7 +294,7 @@ fn script_workflow_runs(github: &FakeGithub, scenario: Scenario) {
                     6,
                     "Deploy",
                     "deploy.yml",
-                    12346,
+                    DEPLOY_RUN,
                 ),
                 &[],
             );
@@ -307,7 +316,7 @@ fn script_workflow_runs(github: &FakeGithub, scenario: Scenario) {
             github.set(
                 &format!("{base}/actions/workflows/deploy.yml/runs"),
                 200,
-                runs("in_progress", None, 3, "Deploy", "deploy.yml", 12346),
+                runs("in_progress", None, 3, "Deploy", "deploy.yml", DEPLOY_RUN),
                 &[],
             );
         }
@@ -339,10 +348,20 @@ fn script_commit_ci(github: &FakeGithub, scenario: Scenario) {
         (statuses, checks)
     };
     let shas: &[(&str, bool)] = match scenario {
-        Scenario::Healthy => &[(NEW_SHA, false), (OLD_SHA, false)],
+        Scenario::Healthy => &[
+            (NEW_SHA, false),
+            (OLD_SHA, false),
+            (MID_SHA, false),
+            (HEAD_SHA, false),
+        ],
         // The failed CI run is on the new commit; production still runs
-        // the old one, which passed.
-        Scenario::Drift | Scenario::Down => &[(NEW_SHA, true), (OLD_SHA, false)],
+        // the old one, which passed, and HEAD's fix passed on its branch.
+        Scenario::Drift | Scenario::Down => &[
+            (NEW_SHA, true),
+            (OLD_SHA, false),
+            (MID_SHA, false),
+            (HEAD_SHA, false),
+        ],
     };
     for &(sha, failed) in shas {
         let (statuses, checks) = commit_ci(failed);
@@ -363,11 +382,31 @@ fn script_commit_ci(github: &FakeGithub, scenario: Scenario) {
     }
 }
 
-/// Production's drift behind staging, and this checkout's HEAD unknown.
-async fn script_compares(github: &FakeGithub, repo_dir: &Path) {
+/// Production's drift behind staging: GitHub's compare of OLD...NEW, its
+/// commits the world's own (MID and NEW, as the clone has them).
+fn script_compares(github: &FakeGithub) {
     let fx = github.fixtures().clone();
     let base = format!("repos/{DEMO_REPO}");
     let mut compare = fx.compare_with("ahead", 2, 0);
+    let shape = compare["commits"][0].clone();
+    let between: Vec<Value> = COMMITS
+        .iter()
+        .filter(|c| [MID_SHA, NEW_SHA].contains(&c.sha))
+        .map(|c| {
+            let mut v = shape.clone();
+            v["sha"] = json!(c.sha);
+            v["html_url"] = json!(format!("https://github.com/{DEMO_REPO}/commit/{}", c.sha));
+            v["url"] = json!(format!("https://api.github.com/{base}/commits/{}", c.sha));
+            v["commit"]["message"] = json!(c.message);
+            for who in ["author", "committer"] {
+                v["commit"][who] = json!({ "name": c.author, "email": c.email, "date": c.date });
+            }
+            v["author"] = Value::Null;
+            v["committer"] = Value::Null;
+            v
+        })
+        .collect();
+    compare["commits"] = Value::Array(between);
     compare["html_url"] = json!(format!(
         "https://github.com/{DEMO_REPO}/compare/{}...{}",
         short(OLD_SHA),
@@ -379,14 +418,193 @@ async fn script_compares(github: &FakeGithub, repo_dir: &Path) {
         compare,
         &[],
     );
+    script_pulls(github);
+}
 
-    // This checkout's commits are not in the simulated repository.
-    if let Ok(head) = crate::probe::git::git(repo_dir, &["rev-parse", "HEAD"]).await {
-        for sha in [NEW_SHA, OLD_SHA] {
+/// The pull request each of the world's newer commits came in, from the
+/// recorded pull shape: merged for main's, open for HEAD's.
+fn script_pulls(github: &FakeGithub) {
+    let fx = github.fixtures().clone();
+    let shape = fx.body("pulls_list.json").expect("fixture pulls_list.json")[0].clone();
+    let base = format!("repos/{DEMO_REPO}");
+    for (number, c) in (41u64..).zip(COMMITS.iter().skip(2)) {
+        let merged = c.sha != HEAD_SHA;
+        let mut pr = shape.clone();
+        pr["number"] = json!(number);
+        pr["title"] = json!(c.message);
+        pr["body"] = json!("(demo)");
+        pr["state"] = json!(if merged { "closed" } else { "open" });
+        pr["locked"] = json!(false);
+        pr["active_lock_reason"] = Value::Null;
+        pr["html_url"] = json!(format!("https://github.com/{DEMO_REPO}/pull/{number}"));
+        pr["url"] = json!(format!("https://api.github.com/{base}/pulls/{number}"));
+        pr["user"]["login"] = json!(c.author.to_lowercase().replace(' ', "-"));
+        for at in ["created_at", "updated_at"] {
+            pr[at] = json!(c.date);
+        }
+        for at in ["closed_at", "merged_at"] {
+            pr[at] = if merged { json!(c.date) } else { Value::Null };
+        }
+        pr["merge_commit_sha"] = if merged { json!(c.sha) } else { Value::Null };
+        github.set(
+            &format!("{base}/commits/{}/pulls", c.sha),
+            200,
+            json!([pr]),
+            &[],
+        );
+    }
+}
+
+/// One deployment of the world's history: its id, commit, newest status
+/// and how long ago it was created and that status set.
+struct Deploy {
+    id: u64,
+    sha: &'static str,
+    state: &'static str,
+    created_min_ago: i64,
+    status_min_ago: i64,
+}
+
+/// Each environment's deployments in `scenario`, newest first: what runs
+/// there came from one, a running deploy is one under way, and a down
+/// environment's last successful one is what it last ran.
+fn deployment_histories(scenario: Scenario) -> [(&'static str, Vec<Deploy>); 2] {
+    let d = |id, sha, state, created_min_ago, status_min_ago| Deploy {
+        id,
+        sha,
+        state,
+        created_min_ago,
+        status_min_ago,
+    };
+    const DAY: i64 = 24 * 60;
+    let staging_before = [
+        d(809, MID_SHA, "inactive", DAY + 30, DAY + 26),
+        d(801, OLD_SHA, "inactive", 3 * DAY + 40, 3 * DAY + 36),
+    ];
+    let production_before = d(802, OLD_SHA, "success", 3 * DAY + 10, 3 * DAY + 6);
+    match scenario {
+        Scenario::Healthy => [
+            (
+                "staging",
+                vec![d(812, NEW_SHA, "success", 44, 40)]
+                    .into_iter()
+                    .chain(staging_before)
+                    .collect(),
+            ),
+            (
+                "production",
+                vec![
+                    d(813, NEW_SHA, "success", 10, 6),
+                    d(802, OLD_SHA, "inactive", 3 * DAY + 10, 3 * DAY + 6),
+                ],
+            ),
+        ],
+        // Staging runs NEW; the deploy of NEW to production is under way.
+        Scenario::Drift => [
+            (
+                "staging",
+                vec![d(812, NEW_SHA, "success", 44, 40)]
+                    .into_iter()
+                    .chain(staging_before)
+                    .collect(),
+            ),
+            (
+                "production",
+                vec![d(813, NEW_SHA, "in_progress", 3, 3), production_before],
+            ),
+        ],
+        // Staging last ran MID; NEW is being deployed to it while it fails.
+        Scenario::Down => [
+            (
+                "staging",
+                vec![
+                    d(814, NEW_SHA, "in_progress", 3, 3),
+                    d(809, MID_SHA, "success", DAY + 30, DAY + 26),
+                    d(801, OLD_SHA, "inactive", 3 * DAY + 40, 3 * DAY + 36),
+                ],
+            ),
+            ("production", vec![production_before]),
+        ],
+    }
+}
+
+/// GitHub's deployment list and statuses for each environment of
+/// `scenario`, from the recorded shapes, times relative to now.
+fn script_deployments(github: &FakeGithub, scenario: Scenario, urls: [(&str, &String); 2]) {
+    let fx = github.fixtures().clone();
+    let now = Utc::now();
+    let at = |min_ago: i64| {
+        (now - chrono::Duration::minutes(min_ago))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let base = format!("repos/{DEMO_REPO}");
+    let listed = fx
+        .body("official/deployments_list.json")
+        .expect("fixture official/deployments_list.json");
+    let statuses = fx
+        .body("official/deployment_statuses_list.json")
+        .expect("fixture official/deployment_statuses_list.json");
+    for (env, history) in deployment_histories(scenario) {
+        let url = urls
+            .iter()
+            .find(|(id, _)| *id == env)
+            .map(|(_, u)| u.as_str());
+        let list: Vec<Value> = history
+            .iter()
+            .map(|h| {
+                let mut d = listed[0].clone();
+                d["id"] = json!(h.id);
+                d["url"] = json!(format!(
+                    "https://api.github.com/{base}/deployments/{}",
+                    h.id
+                ));
+                d["statuses_url"] = json!(format!(
+                    "https://api.github.com/{base}/deployments/{}/statuses",
+                    h.id
+                ));
+                d["sha"] = json!(h.sha);
+                d["ref"] = json!("main");
+                d["environment"] = json!(env);
+                d["original_environment"] = json!(env);
+                d["description"] = json!(format!("Deploy {} to {env} (demo)", short(h.sha)));
+                d["creator"]["login"] = json!("github-actions[bot]");
+                d["created_at"] = json!(at(h.created_min_ago));
+                d["updated_at"] = json!(at(h.status_min_ago));
+                d
+            })
+            .collect();
+        for per_page in [1, HISTORY] {
+            let page: Vec<Value> = list.iter().take(per_page).cloned().collect();
             github.set(
-                &format!("{base}/compare/{}...{}", head.trim(), short(sha)),
-                404,
-                json!({ "message": "Not Found", "documentation_url": "https://docs.github.com/rest/commits/commits#compare-two-commits" }),
+                &format!("{base}/deployments?environment={env}&per_page={per_page}"),
+                200,
+                Value::Array(page),
+                &[],
+            );
+        }
+        for h in &history {
+            let mut s = statuses.clone();
+            if let Some(first) = s.get_mut(0) {
+                first["state"] = json!(h.state);
+                first["environment"] = json!(env);
+                first["created_at"] = json!(at(h.status_min_ago));
+                first["updated_at"] = json!(at(h.status_min_ago));
+                // The deploy under way is the running Deploy workflow run.
+                let run = if h.state == "in_progress" {
+                    DEPLOY_RUN
+                } else {
+                    12_000 + h.id
+                };
+                first["log_url"] =
+                    json!(format!("https://github.com/{DEMO_REPO}/actions/runs/{run}"));
+                first["environment_url"] = json!(url);
+                first["target_url"] = first["log_url"].clone();
+                first["description"] = json!(format!("{} (demo)", h.state));
+            }
+            github.set(
+                &format!("{base}/deployments/{}/statuses", h.id),
+                200,
+                s,
                 &[],
             );
         }
@@ -410,6 +628,7 @@ repo = "{DEMO_REPO}"
 [github]
 api_url = "{github_url}"
 disk_cache = false
+history = {HISTORY}
 
 [serve]
 refresh = "10s"
@@ -438,8 +657,14 @@ url = "https://cloud.digitalocean.com/apps"
 {health}
 {ci}
 [[checks]]
+id = "deployment"
+name = "Deployment"
+environments = ["staging", "production"]
+github = {{ deployment = "{{{{env.id}}}}" }}
+
+[[checks]]
 id = "git"
-name = "Local repository"
+name = "Your clone"
 git = {{ path = "{repo_dir}" }}
 "#,
         urls[0],

@@ -3,7 +3,6 @@
 //! 304 / Age, the JSON Schema and the 404 that lists endpoints. The demo world's loopback services and fake
 //! GitHub stand behind it.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
@@ -39,8 +38,7 @@ struct Demo {
 
 async fn demo(scenario: Scenario) -> Demo {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let world = World::start(scenario, dir.path(), repo).await.unwrap();
+    let world = World::start(scenario, dir.path()).await.unwrap();
     let plan = load_plan(&world.config_path).unwrap();
     let services = Services::with_token(&plan, None);
     let renderer = Renderer::new(None).unwrap();

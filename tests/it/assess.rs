@@ -6,7 +6,9 @@
 use std::path::Path;
 
 use villa_telemetry::cli::{load_plan, run_with};
-use villa_telemetry::demo::world::{Scenario, World};
+use villa_telemetry::demo::world::{
+    HEAD_BRANCH, HEAD_SHA, MID_SHA, NEW_SHA, OLD_SHA, Scenario, World,
+};
 use villa_telemetry::render::{Format, RenderExtras, Renderer};
 use villa_telemetry::report::assess::{Assessment, Cause};
 use villa_telemetry::report::{Report, assess};
@@ -214,8 +216,7 @@ fn the_text_and_markdown_show_the_assessment() {
 
 async fn demo_report(scenario: Scenario) -> Report {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let world = World::start(scenario, dir.path(), repo).await.unwrap();
+    let world = World::start(scenario, dir.path()).await.unwrap();
     let plan = load_plan(&world.config_path).unwrap();
     let services = Services::with_token(&plan, None);
     run_with(&plan, &services).await
@@ -236,18 +237,20 @@ async fn demo_scenarios() {
 
     let drift = demo_report(Scenario::Drift).await;
     let a = &drift.assessment;
-    // This checkout's HEAD is in neither the fake GitHub nor the world's
-    // commits, and the checkout lacks the world's: one short sentence.
+    // The world's own clone: HEAD on its pushed feature branch, one commit
+    // ahead of staging, so every "is HEAD deployed" has an answer.
     let head = a.local_head.as_ref().expect("the demo has a git check");
-    let why = &head.deployed_unknown["staging"];
+    assert_eq!(head.sha, &HEAD_SHA[..7]);
+    assert_eq!(head.branch.as_deref(), Some(HEAD_BRANCH));
+    assert_eq!(head.pushed, Some(true));
+    assert_eq!(head.uncommitted_changes, 0);
+    for env in ["local", "staging", "production"] {
+        assert_eq!(head.deployed[env], Some(false), "{env}: {head:#?}");
+    }
+    assert!(head.deployed_unknown.is_empty(), "{head:#?}");
     assert!(
-        why.starts_with(
-            "the local clone does not have cbefe7c (git fetch?), and GitHub does not know "
-        ) && why.contains(&format!("{} or cbefe7c in rockfridrich/villa", head.sha)),
-        "{why}"
-    );
-    assert!(
-        a.headline.contains("CI Pipeline failed on cbefe7c")
+        a.headline
+            .contains(&format!("CI Pipeline failed on {}", &NEW_SHA[..7]))
             && a.headline
                 .contains("production is 2 commits behind staging"),
         "{}",
@@ -279,4 +282,18 @@ async fn demo_scenarios() {
         "a 500 and a refused connection are infrastructure, not code"
     );
     assert!(a.headline.starts_with("staging is down"), "{}", a.headline);
+    // Down environments keep what they last ran, from their deployments,
+    // and the running deploy names where it goes.
+    for (env, sha) in [("staging", MID_SHA), ("production", OLD_SHA)] {
+        let known = down.environments[env].last_known.as_ref();
+        assert!(
+            known.is_some_and(|k| sha.starts_with(&k.sha[..7])),
+            "{env}: {known:?}"
+        );
+    }
+    assert_eq!(down.ci["deploy"].environment.as_deref(), Some("staging"));
+    assert_eq!(
+        drift.ci["deploy"].environment.as_deref(),
+        Some("production")
+    );
 }

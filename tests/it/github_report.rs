@@ -14,7 +14,7 @@ use chrono::{Timelike, Utc};
 use serde_json::{Value, json};
 use villa_telemetry::cli::{load_plan, run_with};
 use villa_telemetry::demo::github::{ANY_PATH, FakeGithub};
-use villa_telemetry::demo::world::{FakeService, Scenario, World, start_service};
+use villa_telemetry::demo::world::{FakeService, NEW_SHA, OLD_SHA, Scenario, World, start_service};
 use villa_telemetry::probe::github::TokenSource;
 use villa_telemetry::report::{CheckResult, CheckStatus, CiStatus, Health, Report};
 use villa_telemetry::runner::Services;
@@ -184,7 +184,7 @@ async fn drift_world_reports_ci_drift_commit_ci_and_links() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     repo_with_commits(&repo, 1);
-    let world = World::start(Scenario::Drift, &tmp.path().join("world"), &repo)
+    let world = World::start(Scenario::Drift, &tmp.path().join("world"))
         .await
         .unwrap();
     let report = report_of(&world.config_path, None).await;
@@ -192,7 +192,7 @@ async fn drift_world_reports_ci_drift_commit_ci_and_links() {
     let ci = &report.ci["ci"];
     assert_eq!(ci.status, CiStatus::Failure, "{ci:?}");
     assert_eq!(ci.workflow, "CI Pipeline");
-    assert_eq!(ci.sha.as_deref(), Some("cbefe7c"));
+    assert_eq!(ci.sha.as_deref(), Some(&NEW_SHA[..7]));
     assert_eq!(
         ci.url.as_deref(),
         Some("https://github.com/rockfridrich/villa/actions/runs/12345")
@@ -209,24 +209,25 @@ async fn drift_world_reports_ci_drift_commit_ci_and_links() {
     assert_eq!(cmp.commits_ahead, Some(0));
     assert_eq!(cmp.status.as_deref(), Some("ahead"));
     assert_eq!(cmp.source.as_deref(), Some("github"));
-    let diff_url = "https://github.com/rockfridrich/villa/compare/53004a6...cbefe7c";
-    assert_eq!(cmp.diff_url.as_deref(), Some(diff_url));
+    let diff_url = format!(
+        "https://github.com/rockfridrich/villa/compare/{}...{}",
+        &OLD_SHA[..7],
+        &NEW_SHA[..7]
+    );
+    assert_eq!(cmp.diff_url.as_deref(), Some(diff_url.as_str()));
     assert!(!cmp.commits.is_empty());
     assert_eq!(cmp.error, None);
 
     let production = &report.environments["production"];
     assert_eq!(production.status, Health::Warning);
-    assert_eq!(
-        production.warning.as_deref(),
-        Some("2 commits behind staging")
-    );
-    assert_eq!(production.sha.as_deref(), Some("53004a6"));
+    assert_eq!(production.sha.as_deref(), Some(&OLD_SHA[..7]));
     assert!(
         report
-            .summary
-            .contains("production 2 commits behind staging"),
+            .assessment
+            .headline
+            .contains("production is 2 commits behind staging"),
         "{}",
-        report.summary
+        report.assessment.headline
     );
     for id in ["local", "staging", "production"] {
         let ci = report.environments[id]
@@ -247,7 +248,7 @@ async fn drift_world_reports_ci_drift_commit_ci_and_links() {
     assert_eq!(report.actions["Pull requests"], format!("{base}/pulls"));
     assert_eq!(report.actions["Issues"], format!("{base}/issues"));
     assert!(
-        report.actions.values().any(|u| u == diff_url),
+        report.actions.values().any(|u| *u == diff_url),
         "{:?}",
         report.actions
     );
@@ -624,7 +625,7 @@ async fn second_pass_in_one_process_is_all_304() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     repo_with_commits(&repo, 1);
-    let world = World::start(Scenario::Drift, &tmp.path().join("world"), &repo)
+    let world = World::start(Scenario::Drift, &tmp.path().join("world"))
         .await
         .unwrap();
     let plan = load_plan(&world.config_path).unwrap();
@@ -650,15 +651,17 @@ async fn second_pass_in_one_process_is_all_304() {
         warm_gh.not_modified,
         warm_gh.requests - warm_gh.not_modified,
     );
-    // Villa shape: 2 runs + 1 drift compare + the pull request of the 1
-    // commit it lists + commit CI of 2 distinct shas (local and staging
-    // share one) x 2 + local HEAD in each of the 2 shas (404: this
-    // checkout's commits are not in the simulated repo). Points, not
-    // requests: on loopback a shared call can finish before its twin is
-    // first polled, and the twin then asks again conditionally (a free 304).
+    // Villa shape: 2 runs + 1 drift compare + the pull requests of the 2
+    // commits it lists + commit CI of 2 distinct shas (local and staging
+    // share one) x 2 + each environment's deployments (the latest, then the
+    // history of 5, and one status per listed deployment: staging 3,
+    // production 2; the latest's status is shared). Local HEAD is answered
+    // by the world's own clone. Points, not requests: on loopback a shared
+    // call can finish before its twin is first polled, and the twin then
+    // asks again conditionally (a free 304).
     assert_eq!(
         cold_gh.requests - cold_gh.not_modified,
-        2 + 1 + 1 + 2 * 2 + 2
+        2 + 1 + 2 + 2 * 2 + (2 + 3) + (2 + 2)
     );
     assert_eq!(
         cold_gh.rate_limit_points,
@@ -669,7 +672,12 @@ async fn second_pass_in_one_process_is_all_304() {
     // The 404s have no ETag; they are remembered, not asked again.
     let warm_paths: std::collections::BTreeSet<&str> =
         warm_log.iter().map(|r| r.path.as_str()).collect();
-    assert_eq!(warm_paths.len(), 2 + 1 + 1 + 2 * 2, "{warm_paths:#?}");
+    // The deployment lists differ by query only: one path, and 5 statuses.
+    assert_eq!(
+        warm_paths.len(),
+        2 + 1 + 2 + 2 * 2 + 1 + 5,
+        "{warm_paths:#?}"
+    );
     assert_eq!(warm_gh.requests as usize, warm_log.len());
     let conditional = warm_log
         .iter()

@@ -42,10 +42,9 @@ fn every_report_fixture_validates() {
 #[tokio::test]
 async fn demo_reports_validate() {
     let schema = report_schema();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     for scenario in [Scenario::Healthy, Scenario::Drift, Scenario::Down] {
         let dir = tempfile::tempdir().unwrap();
-        let world = World::start(scenario, dir.path(), repo).await.unwrap();
+        let world = World::start(scenario, dir.path()).await.unwrap();
         let plan = load_plan(&world.config_path).unwrap();
         let services = Services::with_token(&plan, None);
         let report = run_with(&plan, &services).await;

@@ -16,7 +16,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tower::ServiceExt;
 use villa_telemetry::cli::load_plan;
-use villa_telemetry::demo::world::{FakeService, start_service};
+use villa_telemetry::demo::world::{FakeService, NEW_SHA, start_service};
 use villa_telemetry::render::Renderer;
 use villa_telemetry::runner::Services;
 use villa_telemetry::serve::{self, AppState};
@@ -273,10 +273,7 @@ fn skip_or_fail(reason: &str) {
 async fn metrics_pass_promtool_check() {
     use villa_telemetry::demo::world::{Scenario, World};
     let dir = tempfile::tempdir().unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let world = World::start(Scenario::Drift, dir.path(), repo)
-        .await
-        .unwrap();
+    let world = World::start(Scenario::Drift, dir.path()).await.unwrap();
     let state = state_for(&world.config_path, LISTEN);
     let a = get(&state, "/metrics").await;
     assert_eq!(a.status, StatusCode::OK);
@@ -1279,7 +1276,6 @@ async fn sigterm_shuts_down_gracefully_even_with_a_dashboard_open() {
 #[tokio::test]
 async fn demo_world_reports_through_the_router() {
     use villa_telemetry::demo::world::{Scenario, World};
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     for (scenario, overall, ci) in [
         (
             Scenario::Healthy,
@@ -1293,7 +1289,7 @@ async fn demo_world_reports_through_the_router() {
         ),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let world = World::start(scenario, dir.path(), repo).await.unwrap();
+        let world = World::start(scenario, dir.path()).await.unwrap();
         let state = state_for(&world.config_path, LISTEN);
         let r = get(&state, "/api/telemetry/status").await.json();
         assert_eq!(r["status"], overall, "{scenario:?}: {}", r["summary"]);
@@ -1306,9 +1302,13 @@ async fn demo_world_reports_through_the_router() {
         }
         if scenario == Scenario::Drift {
             assert_eq!(r["environments"]["production"]["status"], "warning");
+            // Its first warning is the deploy of staging's commit under way.
             assert_eq!(
                 r["environments"]["production"]["warning"],
-                "2 commits behind staging"
+                format!(
+                    "Deployment: production: in_progress deploy of {} (main) by github-actions[bot]",
+                    &NEW_SHA[..7]
+                )
             );
             assert_eq!(r["ci"]["ci"]["status"], "failure");
             let cmp = r["comparison"]

@@ -30,13 +30,17 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 /// deploy running) with compare and commit endpoints that never answer, and
 /// its config with `[run] timeout` (and `[serve] refresh`) set.
 async fn hung_world(tmp: &std::path::Path, repo: &GitRepo, refresh: &str) -> (World, String) {
-    let world = World::start(Scenario::Drift, &tmp.join("world"), repo.path())
+    let world = World::start(Scenario::Drift, &tmp.join("world"))
         .await
         .expect("start the world");
     world.github.hang(&format!("repos/{DEMO_REPO}/compare/*"));
     world.github.hang(&format!("repos/{DEMO_REPO}/commits/*"));
+    // This test's own repository, whose commits the world's GitHub does not
+    // know, so "is local HEAD deployed" has to ask GitHub (and time out).
+    let clone = world.clone_dir.display().to_string();
     let config = std::fs::read_to_string(&world.config_path)
         .unwrap()
+        .replace(&clone, &repo.path().display().to_string())
         .replace("refresh = \"10s\"", &format!("refresh = \"{refresh}\""));
     let config = format!("{config}\n[run]\ntimeout = \"{TIMEOUT_S}s\"\n");
     (world, config)
