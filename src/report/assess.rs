@@ -33,6 +33,11 @@ pub struct Assessment {
     /// What to do, most useful first.
     #[serde(default)]
     pub next_steps: Vec<NextStep>,
+    /// The newest commit CI ran on and its CI ("CI of the latest commit"),
+    /// beside the CI of each environment's commit; absent without workflow
+    /// runs that name a commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_commit: Option<super::LatestCommit>,
 }
 
 /// Local HEAD and where it is deployed.
@@ -175,6 +180,7 @@ pub fn assess(report: &Report) -> Assessment {
         local_head,
         broken,
         next_steps: steps,
+        latest_commit: super::latest_commit(report),
     }
 }
 
@@ -491,7 +497,7 @@ fn head_ci(report: &Report, sha: &str) -> Option<CommitCi> {
         })
 }
 
-fn ci_rank(s: CiStatus) -> u8 {
+pub(super) fn ci_rank(s: CiStatus) -> u8 {
     match s {
         CiStatus::Success => 0,
         CiStatus::Unknown => 1,

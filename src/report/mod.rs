@@ -219,6 +219,7 @@ pub mod assess;
 mod build;
 mod filter;
 mod last_known;
+mod latest;
 pub mod query;
 pub mod schema;
 
@@ -232,3 +233,19 @@ pub use assess::{Assessment, assess};
 pub use build::{build, overall, summarize};
 pub use filter::only_environments;
 pub use last_known::carry_last_known;
+pub use latest::{LatestCommit, latest_commit};
+
+/// Report fixtures for the unit tests of the report's parts.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::Report;
+
+    /// `tests/fixtures/reports/NAME.json`, parsed.
+    pub fn fixture(name: &str) -> Report {
+        let path = format!(
+            "{}/tests/fixtures/reports/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+}
