@@ -256,7 +256,7 @@ fn listed_output_schema(tool: &str, schema: &JsonObject) -> JsonObject {
     }
     let uri = schema_uri(tool);
     let also = if tool == "status" {
-        " and GET /api/telemetry/schema.json"
+        " (on `serve`, also GET /api/telemetry/schema.json)"
     } else {
         ""
     };
