@@ -14,7 +14,7 @@
 //! # Template context
 //!
 //! - every field of the [`Report`], at the root (`project.name`, `environments`, `ci`, …);
-//! - `extras`: the [`RenderExtras`] (`live`, `endpoint`, `trends`, `stale_seconds`);
+//! - `extras`: the [`RenderExtras`] (`live`, `endpoint`, `mcp_endpoint`, `trends`, `stale_seconds`);
 //! - `view`: values derived from the report that are awkward to compute in a
 //!   template (column widths, per-environment comparison/trend/advice, drift
 //!   sentences, checks needing attention, quick actions). See [`view`].
@@ -66,6 +66,8 @@ pub struct RenderExtras {
     pub live: bool,
     /// Where agents get the JSON, e.g. "http://127.0.0.1:3003/api/telemetry/status"; shown as "AI Endpoint: …".
     pub endpoint: Option<String>,
+    /// Where agents speak MCP (streamable HTTP), e.g. "http://127.0.0.1:3003/mcp"; shown beside `endpoint`.
+    pub mcp_endpoint: Option<String>,
     /// Per environment id, from serve's last reports (oldest first).
     pub trends: IndexMap<String, EnvTrend>,
     /// Age of the report when it is older than the refresh interval.

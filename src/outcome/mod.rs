@@ -20,7 +20,7 @@ pub use check::{
 };
 pub use ci::{CiRun, CiStatus, CommitCi, GithubInfo};
 pub use deploy::{DeploymentEntry, DeploymentHistory};
-pub use drift::{CommitBrief, Comparison, PullRequestBrief, same_commit};
+pub use drift::{CommitBrief, Comparison, Position, PullRequestBrief, same_commit};
 pub use metrics::{Level, MetricResult, TableResult, Thresholds};
 pub use run::{Deployed, RunResults};
 

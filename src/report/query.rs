@@ -1,5 +1,5 @@
-//! Focused answers read from one report: where a commit runs, how two
-//! environments compare, the CI of a commit. Pure functions, so the MCP
+//! Focused answers read from one report: what runs where, where a commit
+//! runs, how two environments compare, the CI of a commit. Pure functions, so the MCP
 //! tools answer from the cached report in microseconds; an `Err` is a
 //! reason the caller can act on (an unknown environment, a missing sha).
 
@@ -7,8 +7,240 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{CiRun, CommitCi, Comparison, Report};
-use crate::outcome::same_commit;
+use super::{CiRun, CiStatus, CommitCi, Comparison, Health, LastKnown, Report};
+use crate::outcome::{Position, same_commit};
+
+/// What runs where: every environment's commit, how it stands against what
+/// it tracks, and the deploy under way to it, in one answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct Environments {
+    /// Per environment id, in configured order.
+    pub environments: IndexMap<String, WhatRuns>,
+    /// Workflow runs still under way that name no target environment
+    /// (GitHub did not say where they deploy, or they do not deploy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs_without_target: Vec<RunningRun>,
+    /// One sentence per environment, joined.
+    pub summary: String,
+}
+
+/// One environment: what it runs and what is on its way to it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct WhatRuns {
+    /// Display name.
+    pub name: String,
+    /// Worst of its checks, drift and offline state.
+    pub status: Health,
+    /// The commit it reports now, as it reports it (often short); absent
+    /// when it reports none (down, offline, no `sha` extracted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha: Option<String>,
+    /// The version it reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// While it reports no sha: what it ran when last seen, when, and where
+    /// that comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_known: Option<LastKnown>,
+    /// How it stands against the environment it `tracks`, when it tracks one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracks: Option<Tracking>,
+    /// The workflow run under way that deploys to it, when GitHub names it
+    /// as the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<RunningRun>,
+}
+
+/// An environment against the one it tracks, counted from its own side.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct Tracking {
+    /// The tracked environment's id (e.g. "staging").
+    pub environment: String,
+    /// What the tracked environment runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha: Option<String>,
+    /// Both run the same commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_sync: Option<bool>,
+    /// Commits the tracked environment has that this one lacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behind_by: Option<u64>,
+    /// Commits this one has that the tracked environment lacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ahead_by: Option<u64>,
+    /// Where this environment stands, in one word.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
+    /// The compare page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff_url: Option<String>,
+    /// Set when a side is down and the counts are those of its last known
+    /// commit: when that commit was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_known_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why the drift could not be measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A workflow run that is queued, in progress or stalled.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct RunningRun {
+    /// The check id in the report's `ci`.
+    pub check: String,
+    /// Workflow display name.
+    pub workflow: String,
+    /// queued, in_progress or stalled.
+    pub status: CiStatus,
+    /// The commit it deploys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha: Option<String>,
+    /// The run's page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// Whether a workflow run is still under way (a stalled run has not ended).
+fn under_way(status: CiStatus) -> bool {
+    matches!(
+        status,
+        CiStatus::Queued | CiStatus::InProgress | CiStatus::Stalled
+    )
+}
+
+fn running_run(check: &str, r: &CiRun) -> RunningRun {
+    RunningRun {
+        check: check.to_owned(),
+        workflow: r.workflow.clone(),
+        status: r.status,
+        sha: r.sha.clone(),
+        url: r.url.clone(),
+    }
+}
+
+/// What runs where, from `report` alone: each environment's sha (or its
+/// last known one), the comparison with what it tracks, and the running
+/// deploy whose target it is.
+pub fn environments(report: &Report) -> Environments {
+    let mut out = IndexMap::new();
+    let mut sentences = Vec::new();
+    for (id, env) in &report.environments {
+        let tracks = report
+            .comparison
+            .values()
+            .find(|c| c.environment == *id)
+            .map(|c| Tracking {
+                environment: c.tracked.clone(),
+                sha: c.tracked_sha.clone(),
+                in_sync: c.in_sync,
+                behind_by: c.commits_behind,
+                ahead_by: c.commits_ahead,
+                position: c.environment_is,
+                diff_url: c.diff_url.clone(),
+                last_known_at: c.last_known_at,
+                error: c.error.clone(),
+            });
+        let deploy = report
+            .ci
+            .iter()
+            .find(|(_, r)| under_way(r.status) && r.environment.as_deref() == Some(id.as_str()))
+            .map(|(k, r)| running_run(k, r));
+        let what = WhatRuns {
+            name: env.name.clone(),
+            status: env.status,
+            sha: env.sha.clone(),
+            version: env.version.clone(),
+            last_known: env.last_known.clone().filter(|_| env.sha.is_none()),
+            tracks,
+            deploy,
+        };
+        sentences.push(what_runs_sentence(id, &what));
+        out.insert(id.clone(), what);
+    }
+    let runs_without_target: Vec<RunningRun> = report
+        .ci
+        .iter()
+        .filter(|(_, r)| {
+            under_way(r.status)
+                && r.environment
+                    .as_deref()
+                    .is_none_or(|e| !report.environments.contains_key(e))
+        })
+        .map(|(k, r)| running_run(k, r))
+        .collect();
+    for r in &runs_without_target {
+        sentences.push(format!(
+            "{} ({}{}) names no target environment",
+            r.workflow,
+            ci_word(r.status),
+            r.sha
+                .as_deref()
+                .map(|s| format!(" on {}", short(s)))
+                .unwrap_or_default()
+        ));
+    }
+    Environments {
+        environments: out,
+        runs_without_target,
+        summary: if sentences.is_empty() {
+            "the report has no environments".to_owned()
+        } else {
+            sentences.join("; ")
+        },
+    }
+}
+
+fn short(sha: &str) -> String {
+    sha.chars().take(7).collect()
+}
+
+/// "production runs 53004a6 (0.4.1), 2 behind staging, and Deploy (in
+/// progress) is deploying cbefe7c to it".
+fn what_runs_sentence(id: &str, w: &WhatRuns) -> String {
+    let mut s = match (&w.sha, &w.last_known) {
+        (Some(sha), _) => format!("{id} runs {sha}"),
+        (None, Some(k)) => format!(
+            "{id} reports no commit (last known {}, {} {})",
+            short(&k.sha),
+            match k.source {
+                super::LastKnownSource::Report => "seen",
+                super::LastKnownSource::Deployment => "deployed",
+            },
+            k.at.format("%Y-%m-%d %H:%M UTC")
+        ),
+        (None, None) => format!("{id} reports no commit"),
+    };
+    if let Some(v) = &w.version {
+        s.push_str(&format!(" ({v})"));
+    }
+    if let Some(t) = &w.tracks {
+        let of = &t.environment;
+        let stands = match (t.in_sync, t.behind_by, t.ahead_by) {
+            (Some(true), _, _) | (_, Some(0), Some(0)) => Some(format!("in sync with {of}")),
+            (_, Some(b), Some(a)) if b > 0 && a > 0 => {
+                Some(format!("diverged from {of} ({b} behind, {a} ahead)"))
+            }
+            (_, Some(b), _) if b > 0 => Some(format!("{b} behind {of}")),
+            (_, _, Some(a)) if a > 0 => Some(format!("{a} ahead of {of}")),
+            _ => t.error.as_ref().map(|_| format!("drift from {of} unknown")),
+        };
+        if let Some(stands) = stands {
+            s.push_str(", ");
+            s.push_str(&stands);
+        }
+    }
+    if let Some(d) = &w.deploy {
+        s.push_str(&format!(
+            ", and {} ({}) is deploying {} to it",
+            d.workflow,
+            ci_word(d.status),
+            d.sha
+                .as_deref()
+                .map_or_else(|| "a commit".to_owned(), short)
+        ));
+    }
+    s
+}
 
 /// Where a commit runs.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
@@ -420,8 +652,8 @@ pub fn ci(
     })
 }
 
-fn ci_word(s: super::CiStatus) -> &'static str {
-    use super::CiStatus::*;
+fn ci_word(s: CiStatus) -> &'static str {
+    use CiStatus::*;
     match s {
         Success => "succeeded",
         Failure => "failed",
@@ -486,5 +718,123 @@ mod tests {
             "{:?}",
             diverged.why
         );
+    }
+
+    /// One call answers what runs where: each sha, the drift counted from
+    /// the environment's own side, the diff link; a running deploy with no
+    /// target is listed apart, never pinned on an environment.
+    #[test]
+    fn environments_say_what_runs_where_and_what_is_on_its_way() {
+        let report = fixture("warning_drift_ci_failed");
+        let staging_sha = report.environments["staging"].sha.clone().unwrap();
+        let production_sha = report.environments["production"].sha.clone().unwrap();
+        let e = environments(&report);
+        assert_eq!(
+            e.environments.keys().collect::<Vec<_>>(),
+            ["local", "staging", "production"]
+        );
+        let production = &e.environments["production"];
+        assert_eq!(production.sha.as_deref(), Some(production_sha.as_str()));
+        assert_eq!(production.status, Health::Warning);
+        let t = production
+            .tracks
+            .as_ref()
+            .expect("production tracks staging");
+        assert_eq!(t.environment, "staging");
+        assert_eq!(t.sha.as_deref(), Some(staging_sha.as_str()));
+        assert_eq!(
+            (t.behind_by, t.ahead_by, t.in_sync),
+            (Some(2), Some(0), Some(false))
+        );
+        assert!(
+            t.diff_url
+                .as_deref()
+                .is_some_and(|u| u.contains("/compare/"))
+        );
+        assert!(
+            e.environments["staging"].tracks.is_none(),
+            "staging tracks nothing"
+        );
+        assert!(production.deploy.is_none());
+        // The fixture's deploy names no target.
+        assert_eq!(e.runs_without_target.len(), 1, "{e:#?}");
+        assert_eq!(e.runs_without_target[0].check, "deploy");
+        assert!(
+            e.summary.contains(&format!(
+                "production runs {production_sha} (0.4.1), 2 behind staging"
+            )),
+            "{}",
+            e.summary
+        );
+        assert!(
+            e.summary.contains("names no target environment"),
+            "{}",
+            e.summary
+        );
+    }
+
+    /// A down environment keeps its last known commit; a running deploy that
+    /// names its target is that environment's `deploy`.
+    #[test]
+    fn environments_carry_the_last_known_commit_and_the_deploy_to_each() {
+        let mut report = fixture("warning_drift_ci_failed");
+        let staging_sha = report.environments["staging"].sha.take().unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339("2026-01-22T14:00:00Z")
+            .unwrap()
+            .to_utc();
+        report.environments["staging"].last_known = Some(LastKnown {
+            sha: staging_sha.clone(),
+            at,
+            source: super::super::LastKnownSource::Deployment,
+        });
+        // A last known commit beside a reported one is not repeated.
+        report.environments["production"].last_known =
+            report.environments["staging"].last_known.clone();
+        report.ci["deploy"].environment = Some("production".to_owned());
+        let deploy_sha = report.ci["deploy"].sha.clone().unwrap();
+        let e = environments(&report);
+        let staging = &e.environments["staging"];
+        assert_eq!(staging.sha, None);
+        let k = staging.last_known.as_ref().expect("last known");
+        assert_eq!((k.sha.as_str(), k.at), (staging_sha.as_str(), at));
+        assert!(e.environments["production"].last_known.is_none());
+        let d = e.environments["production"]
+            .deploy
+            .as_ref()
+            .expect("the deploy to production");
+        assert_eq!(d.status, CiStatus::InProgress);
+        assert_eq!(d.sha.as_deref(), Some(deploy_sha.as_str()));
+        assert!(
+            d.url
+                .as_deref()
+                .is_some_and(|u| u.contains("/actions/runs/"))
+        );
+        assert!(e.runs_without_target.is_empty(), "{e:#?}");
+        assert!(e.environments["staging"].deploy.is_none());
+        assert!(
+            e.summary.contains(&format!(
+                "staging reports no commit (last known {}, deployed 2026-01-22 14:00 UTC)",
+                short(&staging_sha)
+            )),
+            "{}",
+            e.summary
+        );
+        assert!(
+            e.summary
+                .contains(&format!("is deploying {} to it", short(&deploy_sha))),
+            "{}",
+            e.summary
+        );
+        // A finished run deploys nothing any more.
+        report.ci["deploy"].status = CiStatus::Success;
+        assert!(
+            environments(&report).environments["production"]
+                .deploy
+                .is_none()
+        );
+        // The answer is what the schema says.
+        let schema = serde_json::to_value(schemars::schema_for!(Environments)).unwrap();
+        let answer = serde_json::to_value(environments(&report)).unwrap();
+        assert!(jsonschema::is_valid(&schema, &answer), "{answer:#}");
     }
 }

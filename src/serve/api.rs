@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::Digest;
 
+use super::headers::add_links;
 use super::{AppState, Snapshot};
 use crate::render::{Format, RenderExtras, to_json};
 use crate::report::{Report, only_environments, schema};
@@ -44,7 +45,7 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ),
     (
         "POST /mcp",
-        "Model Context Protocol (streamable HTTP): tools status, deployed, compare, ci, next_steps",
+        "Model Context Protocol (streamable HTTP): tools status, environments, deployed, compare, ci, next_steps; resources villa://status.json, villa://status.txt, villa://schema.json",
     ),
     (
         "POST /api/actions/ID",
@@ -52,7 +53,10 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ),
     ("GET /metrics", "Prometheus text format"),
     ("GET /healthz", "liveness"),
-    ("GET /", "the HTML dashboard"),
+    (
+        "GET /",
+        "the HTML dashboard; the report as JSON with `Accept: application/json`, as text with `Accept: text/plain`",
+    ),
 ];
 
 /// What a status request asked for.
@@ -142,10 +146,12 @@ pub fn bad_request(reason: String) -> Response {
     r
 }
 
-/// Which representation a request gets.
+/// Which representation of the report a request gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Repr {
+pub(super) enum Repr {
+    /// The JSON report.
     Json,
+    /// The text report.
     Text,
 }
 
@@ -184,7 +190,9 @@ pub async fn status_text(
     answer(&state, raw.as_deref(), &headers, Repr::Text).await
 }
 
-async fn answer(
+/// The status report in `repr` for query `raw`: a 400 for a query it does
+/// not take, else the report (or a 304) with its ETag, Age and [`add_links`].
+pub(super) async fn answer(
     state: &Arc<AppState>,
     raw: Option<&str>,
     headers: &HeaderMap,
@@ -228,12 +236,7 @@ async fn answer(
     let mut r = conditional(headers, body, content_type);
     r.headers_mut()
         .insert(header::AGE, HeaderValue::from(s.at.elapsed().as_secs()));
-    if repr == Repr::Json {
-        r.headers_mut().insert(
-            header::LINK,
-            HeaderValue::from_static("</api/telemetry/schema.json>; rel=\"describedby\""),
-        );
-    }
+    add_links(r.headers_mut());
     r
 }
 
@@ -286,7 +289,7 @@ pub async fn schema_json(headers: HeaderMap) -> Response {
     conditional(&headers, body, "application/schema+json")
 }
 
-/// Anything else under `/api`: 404 with the list of endpoints.
+/// Any path no route serves (under `/api` or not): 404 with the list of endpoints.
 pub async fn not_found(OriginalUri(uri): OriginalUri) -> Response {
     let endpoints: serde_json::Map<String, serde_json::Value> = ENDPOINTS
         .iter()
@@ -351,18 +354,7 @@ fn etag(body: &[u8]) -> String {
 /// `*/*` and no header mean JSON).
 fn prefers_text(headers: &HeaderMap) -> bool {
     let mut best: Option<(f32, Repr)> = None;
-    for range in headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-    {
-        let mut parts = range.split(';');
-        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-        let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .find_map(|v| v.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
+    for (media, q) in accept_ranges(headers) {
         let repr = match media.as_str() {
             "text/plain" => Repr::Text,
             "application/json" | "*/*" | "application/*" => Repr::Json,
@@ -373,6 +365,46 @@ fn prefers_text(headers: &HeaderMap) -> bool {
         }
     }
     matches!(best, Some((_, Repr::Text)))
+}
+
+/// What `GET /` answers for `Accept`: the report for an agent that names
+/// JSON or text above HTML, else the page (None). Only named types count:
+/// `*/*` takes anything, so it gets the page; a tie goes to HTML, then JSON.
+/// A browser's `text/html,…,*/*;q=0.8` gets the page.
+pub(super) fn page_wants_report(headers: &HeaderMap) -> Option<Repr> {
+    // (q, rank, what): a higher q wins, then a lower rank.
+    let mut best: Option<(f32, u8, Option<Repr>)> = None;
+    for (media, q) in accept_ranges(headers) {
+        let (rank, what) = match media.as_str() {
+            "text/html" | "application/xhtml+xml" => (0, None),
+            "application/json" => (1, Some(Repr::Json)),
+            "text/plain" => (2, Some(Repr::Text)),
+            _ => continue,
+        };
+        let better = best.is_none_or(|(bq, brank, _)| q > bq || (q == bq && rank < brank));
+        if q > 0.0 && better {
+            best = Some((q, rank, what));
+        }
+    }
+    best.and_then(|(_, _, what)| what)
+}
+
+/// Every media range of `Accept`, lowercased, with its q-value (1 when none).
+fn accept_ranges(headers: &HeaderMap) -> impl Iterator<Item = (String, f32)> + '_ {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|range| {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|v| v.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (media, q)
+        })
 }
 
 #[cfg(test)]
@@ -434,6 +466,33 @@ mod tests {
         assert!(!prefers_text(&h("*/*")));
         assert!(!prefers_text(&h("text/plain;q=0, */*")));
         assert!(!prefers_text(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn the_page_answers_the_report_only_to_who_asks_for_it() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+            m
+        };
+        let browser =
+            "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8";
+        assert_eq!(page_wants_report(&h(browser)), None);
+        assert_eq!(page_wants_report(&HeaderMap::new()), None);
+        assert_eq!(page_wants_report(&h("*/*")), None);
+        assert_eq!(page_wants_report(&h("application/json")), Some(Repr::Json));
+        assert_eq!(page_wants_report(&h("text/plain")), Some(Repr::Text));
+        // axios and fetch libraries: JSON first, text, anything.
+        assert_eq!(
+            page_wants_report(&h("application/json, text/plain, */*")),
+            Some(Repr::Json)
+        );
+        assert_eq!(
+            page_wants_report(&h("text/html;q=0.5, text/plain")),
+            Some(Repr::Text)
+        );
+        assert_eq!(page_wants_report(&h("application/json, text/html")), None);
+        assert_eq!(page_wants_report(&h("application/json;q=0")), None);
     }
 
     #[test]

@@ -15,6 +15,27 @@ const FRAME_ANCESTORS: &str = "frame-ancestors 'none'";
 /// that is never served.
 pub(super) const RAW: &str = "x-frame-options: DENY\r\nx-content-type-options: nosniff\r\ncontent-security-policy: frame-ancestors 'none'\r\n";
 
+/// The `Link` header (RFC 8288) of the dashboard and the status report:
+/// where an agent given only the page's URL finds the machine-readable
+/// answers. Registered relation types where one fits:
+/// - `alternate` (HTML, IANA registry): the same report as JSON and as text;
+/// - `describedby` (POWDER, IANA registry): the JSON Schema that describes it;
+/// - `service` (RFC 5023, IANA registry) for the MCP endpoint: no registered
+///   relation names a protocol endpoint exactly (`service-desc` is for a
+///   description document, RFC 8631), so `service` with a `title` saying
+///   which protocol.
+pub(super) const LINKS: &str = concat!(
+    "</api/telemetry/status>; rel=\"alternate\"; type=\"application/json\", ",
+    "</api/telemetry/status.txt>; rel=\"alternate\"; type=\"text/plain\", ",
+    "</api/telemetry/schema.json>; rel=\"describedby\"; type=\"application/schema+json\", ",
+    "</mcp>; rel=\"service\"; title=\"MCP (streamable HTTP)\""
+);
+
+/// Sets [`LINKS`] on an answer.
+pub(super) fn add_links(h: &mut HeaderMap) {
+    h.insert(header::LINK, HeaderValue::from_static(LINKS));
+}
+
 /// Adds the headers to whatever the routes answered.
 pub(super) async fn security_headers(req: Request, next: Next) -> Response {
     let mut r = next.run(req).await;
@@ -77,6 +98,18 @@ mod tests {
             merged("default-src 'self'; Frame-Ancestors *;"),
             "default-src 'self'; frame-ancestors 'none'"
         );
+    }
+
+    #[test]
+    fn links_are_a_valid_header_with_one_relation_each() {
+        let mut h = HeaderMap::new();
+        add_links(&mut h);
+        let links: Vec<&str> = h[header::LINK].to_str().unwrap().split(", ").collect();
+        assert_eq!(links.len(), 4, "{links:?}");
+        for link in links {
+            assert!(link.starts_with("</"), "{link}");
+            assert_eq!(link.matches("rel=").count(), 1, "{link}");
+        }
     }
 
     #[test]

@@ -1,19 +1,25 @@
-//! MCP (Model Context Protocol) server: read-only tools and two resources
+//! MCP (Model Context Protocol) server: read-only tools and a few resources
 //! over the same cached report `serve` shows, on stdio (`villa-telemetry
 //! mcp`) or streamable HTTP (`/mcp` on `serve`, behind its Host guard).
+//!
+//! `tools/list` stays under [`TOOLS_LIST_BYTES`]: an output schema longer
+//! than [`INLINE_OUTPUT_SCHEMA_BYTES`] is listed as its top-level members
+//! only, and served whole as a resource (`villa://schema.json` for the
+//! report, `villa://schema/TOOL.json` for the others). Inlined, the report's
+//! schema alone was 29 KB of every agent's context.
 //!
 //! Every tool reads [`AppState::current`]: the report of the last run, one
 //! shared run when it is older than `refresh`. A hundred calls while nothing
 //! changed run nothing and cost GitHub nothing; `status {refresh: true}` is
 //! the one way to force a run.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::model::{
-    Implementation, ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams,
-    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ServerCapabilities,
-    ServerConfig,
+    CacheScope, Implementation, JsonObject, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -24,13 +30,23 @@ use serde::Deserialize;
 
 use super::{AppState, Snapshot};
 use crate::redact::Redactor;
-use crate::report::query::{self, CiOfCommit, Compared, Deployed};
-use crate::report::{Assessment, Report, only_environments};
+use crate::report::query::{self, CiOfCommit, Compared, Deployed, Environments};
+use crate::report::{Assessment, Report, only_environments, schema};
 
 /// URI of the report as JSON.
 pub const STATUS_JSON: &str = "villa://status.json";
 /// URI of the report as plain text.
 pub const STATUS_TXT: &str = "villa://status.txt";
+/// URI of the report's JSON Schema (the `status` tool's output schema), the
+/// same document as `GET /api/telemetry/schema.json`.
+pub const SCHEMA_JSON: &str = "villa://schema.json";
+
+/// The most `tools/list` may weigh, as JSON: what every agent reads first.
+pub const TOOLS_LIST_BYTES: usize = 8192;
+
+/// An output schema up to this long is listed whole; a longer one is cut
+/// to its top-level members and served whole as a resource.
+pub const INLINE_OUTPUT_SCHEMA_BYTES: usize = 1024;
 
 /// The MCP server: tools over one shared [`AppState`].
 #[derive(Clone)]
@@ -199,6 +215,123 @@ impl Telemetry {
         let s = self.snapshot(false).await;
         Json(s.report.assessment.clone())
     }
+
+    /// What runs where, in one call: per environment its status, commit and
+    /// version (its last known commit while it reports none), how it stands
+    /// against the environment it tracks (behind_by, ahead_by, the diff
+    /// URL), and the deploy under way to it.
+    #[tool(
+        name = "environments",
+        annotations(
+            title = "What runs where",
+            read_only_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn environments(&self) -> Json<Environments> {
+        let s = self.snapshot(false).await;
+        Json(query::environments(&s.report))
+    }
+}
+
+/// The resource holding `tool`'s whole output schema when `tools/list`
+/// carries only its members: the report's schema for `status`.
+fn schema_uri(tool: &str) -> String {
+    if tool == "status" {
+        SCHEMA_JSON.to_owned()
+    } else {
+        format!("villa://schema/{tool}.json")
+    }
+}
+
+/// `schema` (an output schema) as `tools/list` carries it: whole when short,
+/// else an object schema naming its top-level members and required ones,
+/// and where the whole schema is. Every answer that fits the whole schema
+/// fits this one.
+fn listed_output_schema(tool: &str, schema: &JsonObject) -> JsonObject {
+    let whole = serde_json::to_string(schema).map_or(usize::MAX, |s| s.len());
+    if whole <= INLINE_OUTPUT_SCHEMA_BYTES {
+        return schema.clone();
+    }
+    let uri = schema_uri(tool);
+    let also = if tool == "status" {
+        " (on `serve`, also GET /api/telemetry/schema.json)"
+    } else {
+        ""
+    };
+    let members: serde_json::Map<String, serde_json::Value> = schema
+        .get("properties")
+        .and_then(|p| p.as_object())
+        .into_iter()
+        .flat_map(|p| p.keys())
+        .map(|k| (k.clone(), serde_json::json!({})))
+        .collect();
+    let mut cut = serde_json::json!({
+        "type": "object",
+        "description": format!("Top-level members only; the whole JSON Schema is the resource {uri}{also}"),
+        "properties": members,
+    });
+    if let Some(required) = schema.get("required") {
+        cut["required"] = required.clone();
+    }
+    match cut {
+        serde_json::Value::Object(o) => o,
+        _ => unreachable!("built as an object"),
+    }
+}
+
+/// The text of schema resource `uri`, when it is one.
+fn schema_text(uri: &str) -> Option<String> {
+    static REPORT: OnceLock<String> = OnceLock::new();
+    if uri == SCHEMA_JSON {
+        return Some(REPORT.get_or_init(schema::report_schema_json).clone());
+    }
+    cut_schemas()
+        .iter()
+        .find(|(u, _)| u == uri)
+        .map(|(_, text)| text.clone())
+}
+
+/// The tools as `tools/list` answers them, built once.
+fn listed_tools() -> &'static [Tool] {
+    static TOOLS: OnceLock<Vec<Tool>> = OnceLock::new();
+    TOOLS.get_or_init(|| {
+        Telemetry::tool_router()
+            .list_all()
+            .into_iter()
+            .map(|mut t| {
+                if let Some(out) = &t.output_schema {
+                    t.output_schema = Some(Arc::new(listed_output_schema(&t.name, out)));
+                }
+                t
+            })
+            .collect()
+    })
+}
+
+/// The whole output schemas `tools/list` cut, by resource URI; the report's
+/// own schema (for `status`) is [`SCHEMA_JSON`], served from
+/// [`schema::report_schema_json`].
+fn cut_schemas() -> &'static [(String, String)] {
+    static CUT: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    CUT.get_or_init(|| {
+        Telemetry::tool_router()
+            .list_all()
+            .into_iter()
+            .filter(|t| t.name != "status")
+            .filter_map(|t| {
+                let out = t.output_schema.as_ref()?;
+                let compact = serde_json::to_string(out.as_ref()).ok()?;
+                if compact.len() <= INLINE_OUTPUT_SCHEMA_BYTES {
+                    return None;
+                }
+                let mut text = serde_json::to_string_pretty(out.as_ref()).ok()?;
+                text.push('\n');
+                Some((schema_uri(&t.name), text))
+            })
+            .collect()
+    })
 }
 
 /// How rmcp starts the message of arguments that do not fit a tool's type.
@@ -221,6 +354,9 @@ fn usage(tool: &str, envs: &[&str]) -> String {
         "ci" => format!(
             "`ci` takes `sha` (optional: 7 to 40 hex digits) or `environment` (optional: one of {envs})"
         ),
+        "environments" => {
+            format!("`environments` takes no arguments; it answers for every environment ({envs})")
+        }
         other => format!("`{other}` takes no arguments"),
     }
 }
@@ -332,6 +468,24 @@ impl ServerHandler for Telemetry {
         }
     }
 
+    /// The tools with long output schemas cut ([`listed_tools`]), and the
+    /// cache hints rmcp's generated `list_tools` would give.
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let mut result = ListToolsResult::with_all_items(listed_tools().to_vec());
+        if context
+            .protocol_version()
+            .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28)
+        {
+            result.ttl_ms = Some(0);
+            result.cache_scope = Some(CacheScope::Public);
+        }
+        Ok(result)
+    }
+
     fn get_info(&self) -> ServerConfig {
         let mut config = ServerConfig::new(
             ServerCapabilities::builder()
@@ -342,8 +496,10 @@ impl ServerHandler for Telemetry {
         config.server_info = Implementation::new("villa-telemetry", env!("CARGO_PKG_VERSION"));
         config.instructions = Some(
             "Read-only infrastructure status: what each environment runs, drift, CI, what is broken. \
-             Start with `next_steps`; `status` has everything; `deployed`, `compare` and `ci` answer one question each. \
-             Answers come from the cached report (free); `status {refresh: true}` re-checks."
+             Start with `next_steps`; `environments` says what runs where (commit, drift, running deploy) in one call; \
+             `status` has everything; `deployed`, `compare` and `ci` answer one question each. \
+             Answers come from the cached report (free); `status {refresh: true}` re-checks. \
+             Output schemas too long to list are the resources villa://schema.json (the report) and villa://schema/TOOL.json."
                 .into(),
         );
         config
@@ -354,7 +510,7 @@ impl ServerHandler for Telemetry {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        Ok(ListResourcesResult::with_all_items(vec![
+        let mut all = vec![
             resource(
                 STATUS_JSON,
                 "status.json",
@@ -367,7 +523,26 @@ impl ServerHandler for Telemetry {
                 "text/plain",
                 "The report as plain text, for people and short contexts",
             ),
-        ]))
+            resource(
+                SCHEMA_JSON,
+                "schema.json",
+                "application/schema+json",
+                "JSON Schema (2020-12) of the report: the `status` tool's output, every status word with its meaning",
+            ),
+        ];
+        for (uri, _) in cut_schemas() {
+            let name = uri.trim_start_matches("villa://");
+            let tool = name.trim_start_matches("schema/").trim_end_matches(".json");
+            all.push(resource(
+                uri,
+                name,
+                "application/schema+json",
+                &format!(
+                    "JSON Schema of the `{tool}` tool's output (tools/list lists its members only)"
+                ),
+            ));
+        }
+        Ok(ListResourcesResult::with_all_items(all))
     }
 
     async fn read_resource(
@@ -375,13 +550,21 @@ impl ServerHandler for Telemetry {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        let uri = request.uri.as_str();
+        if let Some(text) = schema_text(uri) {
+            return Ok(ReadResourceResult::new(vec![
+                ResourceContents::text(text, uri).with_mime_type("application/schema+json"),
+            ])
+            .into());
+        }
         let s = self.snapshot(false).await;
-        let (body, mime) = match request.uri.as_str() {
+        let (body, mime) = match uri {
             STATUS_JSON => (&s.json, "application/json"),
             STATUS_TXT => (&s.text, "text/plain"),
             other => {
-                let message =
-                    format!("no resource {other}; there are {STATUS_JSON} and {STATUS_TXT}");
+                let mut known = vec![STATUS_JSON, STATUS_TXT, SCHEMA_JSON];
+                known.extend(cut_schemas().iter().map(|(u, _)| u.as_str()));
+                let message = format!("no resource {other}; there are {}", known.join(", "));
                 let long = [other.to_owned()];
                 return Err(ErrorData::resource_not_found(
                     self.bounded(&message, &long),
@@ -459,5 +642,80 @@ mod tests {
         // A long message that repeats no argument is still bounded.
         let out = bounded(&Redactor::new::<&str>([]), &"z".repeat(10_000), &[]);
         assert_eq!(out.chars().count(), MESSAGE_CHARS);
+    }
+
+    /// `tools/list` was 49 KB, 29 KB of it the report's schema (issue 19).
+    #[test]
+    fn tools_list_stays_under_8_kb_and_every_cut_schema_is_a_resource() {
+        let listed =
+            serde_json::to_string(&ListToolsResult::with_all_items(listed_tools().to_vec()))
+                .unwrap();
+        assert!(
+            listed.len() < TOOLS_LIST_BYTES,
+            "tools/list is {} bytes",
+            listed.len()
+        );
+        let whole = Telemetry::tool_router().list_all();
+        assert_eq!(whole.len(), listed_tools().len());
+        let before =
+            serde_json::to_string(&ListToolsResult::with_all_items(whole.clone())).unwrap();
+        eprintln!(
+            "tools/list: {} bytes (all schemas inline: {})",
+            listed.len(),
+            before.len()
+        );
+        for t in listed_tools() {
+            eprintln!(
+                "  {}: {} bytes",
+                t.name,
+                serde_json::to_string(t).unwrap().len()
+            );
+        }
+        let mut cut = 0;
+        for (w, l) in whole.iter().zip(listed_tools()) {
+            let (w_out, l_out) = (
+                w.output_schema.as_ref().unwrap(),
+                l.output_schema.as_ref().unwrap(),
+            );
+            if w_out == l_out {
+                assert!(serde_json::to_string(w_out).unwrap().len() <= INLINE_OUTPUT_SCHEMA_BYTES);
+                continue;
+            }
+            cut += 1;
+            let uri = schema_uri(&w.name);
+            let says = l_out["description"].as_str().unwrap();
+            assert!(says.contains(&uri), "{}: {says}", w.name);
+            let served: serde_json::Value =
+                serde_json::from_str(&schema_text(&uri).unwrap()).unwrap();
+            if w.name == "status" {
+                assert_eq!(served, schema::report_schema());
+            } else {
+                assert_eq!(
+                    served,
+                    serde_json::Value::Object(w_out.as_ref().clone()),
+                    "{uri}"
+                );
+            }
+            // The cut schema names every top-level member and keeps `required`.
+            assert_eq!(
+                l_out["properties"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .collect::<Vec<_>>(),
+                w_out["properties"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .collect::<Vec<_>>(),
+            );
+            assert_eq!(l_out.get("required"), w_out.get("required"), "{}", w.name);
+        }
+        assert!(
+            cut >= 1 && cut < whole.len(),
+            "{cut} of {} cut",
+            whole.len()
+        );
+        assert!(schema_text("villa://schema/nope.json").is_none());
     }
 }

@@ -5,8 +5,8 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::body::read_body;
 use super::guard::guard;
-use super::headers::security_headers;
+use super::headers::{add_links, security_headers};
 use super::limits::{BodyLimits, Limits};
 use super::slots::Hold;
 use super::{AppState, Snapshot, actions, api, mcp, metric_export};
@@ -54,6 +54,8 @@ pub(super) fn routes(state: Arc<AppState>, body: BodyLimits) -> Router {
         .route("/report/{name}", get(named_report))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
+        // Any other path: the same JSON 404 as under /api, listing what exists.
+        .fallback(api::not_found)
         .layer(middleware::from_fn_with_state(body, read_body))
         .layer(middleware::from_fn_with_state(Arc::clone(&state), guard))
         .layer(middleware::from_fn(security_headers))
@@ -91,8 +93,29 @@ fn bytes_response(body: Bytes, content_type: &'static str) -> Response {
     r
 }
 
-async fn dashboard(State(state): State<Arc<AppState>>, Query(q): Query<RefreshQuery>) -> Response {
-    let s = match snapshot_for(&state, &q).await {
+/// `GET /`: the page, or for an agent whose `Accept` names JSON or text
+/// above HTML, the report exactly as `/api/telemetry/status` answers it
+/// (same query, bytes and headers). Either way `Vary: Accept` and the
+/// [`add_links`] that point at the other answers.
+async fn dashboard(
+    State(state): State<Arc<AppState>>,
+    RawQuery(raw): RawQuery,
+    Query(q): Query<RefreshQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let mut r = match api::page_wants_report(&headers) {
+        Some(repr) => api::answer(&state, raw.as_deref(), &headers, repr).await,
+        None => page(&state, &q).await,
+    };
+    let h = r.headers_mut();
+    h.insert(header::VARY, HeaderValue::from_static("accept"));
+    add_links(h);
+    r
+}
+
+/// The HTML dashboard; its query takes `refresh=1` only.
+async fn page(state: &Arc<AppState>, q: &RefreshQuery) -> Response {
+    let s = match snapshot_for(state, q).await {
         Ok(s) => s,
         Err(r) => return r,
     };

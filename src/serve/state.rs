@@ -49,6 +49,8 @@ pub struct AppState {
     pub(super) hosts: HostGuard,
     /// Public URL of the JSON endpoint, shown in the footer.
     pub(super) endpoint: String,
+    /// Public URL of the MCP endpoint, shown beside it.
+    mcp_endpoint: String,
     pub(super) latest: watch::Sender<Option<Arc<Snapshot>>>,
     /// The run in progress, with when it started.
     in_flight: Mutex<Option<(Instant, SharedRun)>>,
@@ -85,6 +87,7 @@ impl AppState {
             renderer,
             hosts,
             endpoint: format!("http://{endpoint_host}:{port}/api/telemetry/status"),
+            mcp_endpoint: format!("http://{endpoint_host}:{port}/mcp"),
             latest,
             in_flight: Mutex::new(None),
             history: Mutex::new(VecDeque::with_capacity(HISTORY)),
@@ -248,6 +251,7 @@ impl AppState {
         RenderExtras {
             live: true,
             endpoint: Some(self.endpoint.clone()),
+            mcp_endpoint: Some(self.mcp_endpoint.clone()),
             trends,
             stale_seconds: None,
             metric_trends: crate::render::panels::history_trends(history.iter().map(AsRef::as_ref)),

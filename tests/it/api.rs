@@ -1,6 +1,8 @@
 //! The agent API through the router (no socket): `?env=` filtering,
 //! `?fields=` members, strict `?refresh=`, `Accept: text/plain`, ETag /
-//! 304 / Age, the JSON Schema and the 404 that lists endpoints. The demo world's loopback services and fake
+//! 304 / Age, the JSON Schema, the 404 that lists endpoints (under `/api`
+//! and anywhere else), and discovery: `Link` headers, the page's line for
+//! agents, `GET /` answering the report to who asks for JSON or text. The demo world's loopback services and fake
 //! GitHub stand behind it.
 
 use std::sync::Arc;
@@ -347,9 +349,12 @@ async fn schema_json_describes_the_served_report() {
     assert_eq!(a.header(header::CONTENT_TYPE), "application/schema+json");
     let schema = a.json();
     let report = get(&d.state, "/api/telemetry/status").await;
-    assert_eq!(
-        report.header(header::LINK),
-        "</api/telemetry/schema.json>; rel=\"describedby\""
+    assert!(
+        report.header(header::LINK).contains(
+            "</api/telemetry/schema.json>; rel=\"describedby\"; type=\"application/schema+json\""
+        ),
+        "{:?}",
+        report.headers
     );
     let report = report.json();
     assert_eq!(
@@ -362,4 +367,157 @@ async fn schema_json_describes_the_served_report() {
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
     assert!(errors.is_empty(), "{errors:#?}");
+}
+
+/// What an agent given only the dashboard's URL is told: `Link` headers to
+/// the JSON, the text, the schema and MCP, on the page and on the report,
+/// and the same on the page for whoever reads it.
+#[tokio::test]
+async fn the_page_and_the_report_advertise_json_text_schema_and_mcp() {
+    let d = demo(Scenario::Drift).await;
+    let want = [
+        "</api/telemetry/status>; rel=\"alternate\"; type=\"application/json\"",
+        "</api/telemetry/status.txt>; rel=\"alternate\"; type=\"text/plain\"",
+        "</api/telemetry/schema.json>; rel=\"describedby\"; type=\"application/schema+json\"",
+        "</mcp>; rel=\"service\"; title=\"MCP (streamable HTTP)\"",
+    ];
+    for path in ["/", "/api/telemetry/status", "/api/telemetry/status.txt"] {
+        let a = get(&d.state, path).await;
+        assert_eq!(a.status, StatusCode::OK, "{path}");
+        let links: Vec<&str> = a.header(header::LINK).split(", ").collect();
+        assert_eq!(links, want, "{path}");
+    }
+    let page = get(&d.state, "/").await;
+    assert!(page.header(header::CONTENT_TYPE).starts_with("text/html"));
+    assert_eq!(page.header(header::VARY), "accept");
+    let line = page
+        .body
+        .split("data-testid=\"for-agents\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</span>").next())
+        .unwrap_or_else(|| panic!("no line for agents on the page"));
+    for shown in [
+        "href=\"http://127.0.0.1:3003/api/telemetry/status\"",
+        "href=\"/api/telemetry/schema.json\"",
+        "href=\"/api/telemetry/status.txt\"",
+        "MCP (streamable HTTP, POST): <code data-testid=\"mcp-endpoint\">http://127.0.0.1:3003/mcp</code>",
+    ] {
+        assert!(line.contains(shown), "{shown} not in: {line}");
+    }
+}
+
+/// `GET /` answers the report, exactly as `/api/telemetry/status` does, to
+/// an `Accept` that names JSON or text above HTML; a browser gets the page.
+#[tokio::test]
+async fn the_page_answers_the_report_to_an_agent_that_asks_for_it() {
+    let d = demo(Scenario::Drift).await;
+    for (accept, path) in [
+        ("application/json", "/api/telemetry/status"),
+        ("application/json, text/plain, */*", "/api/telemetry/status"),
+        ("text/plain", "/api/telemetry/status.txt"),
+    ] {
+        let root = get_with(&d.state, "/", header::ACCEPT, accept).await;
+        let api = get(&d.state, path).await;
+        assert_eq!(root.status, StatusCode::OK, "{accept}: {}", root.body);
+        assert_eq!(root.body, api.body, "{accept}: the same bytes as {path}");
+        for name in [
+            header::CONTENT_TYPE,
+            header::ETAG,
+            header::CACHE_CONTROL,
+            header::LINK,
+        ] {
+            assert_eq!(
+                root.header(name.clone()),
+                api.header(name.clone()),
+                "{accept}: {name}"
+            );
+        }
+        assert_eq!(root.header(header::VARY), "accept", "{accept}");
+    }
+    let json = get_with(&d.state, "/", header::ACCEPT, "application/json").await;
+    assert_eq!(json.json()["environments"].as_object().unwrap().len(), 3);
+    // The report's query works on `/` too, and so does If-None-Match.
+    let part = get_with(
+        &d.state,
+        "/?env=production",
+        header::ACCEPT,
+        "application/json",
+    )
+    .await;
+    let envs: Vec<String> = part.json()["environments"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(envs, ["production"]);
+    let bad = get_with(&d.state, "/?env=prod", header::ACCEPT, "application/json").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    let tag = json.header(header::ETAG).to_owned();
+    let again = send(
+        &d.state,
+        Request::get("/")
+            .header(header::ACCEPT, "application/json")
+            .header(header::IF_NONE_MATCH, &tag)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+
+    let browser =
+        "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8";
+    for accept in [browser, "*/*", "application/json;q=0.5, text/html"] {
+        let page = get_with(&d.state, "/", header::ACCEPT, accept).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(
+            page.header(header::CONTENT_TYPE),
+            "text/html; charset=utf-8",
+            "{accept}"
+        );
+        assert!(
+            page.body.starts_with("<!doctype html") || page.body.starts_with("<!DOCTYPE html"),
+            "{accept}"
+        );
+    }
+    assert_eq!(d.state.runs(), 1, "every answer from one run");
+}
+
+/// A path no route serves answers the same JSON 404 as `/api/*`, so an
+/// agent that guessed wrong learns what exists; the Host guard still
+/// comes first.
+#[tokio::test]
+async fn unknown_paths_anywhere_list_the_endpoints() {
+    let d = demo(Scenario::Healthy).await;
+    for path in [
+        "/nope",
+        "/status",
+        "/report",
+        "/mcp.json",
+        "/nope/deeper?x=1",
+    ] {
+        let a = get(&d.state, path).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(a.header(header::CONTENT_TYPE), "application/json", "{path}");
+        let body = a.json();
+        let bare = path.split('?').next().unwrap();
+        assert_eq!(body["error"], format!("no endpoint at {bare}"), "{body:#}");
+        let endpoints = body["endpoints"].as_object().unwrap();
+        for want in ["GET /", "GET /api/telemetry/status", "POST /mcp"] {
+            assert!(endpoints.contains_key(want), "{path}: {body:#}");
+        }
+        // The security headers are on it like on every answer.
+        assert_eq!(a.header(header::X_FRAME_OPTIONS), "DENY");
+    }
+    let foreign = serve::app(Arc::clone(&d.state))
+        .oneshot(
+            Request::get("/nope")
+                .header(header::HOST, "evil.example:3003")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::MISDIRECTED_REQUEST);
+    assert_eq!(d.state.runs(), 0, "a 404 runs nothing");
 }

@@ -127,16 +127,25 @@ async fn python_client_over_stdio() {
     )
     .await;
     assert_eq!(seen["ok"], true, "{seen}");
+    eprintln!("python client over stdio: {seen}");
     assert_eq!(
         seen["tools"],
-        json!(["ci", "compare", "deployed", "next_steps", "status"])
+        json!([
+            "ci",
+            "compare",
+            "deployed",
+            "environments",
+            "next_steps",
+            "status"
+        ])
     );
-    // One process, one run: 100 more calls came from its cache.
+    assert!(seen["tools_list_bytes"].as_u64().unwrap() < 8192, "{seen}");
+    // One process, one run: 240 more calls came from its cache.
     for s in &d.world.services {
         assert_eq!(
             s.requests.load(std::sync::atomic::Ordering::SeqCst),
             1,
-            "{} was checked once for ~110 tool calls",
+            "{} was checked once for ~250 tool calls",
             s.id
         );
     }
@@ -166,8 +175,9 @@ async fn python_client_over_http_costs_no_extra_github_requests() {
     let url = format!("http://{addr}/mcp");
     let seen = run_client(&python, &["http", &url, schema.to_str().unwrap()]).await;
     assert_eq!(seen["ok"], true, "{seen}");
+    eprintln!("python client over HTTP: {seen}");
     assert_eq!(seen["repeated_calls"], 100);
-    assert_eq!(d.state.runs(), 1, "~110 tool calls, one run");
+    assert_eq!(d.state.runs(), 1, "~250 tool calls, one run");
     assert_eq!(
         d.world.github.total_requests(),
         github_before,
@@ -215,7 +225,17 @@ async fn rmcp_client_calls_every_tool() {
     let tools = client.list_all_tools().await.unwrap();
     let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
     names.sort_unstable();
-    assert_eq!(names, ["ci", "compare", "deployed", "next_steps", "status"]);
+    assert_eq!(
+        names,
+        [
+            "ci",
+            "compare",
+            "deployed",
+            "environments",
+            "next_steps",
+            "status"
+        ]
+    );
     assert!(
         tools.iter().all(|t| t.output_schema.is_some()),
         "{tools:#?}"
@@ -258,6 +278,15 @@ async fn rmcp_client_calls_every_tool() {
     }
     let ci = call("ci", json!({"environment": "production"})).await;
     assert_eq!(ci["commit"]["status"], "success", "{ci:#}");
+    let where_ = call("environments", json!({})).await;
+    assert_eq!(
+        where_["environments"]["production"]["tracks"]["behind_by"], compared["commits_behind"],
+        "{where_:#}"
+    );
+    assert_eq!(
+        where_["environments"]["staging"]["sha"], status["environments"]["staging"]["sha"],
+        "{where_:#}"
+    );
     let steps = call("next_steps", json!({})).await;
     let first = &steps["next_steps"][0];
     assert!(
@@ -279,6 +308,15 @@ async fn rmcp_client_calls_every_tool() {
         .await
         .unwrap();
     assert_eq!(txt.contents.len(), 1);
+    let schema = client
+        .read_resource(ReadResourceRequestParams::new("villa://schema.json"))
+        .await
+        .unwrap();
+    let rmcp::model::ResourceContents::TextResourceContents { text, .. } = &schema.contents[0]
+    else {
+        panic!("the schema is text: {schema:?}");
+    };
+    assert_eq!(*text, report_schema_json());
     assert_eq!(d.state.runs(), 1, "every call answered from one run");
 
     client.cancel().await.unwrap();
@@ -302,6 +340,7 @@ async fn cached_tools_answer_under_5_ms() {
         ("deployed", json!({})),
         ("compare", json!({"environment": "production"})),
         ("next_steps", json!({})),
+        ("environments", json!({})),
         ("status", json!({})),
         ("status", json!({"env": "production"})),
     ] {

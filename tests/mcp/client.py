@@ -6,14 +6,20 @@ Driven by tests/mcp.rs against the demo world's drift scenario:
     python client.py http URL SCHEMA           # streamable HTTP, e.g. http://127.0.0.1:PORT/mcp
 
 Lists the tools and resources, calls every tool, validates structured content
-against the tool's output schema and the report against the report's JSON
-Schema (SCHEMA, a file), then calls `deployed` 100 times. Prints one JSON line
-with what it saw; exits non-zero with the reason on the first failed check.
+against the tool's output schema as listed and as served whole (the resource
+a cut schema names), and the report against the report's JSON Schema (SCHEMA,
+a file); checks tools/list stays under 8 KB and every answer but `status`
+under 3 KB; times each tool (median of 20 calls), then calls `deployed` 100
+times. Prints one JSON line with what it saw and measured; exits non-zero
+with the reason on the first failed check.
 """
 
 import asyncio
 import json
+import re
+import statistics
 import sys
+import time
 from contextlib import asynccontextmanager
 
 import jsonschema
@@ -25,7 +31,9 @@ try:  # mcp >= 2
 except ImportError:  # mcp 1.x
     from mcp.client.streamable_http import streamablehttp_client as http_client
 
-TOOLS = {"status", "deployed", "compare", "ci", "next_steps"}
+TOOLS = {"status", "deployed", "compare", "ci", "next_steps", "environments"}
+TOOLS_LIST_BYTES = 8192
+ANSWER_BYTES = 3072
 
 
 class Failed(Exception):
@@ -40,6 +48,11 @@ def check(cond, what):
 def dump(model):
     """Camel-case JSON of a result, whatever the package's field names."""
     return model.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+def size(value):
+    """Bytes of `value` as compact JSON: about what it weighs on the wire."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 @asynccontextmanager
@@ -65,7 +78,10 @@ async def run(mode, args, schema):
         async with ClientSession(read, write) as session:
             await session.initialize()
 
-            tools = dump(await session.list_tools())["tools"]
+            listed = dump(await session.list_tools())
+            seen["tools_list_bytes"] = size(listed)
+            check(seen["tools_list_bytes"] < TOOLS_LIST_BYTES, f"tools/list is {seen['tools_list_bytes']} bytes")
+            tools = listed["tools"]
             by_name = {t["name"]: t for t in tools}
             check(set(by_name) == TOOLS, f"tools: {sorted(by_name)}")
             for t in tools:
@@ -76,11 +92,30 @@ async def run(mode, args, schema):
                 check(t.get("description"), f"{t['name']} has a description")
             seen["tools"] = sorted(by_name)
 
+            # A schema too long to list names the resource that holds it whole.
+            whole = {}
+            for t in tools:
+                out = t["outputSchema"]
+                uri = re.search(r"villa://\S+\.json", out.get("description", ""))
+                if uri:
+                    text = dump(await session.read_resource(uri.group(0)))["contents"][0]["text"]
+                    whole[t["name"]] = json.loads(text)
+                    jsonschema.Draft202012Validator.check_schema(whole[t["name"]])
+                else:
+                    whole[t["name"]] = out
+            check("status" in whole and whole["status"] == schema, "status's schema is the report's, served as villa://schema.json")
+            seen["cut_schemas"] = sorted(n for n in whole if whole[n] is not by_name[n]["outputSchema"])
+            answer_bytes = {}
+
             def structured(name, result):
                 check(not result.get("isError"), f"{name} failed: {result.get('content')}")
                 content = result.get("structuredContent")
                 check(isinstance(content, dict), f"{name} returns structured content: {result}")
                 jsonschema.validate(content, by_name[name]["outputSchema"])
+                jsonschema.Draft202012Validator(whole[name]).validate(content)
+                answer_bytes[name] = max(answer_bytes.get(name, 0), size(content))
+                if name != "status":
+                    check(size(content) < ANSWER_BYTES, f"{name} answers {size(content)} bytes")
                 return content
 
             report = structured("status", await call(session, "status", {}))
@@ -119,14 +154,52 @@ async def run(mode, args, schema):
             check(any(b["cause"] == "code" for b in steps["broken"]), f"failed CI is code: {steps['broken']}")
             seen["headline"] = steps["headline"]
 
+            where = structured("environments", await call(session, "environments", {}))
+            check(list(where["environments"]) == list(report["environments"]), f"{where}")
+            for env, e in report["environments"].items():
+                check(where["environments"][env].get("sha") == e.get("sha"), f"{env}: one sha: {where}")
+            tracks = where["environments"]["production"]["tracks"]
+            check(tracks["environment"] == "staging", f"{tracks}")
+            check(tracks["behind_by"] == compared["commits_behind"], f"environments and compare agree: {tracks}")
+            check(tracks["diff_url"] == compared["diff_url"], f"{tracks}")
+            check(where["summary"], "a sentence")
+
             resources = dump(await session.list_resources())["resources"]
             uris = sorted(r["uri"] for r in resources)
-            check(uris == ["villa://status.json", "villa://status.txt"], f"resources: {uris}")
+            want = {"villa://status.json", "villa://status.txt", "villa://schema.json"}
+            want |= {f"villa://schema/{n}.json" for n in seen["cut_schemas"] if n != "status"}
+            check(set(uris) == want, f"resources: {uris}")
+            served = dump(await session.read_resource("villa://schema.json"))["contents"][0]
+            check(served["mimeType"] == "application/schema+json", f"{served.get('mimeType')}")
+            check(json.loads(served["text"]) == schema, "villa://schema.json is the report's schema")
             as_json = dump(await session.read_resource("villa://status.json"))["contents"][0]
             check(as_json["mimeType"] == "application/json", f"{as_json.get('mimeType')}")
             jsonschema.Draft202012Validator(schema).validate(json.loads(as_json["text"]))
             as_text = dump(await session.read_resource("villa://status.txt"))["contents"][0]
             check("Production" in as_text["text"], "the text report")
+
+            seen["answer_bytes"] = answer_bytes
+
+            # Median of 20 calls per tool, from the cached report.
+            timed = {
+                "status": {},
+                "status env": {"env": "production"},
+                "deployed": {},
+                "compare": {"environment": "production"},
+                "ci": {"environment": "staging"},
+                "next_steps": {},
+                "environments": {},
+            }
+            medians = {}
+            for label, arguments in timed.items():
+                name = label.split()[0]
+                times = []
+                for _ in range(20):
+                    started = time.perf_counter()
+                    structured(name, await call(session, name, arguments))
+                    times.append(time.perf_counter() - started)
+                medians[label] = round(statistics.median(times) * 1000, 2)
+            seen["median_ms"] = medians
 
             for _ in range(100):
                 structured("deployed", await call(session, "deployed", {}))
