@@ -216,6 +216,24 @@ async fn demo_report(scenario: Scenario) -> Report {
     let dir = tempfile::tempdir().unwrap();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let world = World::start(scenario, dir.path(), repo).await.unwrap();
+    // The world's compares with this checkout's HEAD answer 404; so does
+    // looking that commit up, as on GitHub (the world's own commits are known).
+    let head = String::from_utf8(
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    world.github.set(
+        &format!("repos/rockfridrich/villa/commits/{}", head.trim()),
+        404,
+        serde_json::json!({ "message": "Not Found" }),
+        &[],
+    );
     let plan = load_plan(&world.config_path).unwrap();
     let services = Services::with_token(&plan, None);
     run_with(&plan, &services).await
@@ -237,14 +255,17 @@ async fn demo_scenarios() {
     let drift = demo_report(Scenario::Drift).await;
     let a = &drift.assessment;
     // This checkout's HEAD is in neither the fake GitHub nor the world's
-    // commits, and the checkout lacks the world's: one short sentence.
+    // commits, and the checkout lacks the world's: one short sentence that
+    // names only the commit GitHub does not know (issue 19).
     let head = a.local_head.as_ref().expect("the demo has a git check");
     let why = &head.deployed_unknown["staging"];
-    assert!(
-        why.starts_with(
-            "the local clone does not have cbefe7c (git fetch?), and GitHub does not know "
-        ) && why.contains(&format!("{} or cbefe7c in rockfridrich/villa", head.sha)),
-        "{why}"
+    let new = &villa_telemetry::demo::world::NEW_SHA[..7];
+    assert_eq!(
+        why,
+        &format!(
+            "your clone does not have {new} (git fetch?), and GitHub does not know {} in rockfridrich/villa (HEAD not pushed?)",
+            head.sha
+        )
     );
     assert!(
         a.headline.contains("CI Pipeline failed on cbefe7c")

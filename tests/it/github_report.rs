@@ -653,12 +653,13 @@ async fn second_pass_in_one_process_is_all_304() {
     // Villa shape: 2 runs + 1 drift compare + the pull request of the 1
     // commit it lists + commit CI of 2 distinct shas (local and staging
     // share one) x 2 + local HEAD in each of the 2 shas (404: this
-    // checkout's commits are not in the simulated repo). Points, not
+    // checkout's commits are not in the simulated repo) + looking up each
+    // of the 3 commits those 404s name (HEAD once). Points, not
     // requests: on loopback a shared call can finish before its twin is
     // first polled, and the twin then asks again conditionally (a free 304).
     assert_eq!(
         cold_gh.requests - cold_gh.not_modified,
-        2 + 1 + 1 + 2 * 2 + 2
+        2 + 1 + 1 + 2 * 2 + 2 + 3
     );
     assert_eq!(
         cold_gh.rate_limit_points,
@@ -666,7 +667,8 @@ async fn second_pass_in_one_process_is_all_304() {
     );
     assert_eq!(warm_gh.rate_limit_points, 0);
     assert_eq!(cold_gh.requests as usize, after_cold);
-    // The 404s have no ETag; they are remembered, not asked again.
+    // The 404s have no ETag; they are remembered, not asked again, and so
+    // are the lookups they led to.
     let warm_paths: std::collections::BTreeSet<&str> =
         warm_log.iter().map(|r| r.path.as_str()).collect();
     assert_eq!(warm_paths.len(), 2 + 1 + 1 + 2 * 2, "{warm_paths:#?}");

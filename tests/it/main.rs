@@ -27,6 +27,7 @@ mod github_history;
 mod github_points;
 mod github_report;
 mod github_token;
+mod github_unknown_commit;
 mod hardening;
 mod mcp;
 mod metric_history;
