@@ -466,11 +466,12 @@ impl GithubClient {
             tokio::join!(self.get_shared(&status_path), self.get_shared(&checks_path));
         let statuses: RawCombinedStatus = parse(&status_path, &*statuses?)?;
         let checks: RawCheckRuns = parse(&checks_path, &*checks?)?;
-        let (status, counts) = model::combine_ci(&statuses, &checks);
+        let (status, counts, failing) = model::combine_ci(&statuses, &checks);
         Ok(CommitCi {
             status,
             url: Some(format!("{}/{repo}/commit/{sha}", self.web_url())),
             counts,
+            failing,
             error: None,
             duration_ms: None,
         })

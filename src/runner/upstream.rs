@@ -109,7 +109,12 @@ impl Lookups<'_, '_> {
                 }),
             };
             ci.duration_ms = Some(started.elapsed().as_millis() as u64);
-            for text in ci.error.iter_mut().chain(ci.url.iter_mut()) {
+            for text in ci
+                .error
+                .iter_mut()
+                .chain(ci.url.iter_mut())
+                .chain(ci.failing.iter_mut())
+            {
                 self.scrub(text);
             }
             Some(ci)
@@ -147,6 +152,14 @@ impl Lookups<'_, '_> {
                     }),
                 }
             };
+            // merge-base could not decide: a commit is missing, and HEAD is
+            // the clone's own, so it is the environment's.
+            let missing_in_clone = matches!(
+                &local,
+                Err(LookupError::Git(
+                    GitError::Undecided { .. } | GitError::MissingCommit { .. }
+                ))
+            );
             let contained = match (local, self.github, &self.plan.project.repo) {
                 (Ok(c), _, _) => Ok(c),
                 (Err(local), Some(gh), Some(repo)) => {
@@ -160,7 +173,14 @@ impl Lookups<'_, '_> {
                                 self.commit_known(gh, repo, &head),
                                 self.commit_known(gh, repo, &sha)
                             );
-                            Err(compare_404_message(repo, (&head, h), (&sha, e)))
+                            let why = compare_404_message(repo, (&head, h), (&sha, e));
+                            // That the clone lacks the commit is said once, in
+                            // the assessment; any other git failure is said here.
+                            Err(if missing_in_clone {
+                                why
+                            } else {
+                                format!("{local}; and {why}")
+                            })
                         }
                         Err(CompareFailed::Other(e)) => Err(format!("{e}; and locally: {local}")),
                     }
@@ -173,6 +193,7 @@ impl Lookups<'_, '_> {
             });
             Some(Deployed {
                 contained,
+                missing_in_clone,
                 duration_ms: started.elapsed().as_millis() as u64,
             })
         }))
@@ -498,6 +519,7 @@ fn unknown_ci(error: LookupError) -> CommitCi {
         status: CiStatus::Unknown,
         url: None,
         counts: IndexMap::new(),
+        failing: Vec::new(),
         error: Some(error.to_string()),
         duration_ms: None,
     }
@@ -514,38 +536,37 @@ enum Known {
     Failed(String),
 }
 
-/// What to say when your clone lacks an environment's commit `env` and
-/// GitHub answered 404 comparing `head` with it: name only the commit(s)
+/// What to say when GitHub answered 404 comparing your clone's `head`
+/// with an environment's commit `env`: name only the commit(s)
 /// GitHub does not know, from the lookups of each; when a lookup failed,
 /// say what is known and why the rest is not (issue 19, contradiction 9).
 fn compare_404_message(repo: &str, head: (&str, Known), env: (&str, Known)) -> String {
     let (h, e) = (short(head.0), short(env.0));
-    let clone = format!("your clone does not have {e} (git fetch?)");
     match (head.1, env.1) {
         (Known::No, Known::No) => format!(
-            "{clone}, and GitHub does not know {h} or {e} in {repo} (HEAD not pushed? a private repo without a token?)"
+            "GitHub does not know {h} or {e} in {repo} (HEAD not pushed? a private repo without a token?)"
         ),
         (Known::No, Known::Yes) => {
-            format!("{clone}, and GitHub does not know {h} in {repo} (HEAD not pushed?)")
+            format!("GitHub does not know {h} in {repo} (HEAD not pushed?)")
         }
-        (Known::Yes, Known::No) => format!(
-            "{clone}, and GitHub does not know {e} in {repo} either (a commit that was never pushed?)"
-        ),
-        (Known::Yes, Known::Yes) => format!(
-            "{clone}, and GitHub knows {h} and {e} in {repo} but answered 404 comparing them"
-        ),
+        (Known::Yes, Known::No) => {
+            format!("GitHub does not know {e} in {repo} (a commit that was never pushed?)")
+        }
+        (Known::Yes, Known::Yes) => {
+            format!("GitHub knows {h} and {e} in {repo} but answered 404 comparing them")
+        }
         (Known::Failed(a), Known::Failed(b)) if a == b => format!(
-            "{clone}, GitHub answered 404 comparing {h} with it in {repo}, and looking up either failed: {a}"
+            "GitHub answered 404 comparing {h} with {e} in {repo}, and looking up either failed: {a}"
         ),
         (Known::Failed(a), Known::Failed(b)) => format!(
-            "{clone}, GitHub answered 404 comparing {h} with it in {repo}, and looking them up failed: {h}: {a}; {e}: {b}"
+            "GitHub answered 404 comparing {h} with {e} in {repo}, and looking them up failed: {h}: {a}; {e}: {b}"
         ),
         (known, Known::Failed(why)) => format!(
-            "{clone}, and GitHub {} {h} in {repo}; whether it knows {e} is unknown: {why}",
+            "GitHub {} {h} in {repo}; whether it knows {e} is unknown: {why}",
             knows(&known)
         ),
         (Known::Failed(why), known) => format!(
-            "{clone}, and GitHub {} {e} in {repo}; whether it knows {h} is unknown: {why}",
+            "GitHub {} {e} in {repo}; whether it knows {h} is unknown: {why}",
             knows(&known)
         ),
     }
@@ -608,14 +629,14 @@ mod tests {
     /// Only the commit GitHub lacks is named as unknown (issue 19).
     #[test]
     fn the_404_message_names_what_github_lacks() {
-        let clone = "your clone does not have 93e6db6 (git fetch?), and GitHub ";
+        let clone = "GitHub ";
         assert_eq!(
             message(Known::No, Known::Yes),
             format!("{clone}does not know e6421c9 in o/r (HEAD not pushed?)")
         );
         assert_eq!(
             message(Known::Yes, Known::No),
-            format!("{clone}does not know 93e6db6 in o/r either (a commit that was never pushed?)")
+            format!("{clone}does not know 93e6db6 in o/r (a commit that was never pushed?)")
         );
         assert!(
             message(Known::No, Known::No)

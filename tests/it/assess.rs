@@ -35,7 +35,7 @@ fn all_green_has_nothing_to_do() {
     let a = assess(&fixture("all_green"));
     assert_eq!(
         a.headline,
-        "All 3 environments healthy and in sync; local HEAD cbefe7c is deployed everywhere"
+        "All 3 environments healthy and in sync; your clone's HEAD cbefe7c is deployed everywhere"
     );
     assert!(a.broken.is_empty(), "{:#?}", a.broken);
     assert!(a.next_steps.is_empty(), "{:#?}", a.next_steps);
@@ -263,9 +263,19 @@ async fn demo_scenarios() {
     assert_eq!(
         why,
         &format!(
-            "your clone does not have {new} (git fetch?), and GitHub does not know {} in rockfridrich/villa (HEAD not pushed?)",
+            "GitHub does not know {} in rockfridrich/villa (HEAD not pushed?)",
             head.sha
         )
+    );
+    // "local" is the environment; the clone is named apart, and that it
+    // lacks the commit local and staging run is said once (issue 19).
+    let old = &villa_telemetry::demo::world::OLD_SHA[..7];
+    assert_eq!(
+        head.not_in_clone,
+        [
+            format!("local and staging run {new}, which your clone does not have (git fetch?)"),
+            format!("production runs {old}, which your clone does not have (git fetch?)"),
+        ]
     );
     assert!(
         a.headline.contains("CI Pipeline failed on cbefe7c")

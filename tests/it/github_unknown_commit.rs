@@ -147,9 +147,15 @@ async fn an_unpushed_head_is_named_alone_and_the_lookup_is_remembered() {
     let (h, e) = (&s.head[..7], &STAGING_SHA[..7]);
     assert_eq!(
         why,
-        format!(
-            "your clone does not have {e} (git fetch?), and GitHub does not know {h} in {REPO} (HEAD not pushed?)"
-        )
+        format!("GitHub does not know {h} in {REPO} (HEAD not pushed?)")
+    );
+    // That the clone lacks staging's commit is said once, apart.
+    let local_head = cold.assessment.local_head.as_ref().unwrap();
+    assert_eq!(
+        local_head.not_in_clone,
+        [format!(
+            "staging runs {e}, which your clone does not have (git fetch?)"
+        )]
     );
     let commits = |sha: &str| s.fake.requests(&format!("repos/{REPO}/commits/{sha}"));
     assert_eq!((commits(&s.head), commits(STAGING_SHA)), (1, 1));
@@ -181,7 +187,7 @@ async fn an_environment_commit_github_lacks_is_named_alone() {
     let (h, e) = (&s.head[..7], &STAGING_SHA[..7]);
     assert!(
         why.ends_with(&format!(
-            "GitHub does not know {e} in {REPO} either (a commit that was never pushed?)"
+            "GitHub does not know {e} in {REPO} (a commit that was never pushed?)"
         )),
         "{why}"
     );

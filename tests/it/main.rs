@@ -16,6 +16,7 @@ mod api;
 mod assess;
 mod browser;
 mod browser_actions;
+mod commit_ci_names;
 mod config_errors;
 mod examples;
 mod fuzz_config;
