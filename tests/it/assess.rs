@@ -311,3 +311,33 @@ async fn demo_scenarios() {
     );
     assert!(a.headline.starts_with("staging is down"), "{}", a.headline);
 }
+
+/// "local" is the environment, the git check's repository is "your clone"
+/// (issue 19, contradiction 5): the text never says "local HEAD", and that
+/// the clone lacks what local and staging run is said once.
+#[tokio::test]
+async fn the_clone_and_the_local_environment_are_named_apart() {
+    let mut drift = demo_report(Scenario::Drift).await;
+    drift.assessment = assess(&drift);
+    let new = &villa_telemetry::demo::world::NEW_SHA[..7];
+    let said = format!("local and staging run {new}, which your clone does not have (git fetch?)");
+    let renderer = Renderer::new(None).unwrap();
+    for format in [Format::Text, Format::Markdown, Format::Html] {
+        let out = renderer
+            .render(format, &drift, &RenderExtras::default())
+            .unwrap();
+        assert_eq!(out.matches(&said).count(), 1, "{format:?}:\n{out}");
+        assert!(!out.contains("local HEAD"), "{format:?}:\n{out}");
+        assert!(!out.contains("local clone"), "{format:?}:\n{out}");
+    }
+    // Filtered to production, the sentence about local and staging goes.
+    let only = villa_telemetry::report::only_environments(&drift, &["production".to_owned()]);
+    let head = only.assessment.local_head.expect("git check");
+    assert!(
+        head.not_in_clone
+            .iter()
+            .all(|s| s.starts_with("production runs")),
+        "{:?}",
+        head.not_in_clone
+    );
+}
