@@ -184,6 +184,8 @@ fn default_fixture(path: &str) -> Option<&'static str> {
             Some("official/deployment_statuses_list.json")
         }
         ["repos", _, _, "compare", _] => Some("compare_ahead.json"),
+        // Any sha is known unless a test overrides it with a 404.
+        ["repos", _, _, "commits", _] => Some("commit_get.2013.json"),
         ["repos", _, _, "commits", _, "status"] => Some("commit_combined_status.json"),
         ["repos", _, _, "commits", _, "check-runs"] => Some("commit_check_runs.json"),
         // The pulls a commit belongs to have the same shape as the pulls list.

@@ -140,6 +140,7 @@ pub fn embedded_fixtures() -> Fixtures {
         fixture!("commit_combined_status.json"),
         fixture!("commit_combined_status.headers.json"),
         fixture!("commit_check_runs.json"),
+        fixture!("commit_get.2013.json"),
         fixture!("official/rate_limit.json"),
         fixture!("official/deployments_list.json"),
         fixture!("official/deployment_statuses_list.json"),

@@ -37,6 +37,13 @@ pub struct CommitCi {
     /// Counts per conclusion, e.g. {"success": 5, "failure": 1}.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub counts: IndexMap<String, u64>,
+    /// Names of the check runs (`name`) and statuses (`context`) that
+    /// failed, as GitHub sent them (upstream data, never interpreted): at
+    /// most [`MAX_FAILING_NAMES`], each cut to [`MAX_FAILING_NAME_CHARS`];
+    /// `counts.failure` says how many failed in all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub failing: Vec<String>,
     /// Why the status is `unknown`: GitHub's error, or a timeout naming the
     /// endpoints it waited for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,6 +51,70 @@ pub struct CommitCi {
     /// Wall time of the lookup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+}
+
+/// Failing names a [`CommitCi`] keeps: enough to act on, few enough that a
+/// commit with a hundred failed matrix jobs does not fill the report.
+pub const MAX_FAILING_NAMES: usize = 5;
+
+/// Characters kept of one failing name; a longer one ends in `…`.
+pub const MAX_FAILING_NAME_CHARS: usize = 60;
+
+impl CommitCi {
+    /// "1 of 4 check runs and statuses on cbefe7c passed; failed: build,
+    /// test (+1 more)": what is counted, on which commit, and which did not
+    /// pass, from `counts` and `failing` (so text and JSON agree). None
+    /// when GitHub reported nothing.
+    pub fn tally(&self, on: &str) -> Option<String> {
+        let total: u64 = self.counts.values().sum();
+        if total == 0 {
+            return None;
+        }
+        let passed = self.counts.get("success").copied().unwrap_or(0);
+        let failed = self.counts.get("failure").copied().unwrap_or(0);
+        let mut parts: Vec<String> = Vec::new();
+        if failed > 0 {
+            let more = failed.saturating_sub(self.failing.len() as u64);
+            let mut names = self.failing.join(", ");
+            match (names.is_empty(), more) {
+                (true, n) => names = format!("{n} failed"),
+                (false, 0) => names = format!("failed: {names}"),
+                (false, n) => names = format!("failed: {names} (+{n} more)"),
+            }
+            parts.push(names);
+        }
+        // The rest (running, queued, cancelled, unknown) by count.
+        parts.extend(
+            self.counts
+                .iter()
+                .filter(|(word, n)| !matches!(word.as_str(), "success" | "failure") && **n > 0)
+                .map(|(word, n)| format!("{n} {}", word.replace('_', " "))),
+        );
+        let rest = if parts.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", parts.join("; "))
+        };
+        Some(format!(
+            "{passed} of {total} check runs and statuses on {on} passed{rest}"
+        ))
+    }
+}
+
+/// A failing check's name as kept in [`CommitCi::failing`]: on one line
+/// (control characters become spaces), cut to [`MAX_FAILING_NAME_CHARS`].
+pub fn failing_name(name: &str) -> String {
+    let one_line: String = name
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if one_line.chars().count() <= MAX_FAILING_NAME_CHARS {
+        return one_line;
+    }
+    let mut cut: String = one_line.chars().take(MAX_FAILING_NAME_CHARS - 1).collect();
+    cut.push('…');
+    cut
 }
 
 /// Latest run of one workflow.

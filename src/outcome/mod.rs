@@ -18,7 +18,9 @@ mod run;
 pub use check::{
     Blame, CheckResult, CheckStatus, ErrorKind, Observation, Probed, Problem, Verdict,
 };
-pub use ci::{CiRun, CiStatus, CommitCi, GithubInfo};
+pub use ci::{
+    CiRun, CiStatus, CommitCi, GithubInfo, MAX_FAILING_NAME_CHARS, MAX_FAILING_NAMES, failing_name,
+};
 pub use deploy::{DeploymentEntry, DeploymentHistory};
 pub use drift::{CommitBrief, Comparison, Position, PullRequestBrief, same_commit};
 pub use metrics::{Level, MetricResult, TableResult, Thresholds};

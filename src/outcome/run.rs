@@ -39,6 +39,10 @@ pub struct RunResults {
 pub struct Deployed {
     /// The answer, or why there is none (a timeout names what it waited for).
     pub contained: Result<bool, String>,
+    /// git said your clone does not have the environment's commit (so the
+    /// answer, if any, came from GitHub): said once in the assessment, not
+    /// in every environment's reason.
+    pub missing_in_clone: bool,
     /// Wall time of the lookup.
     pub duration_ms: u64,
 }

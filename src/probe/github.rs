@@ -431,6 +431,29 @@ impl GithubClient {
         Ok(Compare::from_raw(raw, (*body).clone()))
     }
 
+    /// Whether GitHub knows commit `sha` in `repo` (`GET
+    /// repos/{repo}/commits/{sha}`): asked only after a compare answered
+    /// 404, to say which of its two sides is missing. A 404 (or the 422
+    /// "No commit found for SHA" GitHub sends for a sha it lacks) is
+    /// `false`; any other failure is the error.
+    pub async fn commit_known(&self, repo: &str, sha: &str) -> Result<bool, GithubError> {
+        check_repo(repo)?;
+        let path = format!("repos/{repo}/commits/{}", encode(sha));
+        match self.get_shared(&path).await {
+            // A commit object names its sha; anything else is no answer.
+            Ok(body) if body.get("sha").is_some_and(Value::is_string) => Ok(true),
+            Ok(_) => Err(GithubError::BadResponse {
+                path,
+                detail: "a commit without a `sha`".into(),
+            }),
+            Err(GithubError::NotFound { .. }) => Ok(false),
+            Err(GithubError::UnexpectedStatus { status, .. }) if status.starts_with("422") => {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Commit statuses and check runs of `sha`, folded into one verdict:
     /// any failure → failure, else running → in_progress, else queued, else
     /// success; nothing reported → unknown. Both calls run concurrently.
@@ -443,11 +466,12 @@ impl GithubClient {
             tokio::join!(self.get_shared(&status_path), self.get_shared(&checks_path));
         let statuses: RawCombinedStatus = parse(&status_path, &*statuses?)?;
         let checks: RawCheckRuns = parse(&checks_path, &*checks?)?;
-        let (status, counts) = model::combine_ci(&statuses, &checks);
+        let (status, counts, failing) = model::combine_ci(&statuses, &checks);
         Ok(CommitCi {
             status,
             url: Some(format!("{}/{repo}/commit/{sha}", self.web_url())),
             counts,
+            failing,
             error: None,
             duration_ms: None,
         })

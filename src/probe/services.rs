@@ -26,6 +26,10 @@ pub struct Services {
     /// so asking again on every `serve` refresh would cost a rate-limit
     /// point each time; the runner skips them for [`NOT_FOUND_TTL`].
     pub(crate) github_not_found: std::sync::Arc<Mutex<HashMap<String, Instant>>>,
+    /// Commits GitHub answered for (`repos/O/R/commits/SHA`, asked after a
+    /// compare 404 to tell which side it lacks), by API path, with when: a
+    /// warm refresh with the same 404 then asks nothing at all.
+    pub(crate) github_known_commits: std::sync::Arc<Mutex<HashMap<String, Instant>>>,
     /// The GitHub token (for plugins' `github-get`).
     pub(crate) secrets: Vec<String>,
     /// The run's secrets (the GitHub token and every `${VAR}` in a header
@@ -34,7 +38,8 @@ pub struct Services {
     pub(crate) redactor: Redactor,
 }
 
-/// How long a GitHub 404 for a compare is believed before asking again.
+/// How long a GitHub 404 for a compare (and a commit lookup's answer) is
+/// believed before asking again.
 pub const NOT_FOUND_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Services {
@@ -107,6 +112,7 @@ impl Services {
             github,
             plugin_http,
             github_not_found: std::sync::Arc::default(),
+            github_known_commits: std::sync::Arc::default(),
             redactor: Redactor::new(secrets.iter().chain(&header_secrets(plan))),
             secrets,
         }

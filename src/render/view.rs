@@ -66,9 +66,9 @@ pub struct EnvView<'a> {
     pub trend: Option<TrendView>,
     /// What a person can do about `error`.
     pub advice: Option<String>,
-    /// "1 of 4 check runs and statuses on this commit passed; 3 failure":
-    /// the GitHub checks and statuses of its commit, from
-    /// the same `counts` the JSON carries, so card and JSON agree.
+    /// "1 of 4 check runs and statuses on cbefe7c passed; failed: build,
+    /// test (+1 more)": the GitHub checks and statuses of its commit, from
+    /// the same `counts` and `failing` the JSON carries, so card and JSON agree.
     pub ci_tally: Option<String>,
     /// Checks that ran for it.
     pub checks_total: usize,
@@ -256,25 +256,15 @@ fn env_views<'a>(
                 trend: extras.trends.get(id).and_then(trend_view),
                 advice: (env.status == Health::Failing && env.error.is_some())
                     .then(|| advice(env.error_kind, env.url.as_deref())),
+                // Say what is counted, on which commit, and which failed: a
+                // tally beside a panel of two workflows must not read as
+                // "of 4 workflows" (issue 19).
                 ci_tally: env.ci.as_ref().and_then(|ci| {
-                    let total: u64 = ci.counts.values().sum();
-                    let passed = ci.counts.get("success").copied().unwrap_or(0);
-                    // Say what is counted, and what did not pass: a tally beside
-                    // a panel of two workflows must not read as "of 4 workflows".
-                    let others: Vec<String> = ci
-                        .counts
-                        .iter()
-                        .filter(|(word, n)| word.as_str() != "success" && **n > 0)
-                        .map(|(word, n)| format!("{n} {}", word.replace('_', " ")))
-                        .collect();
-                    let rest = if others.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; {}", others.join(", "))
-                    };
-                    (total > 0).then(|| {
-                        format!("{passed} of {total} check runs and statuses on this commit passed{rest}")
-                    })
+                    let on = env
+                        .sha
+                        .as_deref()
+                        .map_or("this commit", |s| s.get(..7).unwrap_or(s));
+                    ci.tally(on)
                 }),
                 checks_total: checks.len(),
                 checks_passed: checks

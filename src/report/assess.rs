@@ -3,7 +3,8 @@
 //! same assessment, so `?env=` and the MCP tools recompute it freely.
 //!
 //! - `headline`: one sentence, what is wrong and where;
-//! - `local_head`: local HEAD, whether it is pushed, where it is deployed
+//! - `local_head`: your clone's HEAD (the `git` check's repository, not the
+//!   `local` environment), whether it is pushed, where it is deployed
 //!   (true / false / null with the reason) and its CI;
 //! - `broken`: each failing environment or check, what failed, why, and
 //!   whether that points at infrastructure, code or config;
@@ -65,6 +66,11 @@ pub struct LocalHead {
     /// commit (`environments.ID.last_known`), saying which and when it was seen.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub deployed_last_known: IndexMap<String, String>,
+    /// Environments running a commit your clone does not have, one sentence
+    /// per commit: "local runs cbefe7c, which your clone does not have (git
+    /// fetch?)". Said here once, not in each environment's reason.
+    #[serde(default)]
+    pub not_in_clone: Vec<String>,
     /// CI of HEAD's commit, when an environment running it or a workflow run
     /// on it says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -320,7 +326,7 @@ fn local_head_steps(report: &Report, h: &LocalHead) -> Vec<NextStep> {
     if h.pushed == Some(false) {
         steps.push(NextStep {
             action: format!("Push {}", h.branch.as_deref().unwrap_or("HEAD")),
-            reason: format!("local HEAD {} is not on its upstream branch", h.sha),
+            reason: format!("your clone's HEAD {} is not on its upstream branch", h.sha),
             url: None,
         });
     }
@@ -340,7 +346,7 @@ fn local_head_steps(report: &Report, h: &LocalHead) -> Vec<NextStep> {
     {
         steps.push(NextStep {
             action: format!("Deploy {} to {first}", h.sha),
-            reason: format!("{first} does not run local HEAD {} yet", h.sha),
+            reason: format!("{first} does not run your clone's HEAD {} yet", h.sha),
             url: None,
         });
     }
@@ -386,7 +392,10 @@ fn calm_headline(report: &Report, head: Option<&LocalHead>) -> String {
                 .iter()
                 .all(|(id, d)| *d == Some(true) || is_optional(report, id));
         if everywhere {
-            s.push_str(&format!("; local HEAD {} is deployed everywhere", h.sha));
+            s.push_str(&format!(
+                "; your clone's HEAD {} is deployed everywhere",
+                h.sha
+            ));
         }
     }
     s
@@ -453,7 +462,7 @@ fn local_head(report: &Report) -> Option<LocalHead> {
                     "{id} reports no sha; extract one from its health check (`extract = {{ sha = \"$.commit\" }}`)"
                 ),
                 Some(s) => format!(
-                    "neither the local repository nor GitHub could compare {id}'s {s} with HEAD (fetch, or push HEAD)"
+                    "neither your clone nor GitHub could compare {id}'s {s} with HEAD (git fetch, or push HEAD)"
                 ),
             };
             deployed_unknown.insert(id.clone(), why);
@@ -468,8 +477,35 @@ fn local_head(report: &Report) -> Option<LocalHead> {
         deployed,
         deployed_unknown,
         deployed_last_known,
+        not_in_clone: not_in_clone(&report.environments, git),
         ci: head_ci(report, head_sha),
     })
+}
+
+/// [`LocalHead::not_in_clone`]: the environments git said run a commit the
+/// clone lacks, grouped by that commit, in report order.
+pub(super) fn not_in_clone(
+    environments: &IndexMap<String, super::EnvironmentReport>,
+    git: &super::GitInfo,
+) -> Vec<String> {
+    let mut by_sha: IndexMap<String, Vec<&str>> = IndexMap::new();
+    for (id, env) in environments {
+        if let Some(sha) = env.sha.as_deref()
+            && git.not_in_clone.contains(id)
+        {
+            by_sha.entry(short(sha).to_owned()).or_default().push(id);
+        }
+    }
+    by_sha
+        .into_iter()
+        .map(|(sha, ids)| {
+            let run = if ids.len() == 1 { "runs" } else { "run" };
+            format!(
+                "{} {run} {sha}, which your clone does not have (git fetch?)",
+                ids.join(" and ")
+            )
+        })
+        .collect()
 }
 
 /// CI of `sha`: the combined verdict of an environment running it, else
@@ -492,6 +528,7 @@ fn head_ci(report: &Report, sha: &str) -> Option<CommitCi> {
             status: r.status,
             url: r.url.clone(),
             counts: IndexMap::new(),
+            failing: Vec::new(),
             error: None,
             duration_ms: None,
         })
@@ -601,10 +638,10 @@ fn broken(report: &Report) -> Vec<Broken> {
                 check: "ci".into(),
                 what: format!("CI failed on {sha}, which {id} runs"),
                 sha: env.sha.clone(),
-                why: match ci.counts.get("failure") {
-                    Some(n) => format!("{n} failing check{} on {sha}", plural(*n)),
-                    None => format!("GitHub's combined status for {sha} is failure"),
-                },
+                // The same tally as the card: what is counted and which failed.
+                why: ci
+                    .tally(short(sha))
+                    .unwrap_or_else(|| format!("GitHub's combined status for {sha} is failure")),
                 kind: Some(ErrorKind::CiFailed),
                 cause: Cause::Code,
                 url: ci.url.clone(),
@@ -748,6 +785,11 @@ fn dedupe(steps: &mut Vec<NextStep>) {
             true
         }
     });
+}
+
+/// The first 7 hex digits of a sha, as GitHub shows it.
+fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
 }
 
 fn plural(n: u64) -> &'static str {

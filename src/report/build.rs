@@ -193,6 +193,7 @@ fn ci_and_git(plan: &Plan, results: &[CheckResult]) -> (IndexMap<String, CiRun>,
                     behind: r.fields.get("behind").and_then(Value::as_u64),
                     deployed: IndexMap::new(),
                     deployed_errors: IndexMap::new(),
+                    not_in_clone: Vec::new(),
                 });
             }
             _ => {}
@@ -242,6 +243,9 @@ fn mark_deployed(
     for (id, d) in deployed {
         if !environments.contains_key(&id) {
             continue;
+        }
+        if d.missing_in_clone {
+            info.not_in_clone.push(id.clone());
         }
         match d.contained {
             Ok(c) => {

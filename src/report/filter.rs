@@ -35,6 +35,7 @@ pub fn only_environments(report: &Report, ids: &[String]) -> Report {
     let git = report.git.clone().map(|mut g| {
         g.deployed.retain(|id, _| wanted(id));
         g.deployed_errors.retain(|id, _| wanted(id));
+        g.not_in_clone.retain(|id| wanted(id));
         g
     });
     let global: Vec<&CheckResult> = checks.iter().filter(|c| c.environment.is_none()).collect();
@@ -45,6 +46,9 @@ pub fn only_environments(report: &Report, ids: &[String]) -> Report {
         head.deployed.retain(|id, _| wanted(id));
         head.deployed_unknown.retain(|id, _| wanted(id));
         head.deployed_last_known.retain(|id, _| wanted(id));
+        if let Some(g) = &git {
+            head.not_in_clone = super::assess::not_in_clone(&environments, g);
+        }
     }
     assessment
         .broken

@@ -209,6 +209,10 @@ pub struct GitInfo {
     /// nor GitHub has, a timeout naming what it waited for).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub deployed_errors: IndexMap<String, String>,
+    /// Environments whose commit this clone does not have (git said so
+    /// while checking `deployed`): fetch to compare them locally.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_in_clone: Vec<String>,
 }
 
 fn is_false(b: &bool) -> bool {

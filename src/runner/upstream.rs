@@ -109,7 +109,12 @@ impl Lookups<'_, '_> {
                 }),
             };
             ci.duration_ms = Some(started.elapsed().as_millis() as u64);
-            for text in ci.error.iter_mut().chain(ci.url.iter_mut()) {
+            for text in ci
+                .error
+                .iter_mut()
+                .chain(ci.url.iter_mut())
+                .chain(ci.failing.iter_mut())
+            {
                 self.scrub(text);
             }
             Some(ci)
@@ -126,8 +131,12 @@ impl Lookups<'_, '_> {
     pub async fn deployed(&self) -> IndexMap<String, Deployed> {
         let envs = self.shown_envs();
         let answers = join_all(envs.iter().map(|&ei| async move {
-            self.wait_for(self.plan.fact_jobs(ei, "sha").chain(self.plan.git_jobs().map(|(i, _)| i)))
-                .await;
+            self.wait_for(
+                self.plan
+                    .fact_jobs(ei, "sha")
+                    .chain(self.plan.git_jobs().map(|(i, _)| i)),
+            )
+            .await;
             let sha = self.sha_of(ei)?;
             let (dir, head) = self.local_head()?;
             let started = Instant::now();
@@ -143,18 +152,36 @@ impl Lookups<'_, '_> {
                     }),
                 }
             };
+            // merge-base could not decide: a commit is missing, and HEAD is
+            // the clone's own, so it is the environment's.
+            let missing_in_clone = matches!(
+                &local,
+                Err(LookupError::Git(
+                    GitError::Undecided { .. } | GitError::MissingCommit { .. }
+                ))
+            );
             let contained = match (local, self.github, &self.plan.project.repo) {
                 (Ok(c), _, _) => Ok(c),
                 (Err(local), Some(gh), Some(repo)) => {
                     match self.compare(gh, repo, &head, &sha).await {
                         Ok(cmp) => Ok(matches!(cmp.status.as_str(), "identical" | "ahead")),
                         // Both sides miss a commit: say which, briefly, not
-                        // two messages with 40-digit shas in API paths.
-                        Err(CompareFailed::Unknown) => Err(format!(
-                            "the local clone does not have {env} (git fetch?), and GitHub does not know {head} or {env} in {repo} (HEAD not pushed? a private repo without a token?)",
-                            env = short(&sha),
-                            head = short(&head),
-                        )),
+                        // two messages with 40-digit shas in API paths; GitHub
+                        // is asked which of the two it lacks (issue 19).
+                        Err(CompareFailed::Unknown) => {
+                            let (h, e) = tokio::join!(
+                                self.commit_known(gh, repo, &head),
+                                self.commit_known(gh, repo, &sha)
+                            );
+                            let why = compare_404_message(repo, (&head, h), (&sha, e));
+                            // That the clone lacks the commit is said once, in
+                            // the assessment; any other git failure is said here.
+                            Err(if missing_in_clone {
+                                why
+                            } else {
+                                format!("{local}; and {why}")
+                            })
+                        }
                         Err(CompareFailed::Other(e)) => Err(format!("{e}; and locally: {local}")),
                     }
                 }
@@ -166,6 +193,7 @@ impl Lookups<'_, '_> {
             });
             Some(Deployed {
                 contained,
+                missing_in_clone,
                 duration_ms: started.elapsed().as_millis() as u64,
             })
         }))
@@ -401,6 +429,40 @@ impl Lookups<'_, '_> {
         }
     }
 
+    /// Whether GitHub knows `sha` in `repo`, asked after a compare with it
+    /// answered 404, under the run's timeout and inside its concurrency
+    /// limit. Both answers are remembered for [`NOT_FOUND_TTL`]: a 404 has
+    /// no ETag, and a commit GitHub has stays there, so the same 404 on
+    /// every `serve` refresh costs no request after the first.
+    async fn commit_known(&self, gh: &GithubClient, repo: &str, sha: &str) -> Known {
+        let path = format!("repos/{repo}/commits/{sha}");
+        for (memory, known) in [
+            (&self.services.github_not_found, Known::No),
+            (&self.services.github_known_commits, Known::Yes),
+        ] {
+            let mut seen = memory.lock().expect("not poisoned");
+            seen.retain(|_, at| at.elapsed() < NOT_FOUND_TTL);
+            if seen.contains_key(&path) {
+                return known;
+            }
+        }
+        let _permit = self.semaphore.acquire().await.expect("never closed");
+        let limit = self.timeout();
+        let (memory, known) = match tokio::time::timeout(limit, gh.commit_known(repo, sha)).await {
+            Ok(Ok(true)) => (&self.services.github_known_commits, Known::Yes),
+            Ok(Ok(false)) => (&self.services.github_not_found, Known::No),
+            Ok(Err(e)) => return Known::Failed(e.to_string()),
+            Err(_) => {
+                return Known::Failed(LookupError::GithubTimeout { limit, what: path }.to_string());
+            }
+        };
+        memory
+            .lock()
+            .expect("not poisoned")
+            .insert(path, Instant::now());
+        known
+    }
+
     fn timeout(&self) -> Duration {
         self.plan.settings.timeout
     }
@@ -457,8 +519,63 @@ fn unknown_ci(error: LookupError) -> CommitCi {
         status: CiStatus::Unknown,
         url: None,
         counts: IndexMap::new(),
+        failing: Vec::new(),
         error: Some(error.to_string()),
         duration_ms: None,
+    }
+}
+
+/// Whether GitHub knows one commit, asked after a compare answered 404.
+#[derive(Debug, Clone, PartialEq)]
+enum Known {
+    /// GitHub answered with the commit.
+    Yes,
+    /// GitHub answered 404 (or 422): it does not have it.
+    No,
+    /// The lookup gave no answer; why.
+    Failed(String),
+}
+
+/// What to say when GitHub answered 404 comparing your clone's `head`
+/// with an environment's commit `env`: name only the commit(s)
+/// GitHub does not know, from the lookups of each; when a lookup failed,
+/// say what is known and why the rest is not (issue 19, contradiction 9).
+fn compare_404_message(repo: &str, head: (&str, Known), env: (&str, Known)) -> String {
+    let (h, e) = (short(head.0), short(env.0));
+    match (head.1, env.1) {
+        (Known::No, Known::No) => format!(
+            "GitHub does not know {h} or {e} in {repo} (HEAD not pushed? a private repo without a token?)"
+        ),
+        (Known::No, Known::Yes) => {
+            format!("GitHub does not know {h} in {repo} (HEAD not pushed?)")
+        }
+        (Known::Yes, Known::No) => {
+            format!("GitHub does not know {e} in {repo} (a commit that was never pushed?)")
+        }
+        (Known::Yes, Known::Yes) => {
+            format!("GitHub knows {h} and {e} in {repo} but answered 404 comparing them")
+        }
+        (Known::Failed(a), Known::Failed(b)) if a == b => format!(
+            "GitHub answered 404 comparing {h} with {e} in {repo}, and looking up either failed: {a}"
+        ),
+        (Known::Failed(a), Known::Failed(b)) => format!(
+            "GitHub answered 404 comparing {h} with {e} in {repo}, and looking them up failed: {h}: {a}; {e}: {b}"
+        ),
+        (known, Known::Failed(why)) => format!(
+            "GitHub {} {h} in {repo}; whether it knows {e} is unknown: {why}",
+            knows(&known)
+        ),
+        (Known::Failed(why), known) => format!(
+            "GitHub {} {e} in {repo}; whether it knows {h} is unknown: {why}",
+            knows(&known)
+        ),
+    }
+}
+
+fn knows(k: &Known) -> &'static str {
+    match k {
+        Known::Yes => "knows",
+        _ => "does not know",
     }
 }
 
@@ -495,5 +612,52 @@ fn join_errors(github: Option<LookupError>, git: &LookupError) -> String {
     match github {
         Some(g) => format!("{g}; and locally: {git}"),
         None => git.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "e6421c9aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const ENV: &str = "93e6db6bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn message(head: Known, env: Known) -> String {
+        compare_404_message("o/r", (HEAD, head), (ENV, env))
+    }
+
+    /// Only the commit GitHub lacks is named as unknown (issue 19).
+    #[test]
+    fn the_404_message_names_what_github_lacks() {
+        let clone = "GitHub ";
+        assert_eq!(
+            message(Known::No, Known::Yes),
+            format!("{clone}does not know e6421c9 in o/r (HEAD not pushed?)")
+        );
+        assert_eq!(
+            message(Known::Yes, Known::No),
+            format!("{clone}does not know 93e6db6 in o/r (a commit that was never pushed?)")
+        );
+        assert!(
+            message(Known::No, Known::No)
+                .starts_with(&format!("{clone}does not know e6421c9 or 93e6db6 in o/r"))
+        );
+        assert_eq!(
+            message(Known::Yes, Known::Yes),
+            format!("{clone}knows e6421c9 and 93e6db6 in o/r but answered 404 comparing them")
+        );
+        let down = || Known::Failed("cannot reach GitHub".into());
+        assert_eq!(
+            message(Known::Yes, down()),
+            format!(
+                "{clone}knows e6421c9 in o/r; whether it knows 93e6db6 is unknown: cannot reach GitHub"
+            )
+        );
+        let both = message(down(), down());
+        assert!(
+            both.ends_with("looking up either failed: cannot reach GitHub")
+                && !both.contains("does not know"),
+            "{both}"
+        );
     }
 }

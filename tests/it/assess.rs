@@ -37,7 +37,7 @@ fn all_green_has_nothing_to_do() {
     let a = assess(&fixture("all_green"));
     assert_eq!(
         a.headline,
-        "All 3 environments healthy and in sync; local HEAD cbefe7c is deployed everywhere"
+        "All 3 environments healthy and in sync; your clone's HEAD cbefe7c is deployed everywhere"
     );
     assert!(a.broken.is_empty(), "{:#?}", a.broken);
     assert!(a.next_steps.is_empty(), "{:#?}", a.next_steps);
@@ -248,6 +248,7 @@ async fn demo_scenarios() {
         assert_eq!(head.deployed[env], Some(false), "{env}: {head:#?}");
     }
     assert!(head.deployed_unknown.is_empty(), "{head:#?}");
+    assert!(head.not_in_clone.is_empty(), "{head:#?}");
     assert!(
         a.headline
             .contains(&format!("CI Pipeline failed on {}", &NEW_SHA[..7]))
@@ -295,5 +296,35 @@ async fn demo_scenarios() {
     assert_eq!(
         drift.ci["deploy"].environment.as_deref(),
         Some("production")
+    );
+}
+
+/// "local" is the environment, the git check's repository is "your clone"
+/// (issue 19, contradiction 5): the text never says "local HEAD", and that
+/// the clone lacks what local and staging run is said once.
+#[tokio::test]
+async fn the_clone_and_the_local_environment_are_named_apart() {
+    let mut drift = demo_report(Scenario::Drift).await;
+    drift.assessment = assess(&drift);
+    let new = &villa_telemetry::demo::world::NEW_SHA[..7];
+    let said = format!("local and staging run {new}, which your clone does not have (git fetch?)");
+    let renderer = Renderer::new(None).unwrap();
+    for format in [Format::Text, Format::Markdown, Format::Html] {
+        let out = renderer
+            .render(format, &drift, &RenderExtras::default())
+            .unwrap();
+        assert_eq!(out.matches(&said).count(), 1, "{format:?}:\n{out}");
+        assert!(!out.contains("local HEAD"), "{format:?}:\n{out}");
+        assert!(!out.contains("local clone"), "{format:?}:\n{out}");
+    }
+    // Filtered to production, the sentence about local and staging goes.
+    let only = villa_telemetry::report::only_environments(&drift, &["production".to_owned()]);
+    let head = only.assessment.local_head.expect("git check");
+    assert!(
+        head.not_in_clone
+            .iter()
+            .all(|s| s.starts_with("production runs")),
+        "{:?}",
+        head.not_in_clone
     );
 }

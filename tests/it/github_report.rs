@@ -669,7 +669,8 @@ async fn second_pass_in_one_process_is_all_304() {
     );
     assert_eq!(warm_gh.rate_limit_points, 0);
     assert_eq!(cold_gh.requests as usize, after_cold);
-    // The 404s have no ETag; they are remembered, not asked again.
+    // The 404s have no ETag; they are remembered, not asked again, and so
+    // are the lookups they led to.
     let warm_paths: std::collections::BTreeSet<&str> =
         warm_log.iter().map(|r| r.path.as_str()).collect();
     // The deployment lists differ by query only: one path, and 5 statuses.

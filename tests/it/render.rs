@@ -475,12 +475,14 @@ fn the_banner_and_title_say_what_fails_in_units() {
         html.contains(&format!("checks: <b>{pass}</b> of {checks} pass")),
         "checks counted as checks"
     );
-    if report
-        .environments
-        .values()
-        .any(|e| e.ci.as_ref().is_some_and(|c| !c.counts.is_empty()))
-    {
-        assert!(html.contains("check runs and statuses on this commit passed"));
+    // The tally says what it counts and on which commit (issue 19).
+    for e in report.environments.values() {
+        if let (Some(ci), Some(sha)) = (&e.ci, &e.sha)
+            && !ci.counts.is_empty()
+        {
+            let on = format!("check runs and statuses on {} passed", &sha[..7]);
+            assert!(html.contains(&on), "{on}");
+        }
     }
     // Healthy says so in the tab.
     let green = renderer()

@@ -286,6 +286,7 @@ fn upstream_answers_and_their_errors_reach_the_report() {
             status: CiStatus::Failure,
             url: Some("https://github.com/octo/villa/commit/cbefe7c".into()),
             counts,
+            failing: vec!["build".into(), "test".into()],
             error: None,
             duration_ms: Some(300),
         },
@@ -296,6 +297,7 @@ fn upstream_answers_and_their_errors_reach_the_report() {
             status: CiStatus::Unknown,
             url: None,
             counts: IndexMap::new(),
+            failing: Vec::new(),
             error: Some("timed out after 2s waiting for GitHub (GET repos/octo/villa/commits/53004a6/status and …/check-runs)".into()),
             duration_ms: Some(2000),
         },
@@ -304,12 +306,13 @@ fn upstream_answers_and_their_errors_reach_the_report() {
         "staging".into(),
         Deployed {
             contained: Ok(true),
+            missing_in_clone: true,
             duration_ms: 3,
         },
     );
     r.deployed.insert(
         "production".into(),
-        Deployed { contained: Err("timed out after 2s waiting for GitHub (GET repos/octo/villa/compare/1111111aaaa...53004a6)".into()), duration_ms: 2000 },
+        Deployed { contained: Err("timed out after 2s waiting for GitHub (GET repos/octo/villa/compare/1111111aaaa...53004a6)".into()), missing_in_clone: false, duration_ms: 2000 },
     );
     r.github = Some(GithubInfo {
         auth: "anonymous".into(),
@@ -357,6 +360,8 @@ fn upstream_answers_and_their_errors_reach_the_report() {
     let git = report.git.as_ref().unwrap();
     assert_eq!(git.deployed.get("staging"), Some(&true));
     assert!(git.deployed_errors["production"].contains("timed out after 2s"));
+    // git said the clone lacks staging's commit (GitHub answered): noted once.
+    assert_eq!(git.not_in_clone, ["staging"]);
     assert_eq!(
         report.github.as_ref().map(|g| (g.requests, g.not_modified)),
         Some((7, 2))

@@ -12,7 +12,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::outcome::{CiStatus, CommitBrief};
+use crate::outcome::{CiStatus, CommitBrief, MAX_FAILING_NAMES, failing_name};
 
 /// The latest run of one workflow, as a check observes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -143,6 +143,9 @@ pub(crate) struct RawCombinedStatus {
 #[derive(Deserialize)]
 pub(crate) struct RawStatus {
     pub state: String,
+    /// The status's label, e.g. `ci/circleci: build`.
+    #[serde(default)]
+    pub context: Option<String>,
 }
 
 /// Check runs, each read on its own as the statuses are.
@@ -167,6 +170,9 @@ where
 pub(crate) struct RawCheckRun {
     pub status: String,
     pub conclusion: Option<String>,
+    /// The check run's name, e.g. `build`.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 /// Map GitHub's `status` / `conclusion` of a run to the report's words.
@@ -307,8 +313,17 @@ impl Compare {
 pub(crate) fn combine_ci(
     statuses: &RawCombinedStatus,
     checks: &RawCheckRuns,
-) -> (CiStatus, IndexMap<String, u64>) {
+) -> (CiStatus, IndexMap<String, u64>, Vec<String>) {
     let mut tally: [u64; 6] = [0; 6];
+    // The first failing names, statuses then check runs as counted.
+    let mut failing: Vec<String> = Vec::new();
+    let mut note_failing = |name: Option<&str>| {
+        if let Some(name) = name.filter(|n| !n.trim().is_empty())
+            && failing.len() < MAX_FAILING_NAMES
+        {
+            failing.push(failing_name(name));
+        }
+    };
     const KEYS: [&str; 6] = [
         "success",
         "failure",
@@ -324,7 +339,10 @@ pub(crate) fn combine_ci(
         };
         let i = match s.state.as_str() {
             "success" => 0,
-            "failure" | "error" => 1,
+            "failure" | "error" => {
+                note_failing(s.context.as_deref());
+                1
+            }
             // A pending status means an external CI is working on it.
             "pending" => 2,
             _ => 5,
@@ -338,7 +356,10 @@ pub(crate) fn combine_ci(
         };
         let i = match ci_status(&c.status, c.conclusion.as_deref(), None, Utc::now(), None) {
             CiStatus::Success => 0,
-            CiStatus::Failure => 1,
+            CiStatus::Failure => {
+                note_failing(c.name.as_deref());
+                1
+            }
             CiStatus::InProgress => 2,
             CiStatus::Queued => 3,
             CiStatus::Cancelled => 4,
@@ -365,5 +386,5 @@ pub(crate) fn combine_ci(
         .filter(|(_, n)| *n > 0)
         .map(|(k, n)| (k.to_string(), n))
         .collect();
-    (verdict, counts)
+    (verdict, counts, failing)
 }
