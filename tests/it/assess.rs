@@ -215,8 +215,23 @@ fn the_text_and_markdown_show_the_assessment() {
 }
 
 async fn demo_report(scenario: Scenario) -> Report {
+    demo_report_with_clone(scenario, None).await
+}
+
+/// The demo world's report, its git check on `clone` instead of the
+/// world's own clone when given.
+async fn demo_report_with_clone(scenario: Scenario, clone: Option<&Path>) -> Report {
     let dir = tempfile::tempdir().unwrap();
     let world = World::start(scenario, dir.path()).await.unwrap();
+    if let Some(clone) = clone {
+        let config = std::fs::read_to_string(&world.config_path)
+            .unwrap()
+            .replace(
+                &world.clone_dir.display().to_string(),
+                &clone.display().to_string(),
+            );
+        std::fs::write(&world.config_path, config).unwrap();
+    }
     let plan = load_plan(&world.config_path).unwrap();
     let services = Services::with_token(&plan, None);
     run_with(&plan, &services).await
@@ -304,7 +319,10 @@ async fn demo_scenarios() {
 /// the clone lacks what local and staging run is said once.
 #[tokio::test]
 async fn the_clone_and_the_local_environment_are_named_apart() {
-    let mut drift = demo_report(Scenario::Drift).await;
+    // A clone that lacks the world's commits, not the world's own.
+    let repo = crate::support::GitRepo::new();
+    repo.git(&["commit", "-q", "--allow-empty", "-m", "elsewhere"]);
+    let mut drift = demo_report_with_clone(Scenario::Drift, Some(repo.path())).await;
     drift.assessment = assess(&drift);
     let new = &villa_telemetry::demo::world::NEW_SHA[..7];
     let said = format!("local and staging run {new}, which your clone does not have (git fetch?)");
