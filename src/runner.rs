@@ -82,12 +82,13 @@ pub async fn run(plan: &Plan, services: &Services, progress: Option<Progress<'_>
         results: &results,
         finished: &finished,
     };
+    let histories: upstream::Histories<'_> = lookups.deployments().boxed().shared();
     let (_, drift, commit_ci, deployed, deployments) = tokio::join!(
         futures::future::join_all(finished.iter().cloned()),
         lookups.drift(),
         lookups.commit_ci(),
-        lookups.deployed(),
-        lookups.deployments(),
+        lookups.deployed(histories.clone()),
+        histories,
     );
     // The jobs' futures borrow `results`; they are done, let them go.
     drop(finished);

@@ -6,6 +6,7 @@
 //! real recorded GitHub responses (see `fixtures/SOURCES.md`), changed only
 //! where a scenario needs it (a failed run, a running deploy).
 
+use crate::outcome::short_sha as short;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -146,10 +147,6 @@ pub fn embedded_fixtures() -> Fixtures {
         fixture!("official/deployment_statuses_list.json"),
         fixture!("pulls_list.json"),
     ])
-}
-
-fn short(sha: &str) -> &str {
-    &sha[..7]
 }
 
 impl World {
@@ -331,20 +328,35 @@ fn script_commit_ci(github: &FakeGithub, scenario: Scenario) {
     // CI of each environment's commit. Without these the recorded
     // combined status (state "failure") answered for every sha, so even
     // the healthy world showed "CI ✗ Failed" on every card.
+    // The world's own names: two statuses and two check runs; a failed
+    // commit fails its typecheck status and its test run.
     let commit_ci = |failed: bool| {
         let mut statuses = fx
             .body("commit_combined_status.json")
             .expect("fixture commit_combined_status.json");
-        let state = if failed { "failure" } else { "success" };
-        statuses["state"] = json!(state);
-        for s in statuses["statuses"].as_array_mut().into_iter().flatten() {
-            s["state"] = json!(state);
+        statuses["state"] = json!(if failed { "failure" } else { "success" });
+        let contexts = [("ci/lint", false), ("ci/typecheck", failed)];
+        for (s, (context, fails)) in statuses["statuses"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+            .zip(contexts)
+        {
+            s["context"] = json!(context);
+            s["state"] = json!(if fails { "failure" } else { "success" });
         }
         let mut checks = fx
             .body("commit_check_runs.json")
             .expect("fixture commit_check_runs.json");
-        if failed {
-            checks["check_runs"][0]["conclusion"] = json!("failure");
+        let runs = [("test", failed), ("build", false)];
+        for (c, (name, fails)) in checks["check_runs"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+            .zip(runs)
+        {
+            c["name"] = json!(name);
+            c["conclusion"] = json!(if fails { "failure" } else { "success" });
         }
         (statuses, checks)
     };

@@ -159,6 +159,15 @@ pub enum DriftSource {
     Git,
 }
 
+/// The first 7 characters of a sha, as GitHub shows it (all of a shorter
+/// one). Every output shortens shas with this.
+pub fn short_sha(sha: &str) -> &str {
+    match sha.char_indices().nth(7) {
+        Some((i, _)) => &sha[..i],
+        None => sha,
+    }
+}
+
 /// Same commit, when one sha may be abbreviated.
 pub fn same_commit(a: &str, b: &str) -> bool {
     let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());

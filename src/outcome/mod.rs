@@ -22,7 +22,7 @@ pub use ci::{
     CiRun, CiStatus, CommitCi, GithubInfo, MAX_FAILING_NAME_CHARS, MAX_FAILING_NAMES, failing_name,
 };
 pub use deploy::{DeploymentEntry, DeploymentHistory};
-pub use drift::{CommitBrief, Comparison, Position, PullRequestBrief, same_commit};
+pub use drift::{CommitBrief, Comparison, Position, PullRequestBrief, same_commit, short_sha};
 pub use metrics::{Level, MetricResult, TableResult, Thresholds};
 pub use run::{Deployed, RunResults};
 

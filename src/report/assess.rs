@@ -10,6 +10,7 @@
 //!   whether that points at infrastructure, code or config;
 //! - `next_steps`: ordered `{action, reason, url}`.
 
+use crate::outcome::short_sha as short;
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -438,7 +439,7 @@ fn local_head(report: &Report) -> Option<LocalHead> {
         if let Some(k) = last {
             let seen = format!(
                 "it last ran {} at {} (last known)",
-                k.sha,
+                short(&k.sha),
                 k.at.format("%Y-%m-%d %H:%M UTC")
             );
             if known.is_some() {
@@ -785,11 +786,6 @@ fn dedupe(steps: &mut Vec<NextStep>) {
             true
         }
     });
-}
-
-/// The first 7 hex digits of a sha, as GitHub shows it.
-fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
 }
 
 fn plural(n: u64) -> &'static str {

@@ -2,6 +2,7 @@
 //! and every workflow's verdict on it, beside the CI of each environment's
 //! commit. Derived from `ci` and `environments` alone (no I/O).
 
+use crate::outcome::short_sha as short;
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -78,10 +79,6 @@ fn created(r: &CiRun) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::parse_from_rfc3339(at)
         .ok()
         .map(|t| t.with_timezone(&chrono::Utc))
-}
-
-fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
 }
 
 #[cfg(test)]

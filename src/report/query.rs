@@ -3,6 +3,7 @@
 //! tools answer from the cached report in microseconds; an `Err` is a
 //! reason the caller can act on (an unknown environment, a missing sha).
 
+use crate::outcome::short_sha as short;
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -190,10 +191,6 @@ pub fn environments(report: &Report) -> Environments {
     }
 }
 
-fn short(sha: &str) -> String {
-    sha.chars().take(7).collect()
-}
-
 /// "production runs 53004a6 (0.4.1), 2 behind staging, and Deploy (in
 /// progress) is deploying cbefe7c to it".
 fn what_runs_sentence(id: &str, w: &WhatRuns) -> String {
@@ -234,9 +231,7 @@ fn what_runs_sentence(id: &str, w: &WhatRuns) -> String {
             ", and {} ({}) is deploying {} to it",
             d.workflow,
             ci_word(d.status),
-            d.sha
-                .as_deref()
-                .map_or_else(|| "a commit".to_owned(), short)
+            d.sha.as_deref().map_or("a commit", short)
         ));
     }
     s

@@ -7,6 +7,7 @@
 //! timeout`. A lookup that does not finish in time gives an answer that says
 //! so, naming the timeout and the endpoint; the rest of the run is unaffected.
 
+use crate::outcome::short_sha as short;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -16,6 +17,10 @@ use indexmap::IndexMap;
 use tokio::sync::Semaphore;
 
 use super::{NOT_FOUND_TTL, Services};
+
+/// The deployment histories of [`Lookups::deployments`], awaited by more
+/// than one lookup.
+pub type Histories<'a> = Shared<BoxFuture<'a, IndexMap<String, DeploymentHistory>>>;
 use crate::outcome::{
     CheckResult, CheckStatus, CiStatus, CommitCi, Comparison, Deployed, DeploymentHistory,
     PullRequestBrief, same_commit,
@@ -128,74 +133,93 @@ impl Lookups<'_, '_> {
 
     /// Whether local HEAD is in what each shown environment runs: git first,
     /// then GitHub for a sha the local repository does not have.
-    pub async fn deployed(&self) -> IndexMap<String, Deployed> {
+    ///
+    /// An environment that reports no sha is asked about the commit of its
+    /// newest successful deployment in `histories` (what it last ran), so
+    /// "is HEAD there" has an answer while it is down.
+    pub async fn deployed(&self, histories: Histories<'_>) -> IndexMap<String, Deployed> {
         let envs = self.shown_envs();
-        let answers = join_all(envs.iter().map(|&ei| async move {
-            self.wait_for(
-                self.plan
-                    .fact_jobs(ei, "sha")
-                    .chain(self.plan.git_jobs().map(|(i, _)| i)),
-            )
-            .await;
-            let sha = self.sha_of(ei)?;
-            let (dir, head) = self.local_head()?;
-            let started = Instant::now();
-            let local = {
-                let _permit = self.semaphore.acquire().await.expect("never closed");
-                let limit = self.timeout();
-                match tokio::time::timeout(limit, git::contains(dir, &sha, &head)).await {
-                    Ok(answer) => answer.map_err(LookupError::from),
-                    Err(_) => Err(LookupError::GitTimeout {
-                        limit,
-                        what: "merge-base",
-                        dir: dir.to_path_buf(),
-                    }),
-                }
-            };
-            // merge-base could not decide: a commit is missing, and HEAD is
-            // the clone's own, so it is the environment's.
-            let missing_in_clone = matches!(
-                &local,
-                Err(LookupError::Git(
-                    GitError::Undecided { .. } | GitError::MissingCommit { .. }
-                ))
-            );
-            let contained = match (local, self.github, &self.plan.project.repo) {
-                (Ok(c), _, _) => Ok(c),
-                (Err(local), Some(gh), Some(repo)) => {
-                    match self.compare(gh, repo, &head, &sha).await {
-                        Ok(cmp) => Ok(matches!(cmp.status.as_str(), "identical" | "ahead")),
-                        // Both sides miss a commit: say which, briefly, not
-                        // two messages with 40-digit shas in API paths; GitHub
-                        // is asked which of the two it lacks (issue 19).
-                        Err(CompareFailed::Unknown) => {
-                            let (h, e) = tokio::join!(
-                                self.commit_known(gh, repo, &head),
-                                self.commit_known(gh, repo, &sha)
-                            );
-                            let why = compare_404_message(repo, (&head, h), (&sha, e));
-                            // That the clone lacks the commit is said once, in
-                            // the assessment; any other git failure is said here.
-                            Err(if missing_in_clone {
-                                why
-                            } else {
-                                format!("{local}; and {why}")
-                            })
-                        }
-                        Err(CompareFailed::Other(e)) => Err(format!("{e}; and locally: {local}")),
+        let answers = join_all(envs.iter().map(|&ei| {
+            let histories = histories.clone();
+            async move {
+                self.wait_for(
+                    self.plan
+                        .fact_jobs(ei, "sha")
+                        .chain(self.plan.git_jobs().map(|(i, _)| i)),
+                )
+                .await;
+                let sha = match self.sha_of(ei) {
+                    Some(sha) => sha,
+                    None => histories
+                        .await
+                        .get(&self.plan.environments[ei].id)?
+                        .entries
+                        .iter()
+                        .find(|e| e.succeeded())?
+                        .sha
+                        .clone(),
+                };
+                let (dir, head) = self.local_head()?;
+                let started = Instant::now();
+                let local = {
+                    let _permit = self.semaphore.acquire().await.expect("never closed");
+                    let limit = self.timeout();
+                    match tokio::time::timeout(limit, git::contains(dir, &sha, &head)).await {
+                        Ok(answer) => answer.map_err(LookupError::from),
+                        Err(_) => Err(LookupError::GitTimeout {
+                            limit,
+                            what: "merge-base",
+                            dir: dir.to_path_buf(),
+                        }),
                     }
-                }
-                (Err(local), _, _) => Err(local.to_string()),
-            };
-            let contained = contained.map_err(|mut e| {
-                self.scrub(&mut e);
-                e
-            });
-            Some(Deployed {
-                contained,
-                missing_in_clone,
-                duration_ms: started.elapsed().as_millis() as u64,
-            })
+                };
+                // merge-base could not decide: a commit is missing, and HEAD is
+                // the clone's own, so it is the environment's.
+                let missing_in_clone = matches!(
+                    &local,
+                    Err(LookupError::Git(
+                        GitError::Undecided { .. } | GitError::MissingCommit { .. }
+                    ))
+                );
+                let contained = match (local, self.github, &self.plan.project.repo) {
+                    (Ok(c), _, _) => Ok(c),
+                    (Err(local), Some(gh), Some(repo)) => {
+                        match self.compare(gh, repo, &head, &sha).await {
+                            Ok(cmp) => Ok(matches!(cmp.status.as_str(), "identical" | "ahead")),
+                            // Both sides miss a commit: say which, briefly, not
+                            // two messages with 40-digit shas in API paths; GitHub
+                            // is asked which of the two it lacks (issue 19).
+                            Err(CompareFailed::Unknown) => {
+                                let (h, e) = tokio::join!(
+                                    self.commit_known(gh, repo, &head),
+                                    self.commit_known(gh, repo, &sha)
+                                );
+                                let why = compare_404_message(repo, (&head, h), (&sha, e));
+                                // That the clone lacks the commit is said once, in
+                                // the assessment; any other git failure is said here.
+                                Err(if missing_in_clone {
+                                    why
+                                } else {
+                                    format!("{local}; and {why}")
+                                })
+                            }
+                            Err(CompareFailed::Other(e)) => {
+                                Err(format!("{e}; and locally: {local}"))
+                            }
+                        }
+                    }
+                    (Err(local), _, _) => Err(local.to_string()),
+                };
+                let contained = contained.map_err(|mut e| {
+                    self.scrub(&mut e);
+                    e
+                });
+                Some(Deployed {
+                    contained,
+                    missing_in_clone,
+                    duration_ms: started.elapsed().as_millis() as u64,
+                })
+            }
         }))
         .await;
         envs.iter()
@@ -585,11 +609,6 @@ enum CompareFailed {
     Unknown,
     /// Anything else.
     Other(LookupError),
-}
-
-/// The first 7 hex digits of a sha, as GitHub shows it.
-fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
 }
 
 fn human(d: Duration) -> String {

@@ -307,6 +307,15 @@ async fn demo_scenarios() {
             "{env}: {known:?}"
         );
     }
+    // ... and "is HEAD there" is answered from that commit, saying so.
+    let head = a.local_head.as_ref().expect("git check");
+    for (env, sha) in [("staging", MID_SHA), ("production", OLD_SHA)] {
+        assert_eq!(head.deployed[env], Some(false), "{env}: {head:#?}");
+        assert!(
+            head.deployed_last_known[env].contains(&format!("it last ran {}", &sha[..7])),
+            "{env}: {head:#?}"
+        );
+    }
     assert_eq!(down.ci["deploy"].environment.as_deref(), Some("staging"));
     assert_eq!(
         drift.ci["deploy"].environment.as_deref(),

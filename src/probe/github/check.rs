@@ -1,5 +1,6 @@
 //! Turns GitHub answers into probe observations for `github = { ... }` checks.
 
+use crate::outcome::short_sha as short;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
@@ -63,10 +64,6 @@ pub async fn observe(client: &GithubClient, repo: &str, request: Request) -> Pro
             Err(e) => Probed::error(e.kind(), e.to_string(), started.elapsed()),
         },
     }
-}
-
-fn short(sha: &str) -> String {
-    sha.chars().take(7).collect()
 }
 
 fn observed(value: Value, duration: Duration) -> Observation {
