@@ -296,7 +296,7 @@ fn events(report: &Report, env: &EnvironmentReport) -> Vec<TimelineEvent> {
             url: None,
         });
     }
-    out.sort_by(|a, b| b.at.cmp(&a.at));
+    out.sort_by_key(|e| std::cmp::Reverse(e.at));
     out.truncate(TIMELINE_LIMIT);
     out
 }
