@@ -101,6 +101,17 @@ pub struct Broken {
     /// Where to look.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// How sure `cause` is, for an environment's check (the verdict of
+    /// `report::verdict`'s rule table); absent for global checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<super::verdict::Confidence>,
+    /// The facts the verdict rests on, each sentence naming its source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<super::verdict::Evidence>,
+    /// The names of the rules of the table that matched, in table order
+    /// (docs/verdict.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
 }
 
 /// Where a fault most likely lies: "is staging broken, or is it my code?".
@@ -147,14 +158,31 @@ pub struct NextStep {
 /// The assessment of `report` (its own `assessment` is not read).
 pub fn assess(report: &Report) -> Assessment {
     let local_head = local_head(report);
-    let broken = broken(report);
+    let mut broken = broken(report);
+    // An environment's failing check gets a verdict from what changed and
+    // when (issue 20); its CI entry is already about code.
+    for b in broken
+        .iter_mut()
+        .filter(|b| b.environment.is_some() && b.check != "ci")
+    {
+        super::verdict::judge(report, b);
+    }
     let mut headline_parts: Vec<String> = Vec::new();
     let mut steps: Vec<NextStep> = Vec::new();
 
     // Code first: a failed CI on what an environment runs is the usual answer.
     for b in &broken {
         headline_parts.push(b.what.clone());
-        steps.push(step_for(b));
+        let own = if b.confidence.is_some() {
+            super::verdict::steps(report, b)
+        } else {
+            Vec::new()
+        };
+        if own.is_empty() {
+            steps.push(step_for(b));
+        } else {
+            steps.extend(own);
+        }
     }
     for (what, step) in drift_steps(report, &broken)
         .into_iter()
@@ -646,6 +674,9 @@ fn broken(report: &Report) -> Vec<Broken> {
                 kind: Some(ErrorKind::CiFailed),
                 cause: Cause::Code,
                 url: ci.url.clone(),
+                confidence: None,
+                evidence: Vec::new(),
+                rules: Vec::new(),
             });
         }
         for c in report
@@ -668,6 +699,9 @@ fn broken(report: &Report) -> Vec<Broken> {
                 kind: c.error_kind,
                 cause,
                 url: env.url.clone(),
+                confidence: None,
+                evidence: Vec::new(),
+                rules: Vec::new(),
             });
         }
     }
@@ -689,6 +723,9 @@ fn broken(report: &Report) -> Vec<Broken> {
             kind: c.error_kind,
             cause,
             url: run.and_then(|r| r.url.clone()),
+            confidence: None,
+            evidence: Vec::new(),
+            rules: Vec::new(),
         });
     }
     out
@@ -892,6 +929,9 @@ mod tests {
             kind: Some(ErrorKind::CiFailed),
             cause: Cause::Code,
             url: Some("https://github.com/o/r/actions/runs/1".to_owned()),
+            confidence: None,
+            evidence: Vec::new(),
+            rules: Vec::new(),
         };
         assert_eq!(
             step_reason(&ci),
@@ -906,6 +946,9 @@ mod tests {
             cause: Cause::Infrastructure,
             url: None,
             sha: None,
+            confidence: None,
+            evidence: Vec::new(),
+            rules: Vec::new(),
         };
         let reason = step_reason(&health);
         assert_eq!(

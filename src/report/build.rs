@@ -68,6 +68,7 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
         github,
         duration_ms,
     };
+    super::timeline::annotate(&mut report);
     report.assessment = super::assess(&report);
     report
 }
@@ -158,6 +159,20 @@ fn environment_report(
         deployments: history,
         deployments_error,
         last_known,
+        timeline: Vec::new(),
+        failing_since: None,
+        last_good: None,
+        suspect_commits: None,
+        rollback_actions: plan
+            .actions
+            .list
+            .iter()
+            .filter(|a| {
+                a.target == crate::config::actions::ActionTarget::Deployment
+                    && a.environments.contains(&env.id)
+            })
+            .map(|a| a.id.clone())
+            .collect(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! A down environment keeps the commit it last ran: `serve` holds the
 //! previous report between refreshes and carries each environment's sha
-//! into the next report in which that environment reports none.
+//! into the next report in which that environment reports none, and what
+//! it observed (`timeline::carry_observed`).
 
 use super::{LastKnown, LastKnownSource, Report, assess};
 use crate::outcome::same_commit;
@@ -11,7 +12,9 @@ use crate::outcome::same_commit;
 /// sha, or already has a last known commit (e.g. from a deployment), is left
 /// alone.
 pub fn carry_last_known(report: &mut Report, previous: &Report) {
-    let mut changed = false;
+    // What serve observed between the two reports (issue 20): transitions,
+    // the last commit it saw healthy.
+    let mut changed = super::timeline::carry_observed(report, previous);
     for (id, env) in &mut report.environments {
         if env.sha.is_some() || env.last_known.is_some() {
             continue;
@@ -36,6 +39,7 @@ pub fn carry_last_known(report: &mut Report, previous: &Report) {
         return;
     }
     carry_answers(report, previous);
+    super::timeline::annotate(report);
     report.assessment = assess(report);
 }
 

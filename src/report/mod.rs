@@ -153,6 +153,27 @@ pub struct EnvironmentReport {
     /// successful GitHub deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_known: Option<LastKnown>,
+    /// What changed and when, newest first, at most
+    /// [`timeline::TIMELINE_LIMIT`]: its deployments (with their commit's
+    /// CI where known), CI runs on those commits, the service's start (now
+    /// less `uptime`), and under `serve` the transitions it observed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<timeline::TimelineEvent>,
+    /// When it began failing, with the source and precision of that time;
+    /// absent unless it is failing and something dates the onset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<timeline::FailingSince>,
+    /// The newest commit it ran while healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_good: Option<timeline::LastGood>,
+    /// The commits between `last_good` and what runs or is being deployed
+    /// now, as far as the report's comparisons list them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspect_commits: Option<timeline::SuspectCommits>,
+    /// Ids of the configured rollback actions (`target = "deployment"`)
+    /// for this environment: `villa-telemetry act ID --env ENV --deployment N`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollback_actions: Vec<String>,
 }
 
 /// The commit an environment ran when it last answered: marked as last
@@ -226,6 +247,8 @@ mod last_known;
 mod latest;
 pub mod query;
 pub mod schema;
+pub mod timeline;
+pub mod verdict;
 
 pub use crate::outcome::{
     Blame, CheckResult, CheckStatus, CiRun, CiStatus, CommitBrief, CommitCi, Comparison,

@@ -44,3 +44,4 @@ mod serve;
 mod serve_connections;
 mod serve_guards;
 mod upstream_deadlines;
+mod verdict;
