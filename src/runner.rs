@@ -85,7 +85,7 @@ pub async fn run(plan: &Plan, services: &Services, progress: Option<Progress<'_>
     let histories: upstream::Histories<'_> = lookups.deployments().boxed().shared();
     let (_, drift, commit_ci, deployed, deployments) = tokio::join!(
         futures::future::join_all(finished.iter().cloned()),
-        lookups.drift(),
+        lookups.drift(histories.clone()),
         lookups.commit_ci(),
         lookups.deployed(histories.clone()),
         histories,

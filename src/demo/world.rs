@@ -21,7 +21,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use super::clone::{COMMITS, Clone};
+use super::clone::{COMMITS, Clone, WorldCommit};
 pub use super::clone::{HEAD_BRANCH, HEAD_SHA, MID_SHA, NEW_SHA, OLD_SHA};
 use super::github::{FakeGithub, Fixtures};
 
@@ -395,42 +395,48 @@ fn script_commit_ci(github: &FakeGithub, scenario: Scenario) {
     }
 }
 
-/// Production's drift behind staging: GitHub's compare of OLD...NEW, its
-/// commits the world's own (MID and NEW, as the clone has them).
+/// GitHub's compare of every older...newer pair of the world's commits
+/// (each by its short and its full sha), its commits the world's own: the
+/// drift of production behind staging, and of what down environments last ran.
 fn script_compares(github: &FakeGithub) {
     let fx = github.fixtures().clone();
     let base = format!("repos/{DEMO_REPO}");
-    let mut compare = fx.compare_with("ahead", 2, 0);
-    let shape = compare["commits"][0].clone();
-    let between: Vec<Value> = COMMITS
-        .iter()
-        .filter(|c| [MID_SHA, NEW_SHA].contains(&c.sha))
-        .map(|c| {
-            let mut v = shape.clone();
-            v["sha"] = json!(c.sha);
-            v["html_url"] = json!(format!("https://github.com/{DEMO_REPO}/commit/{}", c.sha));
-            v["url"] = json!(format!("https://api.github.com/{base}/commits/{}", c.sha));
-            v["commit"]["message"] = json!(c.message);
-            for who in ["author", "committer"] {
-                v["commit"][who] = json!({ "name": c.author, "email": c.email, "date": c.date });
+    let shape = fx.compare_with("ahead", 1, 0)["commits"][0].clone();
+    let commit = |c: &WorldCommit| {
+        let mut v = shape.clone();
+        v["sha"] = json!(c.sha);
+        v["html_url"] = json!(format!("https://github.com/{DEMO_REPO}/commit/{}", c.sha));
+        v["url"] = json!(format!("https://api.github.com/{base}/commits/{}", c.sha));
+        v["commit"]["message"] = json!(c.message);
+        for who in ["author", "committer"] {
+            v["commit"][who] = json!({ "name": c.author, "email": c.email, "date": c.date });
+        }
+        v["author"] = Value::Null;
+        v["committer"] = Value::Null;
+        v
+    };
+    for (i, older) in COMMITS.iter().enumerate() {
+        for (j, newer) in COMMITS.iter().enumerate().skip(i + 1) {
+            let between = &COMMITS[i + 1..=j];
+            let mut compare = fx.compare_with("ahead", between.len() as u64, 0);
+            compare["commits"] = between.iter().map(commit).collect();
+            compare["html_url"] = json!(format!(
+                "https://github.com/{DEMO_REPO}/compare/{}...{}",
+                short(older.sha),
+                short(newer.sha)
+            ));
+            for a in [older.sha, short(older.sha)] {
+                for b in [newer.sha, short(newer.sha)] {
+                    github.set(
+                        &format!("{base}/compare/{a}...{b}"),
+                        200,
+                        compare.clone(),
+                        &[],
+                    );
+                }
             }
-            v["author"] = Value::Null;
-            v["committer"] = Value::Null;
-            v
-        })
-        .collect();
-    compare["commits"] = Value::Array(between);
-    compare["html_url"] = json!(format!(
-        "https://github.com/{DEMO_REPO}/compare/{}...{}",
-        short(OLD_SHA),
-        short(NEW_SHA)
-    ));
-    github.set(
-        &format!("{base}/compare/{}...{}", short(OLD_SHA), short(NEW_SHA)),
-        200,
-        compare,
-        &[],
-    );
+        }
+    }
     script_pulls(github);
 }
 

@@ -192,7 +192,7 @@ fn comparison_views<'a>(report: &'a Report) -> Vec<ComparisonView<'a>> {
         .map(|(key, c)| {
             let name = |id: &'a str| report.environments.get(id).map_or(id, |e| e.name.as_str());
             let environment_name = name(&c.environment);
-            let sentence = drift_sentence(
+            let mut sentence = drift_sentence(
                 environment_name,
                 &c.tracked,
                 c.in_sync,
@@ -200,6 +200,9 @@ fn comparison_views<'a>(report: &'a Report) -> Vec<ComparisonView<'a>> {
                 c.commits_ahead,
                 c.error.as_deref(),
             );
+            if c.last_known_at.is_some() && c.in_sync.is_some() {
+                sentence.push_str(", by the commits they last ran (a side is down)");
+            }
             let in_sync = c.in_sync == Some(true);
             ComparisonView {
                 key,

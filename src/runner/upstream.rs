@@ -73,7 +73,9 @@ pub(super) struct Lookups<'a, 'f> {
 impl Lookups<'_, '_> {
     /// Drift of every shown environment that tracks another, keyed by its id;
     /// only pairs whose shas are both known and differ need a lookup.
-    pub async fn drift(&self) -> IndexMap<String, Comparison> {
+    /// A side that is down is compared by the commit of its last successful
+    /// deployment, with `last_known_at` set.
+    pub async fn drift(&self, histories: Histories<'_>) -> IndexMap<String, Comparison> {
         let plan = self.plan;
         let pairs: Vec<(usize, usize)> = plan
             .environments
@@ -85,7 +87,12 @@ impl Lookups<'_, '_> {
                 (plan.shows_env(&env.id) && plan.shows_env(tracked)).then_some((ei, ti))
             })
             .collect();
-        let answers = join_all(pairs.iter().map(|&(ei, ti)| self.drift_of(ei, ti))).await;
+        let answers = join_all(
+            pairs
+                .iter()
+                .map(|&(ei, ti)| self.drift_of(ei, ti, histories.clone())),
+        )
+        .await;
         pairs
             .iter()
             .zip(answers)
@@ -148,17 +155,7 @@ impl Lookups<'_, '_> {
                         .chain(self.plan.git_jobs().map(|(i, _)| i)),
                 )
                 .await;
-                let sha = match self.sha_of(ei) {
-                    Some(sha) => sha,
-                    None => histories
-                        .await
-                        .get(&self.plan.environments[ei].id)?
-                        .entries
-                        .iter()
-                        .find(|e| e.succeeded())?
-                        .sha
-                        .clone(),
-                };
+                let (sha, _) = self.sha_or_last_deployed(ei, histories).await?;
                 let (dir, head) = self.local_head()?;
                 let started = Instant::now();
                 let local = {
@@ -293,18 +290,27 @@ impl Lookups<'_, '_> {
 
     /// Counts the commits between an environment and the one it tracks:
     /// GitHub first (it also lists them), then local git.
-    async fn drift_of(&self, ei: usize, ti: usize) -> Option<Comparison> {
+    async fn drift_of(&self, ei: usize, ti: usize, histories: Histories<'_>) -> Option<Comparison> {
         let plan = self.plan;
         self.wait_for(plan.fact_jobs(ei, "sha").chain(plan.fact_jobs(ti, "sha")))
             .await;
-        let (a, b) = (self.sha_of(ei)?, self.sha_of(ti)?);
-        if same_commit(&a, &b) {
+        let ((a, a_at), (b, b_at)) = (
+            self.sha_or_last_deployed(ei, histories.clone()).await?,
+            self.sha_or_last_deployed(ti, histories).await?,
+        );
+        if same_commit(&a, &b) && a_at.is_none() && b_at.is_none() {
             return None;
         }
         let started = Instant::now();
         let (env, tracked) = (&plan.environments[ei].id, &plan.environments[ti].id);
         let mut c = Comparison::new(tracked, env, Some(b.clone()), Some(a.clone()));
-        c.in_sync = Some(false);
+        // A down side is compared by what it last ran; say since when.
+        c.last_known_at = a_at.into_iter().chain(b_at).min();
+        c.in_sync = Some(same_commit(&a, &b));
+        if c.in_sync == Some(true) {
+            c.set_counts(0, 0);
+            return Some(c);
+        }
         if let Some(repo) = &plan.project.repo {
             c.diff_url = Some(format!("https://github.com/{repo}/compare/{a}...{b}"));
         }
@@ -512,6 +518,28 @@ impl Lookups<'_, '_> {
 
     /// The environment's sha by the plan's one rule ([`Plan::fact_jobs`]);
     /// call after those jobs finished.
+    /// What `env` runs; when it reports no sha, the commit of its newest
+    /// successful deployment in `histories` and when that went live.
+    async fn sha_or_last_deployed(
+        &self,
+        env: usize,
+        histories: Histories<'_>,
+    ) -> Option<(String, Option<chrono::DateTime<chrono::Utc>>)> {
+        if let Some(sha) = self.sha_of(env) {
+            return Some((sha, None));
+        }
+        let histories = histories.await;
+        let last = histories
+            .get(&self.plan.environments[env].id)?
+            .entries
+            .iter()
+            .find(|e| e.succeeded())?;
+        let at = chrono::DateTime::parse_from_rfc3339(&last.updated_at)
+            .ok()?
+            .with_timezone(&chrono::Utc);
+        Some((last.sha.clone(), Some(at)))
+    }
+
     fn sha_of(&self, env: usize) -> Option<String> {
         self.plan
             .fact_jobs(env, "sha")

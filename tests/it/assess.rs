@@ -317,6 +317,14 @@ async fn demo_scenarios() {
         );
     }
     assert_eq!(down.ci["deploy"].environment.as_deref(), Some("staging"));
+    // Both down: compared by what each last ran (MID against OLD), saying so.
+    let c = &down.comparison["staging_vs_production"];
+    assert_eq!(
+        (c.in_sync, c.commits_behind, c.commits.len()),
+        (Some(false), Some(1), 1),
+        "{c:#?}"
+    );
+    assert!(c.last_known_at.is_some(), "{c:#?}");
     assert_eq!(
         drift.ci["deploy"].environment.as_deref(),
         Some("production")
