@@ -12,6 +12,7 @@ mod support;
 mod actions;
 mod actions_dashboard;
 mod actions_rollback;
+mod agent_questions;
 mod api;
 mod assess;
 mod browser;
