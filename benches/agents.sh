@@ -10,8 +10,10 @@
 #   bash benches/agents.sh                 # release (the number to quote)
 #   PROFILE=debug bash benches/agents.sh   # quicker to build, slower to run
 #
-# The demo's `git` check reads the current directory's repository, so run it
-# from the repository root; sizes move a little with branch and message.
+# - Served by `demo` (issue 19): the API answer, `?fields=assessment`, and
+#   MCP `tools/list` over streamable HTTP, in bytes, per scenario.
+#
+# The demo makes its own clone, so the sizes do not depend on this checkout.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -31,4 +33,21 @@ echo "|---|---|---|"
 for s in healthy drift down; do
   b=$("$bin" demo --once --format json --scenario "$s" 2>/dev/null | wc -c || true)
   echo "| $s | $b | $((b / 4)) |"
+done
+
+echo "== served (bytes): /api/telemetry/status, ?fields=assessment, MCP tools/list"
+echo "| world | status | fields=assessment | tools/list |"
+echo "|---|---|---|---|"
+port=3917
+for s in healthy drift down; do
+  "$bin" demo --scenario "$s" --listen "127.0.0.1:$port" >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+  full=$(curl -fs "http://127.0.0.1:$port/api/telemetry/status" | wc -c)
+  assessment=$(curl -fs "http://127.0.0.1:$port/api/telemetry/status?fields=assessment" | wc -c)
+  list=$(curl -fs "http://127.0.0.1:$port/mcp" -H 'content-type: application/json' \
+    -H 'accept: application/json, text/event-stream' \
+    -d '{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}' | wc -c)
+  echo "| $s | $full | $assessment | $list |"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
 done

@@ -240,9 +240,12 @@ fn comparisons(
             if e.status == Health::Healthy {
                 e.status = Health::Warning;
             }
-            if e.warning.is_none() {
-                e.warning = Some(text);
-            }
+            // Drift first: it is what "are staging and production in
+            // sync" asks; a check's own warning follows it.
+            e.warning = Some(match e.warning.take() {
+                Some(w) => format!("{text}; {w}"),
+                None => text,
+            });
         }
         comparison.insert(format!("{tracked}_vs_{}", env.id), c);
     }

@@ -1302,11 +1302,11 @@ async fn demo_world_reports_through_the_router() {
         }
         if scenario == Scenario::Drift {
             assert_eq!(r["environments"]["production"]["status"], "warning");
-            // Its first warning is the deploy of staging's commit under way.
+            // Drift first, then the deploy of staging's commit under way.
             assert_eq!(
                 r["environments"]["production"]["warning"],
                 format!(
-                    "Deployment: production: in_progress deploy of {} (main) by github-actions[bot]",
+                    "2 commits behind staging; Deployment: production: in_progress deploy of {} (main) by github-actions[bot]",
                     &NEW_SHA[..7]
                 )
             );
