@@ -4,6 +4,8 @@
 //! Measured times read "0 ms", "95 ms", "1 s", "1.2 s", "2m 5s" wherever they
 //! appear (summaries, cards, tables, errors); sizes read "1 MiB", "512 KiB",
 //! "1000 bytes" and parse from what people write in TOML ("1MiB", "2MB").
+//! How long ago something happened reads "5m ago", "3d ago" ([`ago`]) in
+//! the dashboard, the text and the verdict's evidence alike.
 //! Durations a person configured (`timeout = "2s"`) are echoed in their own
 //! syntax with `humantime`, so a message quotes the setting as written.
 
@@ -53,6 +55,31 @@ pub fn coarse(secs: u64) -> String {
 /// The seconds [`coarse`] shows for `secs` (the rest truncated).
 pub fn coarse_shown(secs: u64) -> u64 {
     if secs < 60 { secs } else { secs - secs % 60 }
+}
+
+/// How long ago `then` was, as every output says it (dashboard, text,
+/// markdown, verdict evidence): "just now", "45s ago", "5m ago", "2h ago",
+/// "3d ago"; "in 5m" for the future. One unit, truncated: a time this far
+/// back is read at a glance, not to the minute.
+pub fn ago(then: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> String {
+    let secs = (now - then).num_seconds();
+    let (abs, future) = (secs.unsigned_abs(), secs < 0);
+    let span = if abs < 5 {
+        return "just now".to_owned();
+    } else if abs < 60 {
+        format!("{abs}s")
+    } else if abs < 3600 {
+        format!("{}m", abs / 60)
+    } else if abs < 86_400 {
+        format!("{}h", abs / 3600)
+    } else {
+        format!("{}d", abs / 86_400)
+    };
+    if future {
+        format!("in {span}")
+    } else {
+        format!("{span} ago")
+    }
 }
 
 /// A range a configured duration must fall in; the config is refused with

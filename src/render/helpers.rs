@@ -290,24 +290,5 @@ pub fn env_label(status: &str, offline: bool) -> &'static str {
     }
 }
 
-/// "just now", "45s ago", "5m ago", "2h ago", "3d ago"; "in 5m" for the future.
-pub fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let secs = (now - then).num_seconds();
-    let (abs, future) = (secs.unsigned_abs(), secs < 0);
-    let span = if abs < 5 {
-        return "just now".to_owned();
-    } else if abs < 60 {
-        format!("{abs}s")
-    } else if abs < 3600 {
-        format!("{}m", abs / 60)
-    } else if abs < 86_400 {
-        format!("{}h", abs / 3600)
-    } else {
-        format!("{}d", abs / 86_400)
-    };
-    if future {
-        format!("in {span}")
-    } else {
-        format!("{span} ago")
-    }
-}
+/// [`crate::units::ago`]: the one way outputs say how long ago.
+pub use crate::units::ago;

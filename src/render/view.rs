@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::RenderExtras;
 use super::helpers::{env_label, status_label};
+use crate::report::timeline::EventKind;
 use crate::report::{
     CheckResult, CheckStatus, CiStatus, CommitBrief, EnvironmentReport, ErrorKind, Health,
     PullRequestBrief, Report,
@@ -74,6 +75,46 @@ pub struct EnvView<'a> {
     pub checks_total: usize,
     /// Of which passed.
     pub checks_passed: usize,
+    /// The card's timeline strip: its newest [`STRIP_EVENTS`] deployments,
+    /// observed transitions and service start, newest first.
+    pub strip: Vec<StripEvent<'a>>,
+    /// On a broken environment's card: the verdict on its first broken
+    /// check.
+    pub verdict: Option<VerdictLine<'a>>,
+}
+
+/// Events a card's timeline strip shows.
+pub const STRIP_EVENTS: usize = 5;
+
+/// One event of a card's timeline strip.
+#[derive(Debug, Serialize)]
+pub struct StripEvent<'a> {
+    /// The event kind's JSON word (`deployment`, `started`, `became_failing`, …).
+    pub kind: &'static str,
+    /// "deploy #814", "started", "became failing (observed)".
+    pub label: String,
+    /// The commit it concerns.
+    pub sha: Option<&'a str>,
+    /// Its state in the source's words (a deployment's, or the health seen).
+    pub state: Option<&'a str>,
+    /// The CSS class of `state`: `dep-success` for a deployment's, `st-failing` for a health.
+    pub state_class: Option<String>,
+    /// When, RFC 3339 (the `ago` helper reads it).
+    pub at: String,
+    /// The deployment's log.
+    pub url: Option<&'a str>,
+}
+
+/// A verdict in one line: "[code, high]" and the evidence that says most.
+#[derive(Debug, Serialize)]
+pub struct VerdictLine<'a> {
+    /// `code`, `infrastructure`, `config` or `unknown`.
+    pub cause: &'static str,
+    /// `high`, `medium` or `low`.
+    pub confidence: &'static str,
+    /// The evidence that says most ([`crate::report::verdict::telling`]):
+    /// the first sentence past the restated error the card shows already.
+    pub evidence: Option<&'a str>,
 }
 
 /// A sparkline, ready for an inline SVG.
@@ -274,10 +315,65 @@ fn env_views<'a>(
                     .iter()
                     .filter(|c| c.status == CheckStatus::Pass)
                     .count(),
+                strip: strip(env),
+                verdict: verdict_line(report, id),
             };
             (id.as_str(), view)
         })
         .collect()
+}
+
+/// The newest deployments, observed transitions and service start of
+/// `env`'s timeline (CI runs are on the CI panel already).
+fn strip(env: &EnvironmentReport) -> Vec<StripEvent<'_>> {
+    env.timeline
+        .iter()
+        .filter(|e| e.kind != EventKind::Ci)
+        .take(STRIP_EVENTS)
+        .map(|e| {
+            let (kind, label, class) = match e.kind {
+                EventKind::Deployment => (
+                    "deployment",
+                    e.deployment
+                        .map_or_else(|| "deploy".to_owned(), |id| format!("deploy #{id}")),
+                    "dep",
+                ),
+                EventKind::Started => ("started", "started".to_owned(), "st"),
+                EventKind::BecameFailing => (
+                    "became_failing",
+                    "began failing (observed)".to_owned(),
+                    "st",
+                ),
+                EventKind::BecameHealthy => {
+                    ("became_healthy", "recovered (observed)".to_owned(), "st")
+                }
+                EventKind::Ci => ("ci", "CI".to_owned(), "st"),
+            };
+            StripEvent {
+                kind,
+                label,
+                sha: e.sha.as_deref(),
+                state: e.state.as_deref(),
+                state_class: e.state.as_deref().map(|s| format!("{class}-{s}")),
+                at: e.at.to_rfc3339(),
+                url: e.url.as_deref(),
+            }
+        })
+        .collect()
+}
+
+/// The verdict on environment `id`'s first broken check that has one.
+fn verdict_line<'a>(report: &'a Report, id: &str) -> Option<VerdictLine<'a>> {
+    let b = report
+        .assessment
+        .broken
+        .iter()
+        .find(|b| b.environment.as_deref() == Some(id) && b.confidence.is_some())?;
+    Some(VerdictLine {
+        cause: b.cause.as_str(),
+        confidence: b.confidence?.as_str(),
+        evidence: crate::report::verdict::telling(b).map(|e| e.text.as_str()),
+    })
 }
 
 /// [`View::title`]: the assessment's first clause, cut at a word.

@@ -186,10 +186,11 @@ pub fn assess(report: &Report) -> Assessment {
     }
     for (what, step) in drift_steps(report, &broken)
         .into_iter()
-        .chain(running_steps(report))
+        .map(|(what, step)| (what, Some(step)))
+        .chain(running_steps(report, &broken))
     {
         headline_parts.push(what);
-        steps.push(step);
+        steps.extend(step);
     }
     if let Some(h) = &local_head {
         steps.extend(local_head_steps(report, h));
@@ -280,8 +281,9 @@ fn drift_steps(report: &Report, broken: &[Broken]) -> Vec<(String, NextStep)> {
 }
 
 /// Deploys and other workflows still running, or running too long
-/// (headline part, step).
-fn running_steps(report: &Report) -> Vec<(String, NextStep)> {
+/// (headline part, step). No step for a run a verdict in `broken` already
+/// waits on: its "Wait for deploy #814 …" names the deployment.
+fn running_steps(report: &Report, broken: &[Broken]) -> Vec<(String, Option<NextStep>)> {
     let mut out = Vec::new();
     for (id, run) in &report.ci {
         let on = run
@@ -336,13 +338,16 @@ fn running_steps(report: &Report) -> Vec<(String, NextStep)> {
         {
             continue;
         }
+        let waited = broken
+            .iter()
+            .any(|b| super::verdict::waits_on(report, b, run));
         out.push((
             what.clone(),
-            NextStep {
+            (!waited).then(|| NextStep {
                 action,
                 reason: what,
                 url: run.url.clone(),
-            },
+            }),
         ));
     }
 
@@ -762,7 +767,7 @@ fn classify(c: &CheckResult, run: Option<&CiRun>) -> (Cause, String) {
     }
 }
 
-fn step_for(b: &Broken) -> NextStep {
+pub(super) fn step_for(b: &Broken) -> NextStep {
     let ci = b.check == "ci" || b.kind == Some(ErrorKind::CiFailed);
     let action = match (b.cause, &b.environment) {
         (Cause::Code, _) if ci => match &b.sha {

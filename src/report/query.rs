@@ -1,5 +1,6 @@
 //! Focused answers read from one report: what runs where, where a commit
-//! runs, how two environments compare, the CI of a commit. Pure functions, so the MCP
+//! runs, how two environments compare, the CI of a commit, one
+//! environment's verdict. Pure functions, so the MCP
 //! tools answer from the cached report in microseconds; an `Err` is a
 //! reason the caller can act on (an unknown environment, a missing sha).
 
@@ -235,6 +236,146 @@ fn what_runs_sentence(id: &str, w: &WhatRuns) -> String {
         ));
     }
     s
+}
+
+/// Most timeline events a [`Diagnosis`] carries, newest first; the rest
+/// are counted in `timeline_more` (the whole timeline is in `status`).
+pub const DIAGNOSE_TIMELINE: usize = 5;
+
+/// What a [`Diagnosis`] may weigh as compact JSON: the timeline is cut
+/// (newest events kept) to stay under it. The verdict itself (broken
+/// entries, evidence, steps) is never cut; on the demo's down world it
+/// leaves room for one event.
+pub const DIAGNOSE_BYTES: usize = 3072;
+
+/// One environment's verdict: what is broken and why, from what changed
+/// and when (the same objects the report has), with the steps that concern it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct Diagnosis {
+    /// The environment id asked about.
+    pub environment: String,
+    /// Its status (`healthy`, `warning`, `failing`, `unknown`).
+    pub status: Health,
+    /// True when nothing of it is broken: then there is nothing to
+    /// diagnose, and `broken` is empty.
+    pub healthy: bool,
+    /// One line: "staging: unknown, medium confidence", or "staging is
+    /// healthy, nothing to diagnose".
+    pub summary: String,
+    /// Its entries of the report's `assessment.broken`, each with `cause`,
+    /// `confidence`, `evidence` (sentences naming their source) and the
+    /// `rules` of docs/verdict.md that matched.
+    pub broken: Vec<super::assess::Broken>,
+    /// When it began failing, with source and precision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<super::timeline::FailingSince>,
+    /// The newest commit it ran while healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_good: Option<super::timeline::LastGood>,
+    /// The commits between `last_good` and what runs or is being deployed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspect_commits: Option<super::timeline::SuspectCommits>,
+    /// Its newest timeline events, newest first: at most
+    /// [`DIAGNOSE_TIMELINE`], and only as many as keep the answer under
+    /// [`DIAGNOSE_BYTES`].
+    pub timeline: Vec<super::timeline::TimelineEvent>,
+    /// Older timeline events left out here; `status {env}` has them all.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub timeline_more: usize,
+    /// What to do about its broken entries, most useful first: the
+    /// verdict's own steps (wait for the running deploy, roll back, …), else
+    /// the error kind's.
+    pub next_steps: Vec<super::assess::NextStep>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The verdict on environment `env` of `report`: its broken entries, onset,
+/// last good commit, suspects, newest timeline events and next steps. An
+/// environment with nothing broken answers `healthy: true`; an unknown id
+/// is an error naming the known ones.
+pub fn diagnose(report: &Report, env: &str) -> Result<Diagnosis, String> {
+    check_env(report, env)?;
+    let e = &report.environments[env];
+    let broken: Vec<super::assess::Broken> = report
+        .assessment
+        .broken
+        .iter()
+        .filter(|b| b.environment.as_deref() == Some(env))
+        .cloned()
+        .collect();
+    let mut next_steps: Vec<super::assess::NextStep> = Vec::new();
+    for b in &broken {
+        let own = if b.confidence.is_some() {
+            super::verdict::steps(report, b)
+        } else {
+            Vec::new()
+        };
+        let steps = if own.is_empty() {
+            vec![super::assess::step_for(b)]
+        } else {
+            own
+        };
+        for s in steps {
+            if !next_steps.contains(&s) {
+                next_steps.push(s);
+            }
+        }
+    }
+    let summary = match broken.first() {
+        None => format!(
+            "{env} is {}, nothing to diagnose{}",
+            e.status.as_str(),
+            e.warning
+                .as_deref()
+                .map(|w| format!(" (nothing is broken; {w})"))
+                .unwrap_or_default()
+        ),
+        Some(b) => {
+            // The evidence is in `broken`; the summary only names the verdict.
+            let sure = b
+                .confidence
+                .map(|c| format!(", {} confidence", c.as_str()))
+                .unwrap_or_default();
+            let more = match broken.len() {
+                1 => String::new(),
+                n => format!("; and {} more broken", n - 1),
+            };
+            format!("{env}: {}{sure}{more}", b.cause.as_str())
+        }
+    };
+    let mut out = Diagnosis {
+        environment: env.to_owned(),
+        status: e.status,
+        healthy: broken.is_empty(),
+        summary,
+        failing_since: e.failing_since.clone(),
+        last_good: e.last_good.clone(),
+        suspect_commits: e.suspect_commits.clone(),
+        timeline: Vec::new(),
+        // The most it can be, so the size below is never underestimated.
+        timeline_more: e.timeline.len(),
+        broken,
+        next_steps,
+    };
+    let mut bytes = json_len(&out);
+    for event in e.timeline.iter().take(DIAGNOSE_TIMELINE) {
+        // The event and the comma before it.
+        let more = json_len(event) + usize::from(!out.timeline.is_empty());
+        if bytes + more >= DIAGNOSE_BYTES {
+            break;
+        }
+        bytes += more;
+        out.timeline.push(event.clone());
+    }
+    out.timeline_more = e.timeline.len() - out.timeline.len();
+    Ok(out)
+}
+
+fn json_len<T: Serialize>(value: &T) -> usize {
+    serde_json::to_string(value).map_or(usize::MAX / 2, |s| s.len())
 }
 
 /// Where a commit runs.

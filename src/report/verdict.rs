@@ -17,7 +17,7 @@ use super::assess::{Broken, Cause, NextStep};
 use super::timeline::{
     self, RECENT_MINUTES, Source, ci_of, ci_word, created, short, under_way, went_live,
 };
-use super::{CiStatus, DeploymentEntry, EnvironmentReport, ErrorKind, Health, Report};
+use super::{CiRun, CiStatus, DeploymentEntry, EnvironmentReport, ErrorKind, Health, Report};
 use crate::outcome::{Blame, same_commit};
 
 /// How sure a verdict is.
@@ -109,6 +109,8 @@ pub struct Running {
     /// "deploy #814 of 0b67ce8 to staging is in progress".
     text: String,
     url: Option<String>,
+    /// The commit it deploys.
+    sha: Option<String>,
 }
 
 /// What the rules look at, gathered from the report once per broken entry.
@@ -244,9 +246,10 @@ pub const RULES: &[Rule] = &[
     },
 ];
 
+/// "3d ago", as the dashboard and the text say it ([`crate::units::ago`]);
+/// a time after the report's (clock skew) reads "just now", not "in 1m".
 fn ago(now: DateTime<Utc>, at: DateTime<Utc>) -> String {
-    let secs = (now - at).num_seconds().max(0).unsigned_abs();
-    format!("{} ago", crate::units::coarse(secs))
+    crate::units::ago(at.min(now), now)
 }
 
 fn deploy_text(f: &Facts, d: &DeploymentEntry) -> String {
@@ -400,6 +403,7 @@ fn running(report: &Report, env_id: &str, env: &EnvironmentReport) -> Option<Run
             text: format!("{what} is {word}"),
             what,
             url: d.log_url.clone(),
+            sha: Some(d.sha.clone()),
         });
     }
     report
@@ -425,8 +429,48 @@ fn running(report: &Report, env_id: &str, env: &EnvironmentReport) -> Option<Run
                 text: format!("{what} is {}", ci_word(r.status).replace('_', " ")),
                 what,
                 url: r.url.clone(),
+                sha: r.sha.clone(),
             }
         })
+}
+
+/// The evidence that says most in one line (a dashboard card's verdict):
+/// the first sentence past the restated error, which the card shows
+/// already; the error's own when there is no other.
+pub fn telling(b: &Broken) -> Option<&Evidence> {
+    let restated = b
+        .environment
+        .as_deref()
+        .map(|env| format!("{env} {}: ", b.check));
+    b.evidence
+        .iter()
+        .find(|e| restated.as_deref().is_none_or(|r| !e.text.starts_with(r)))
+        .or(b.evidence.first())
+}
+
+/// Whether the verdict on `b` already waits on workflow run `run`: its
+/// "Wait for deploy #814 …" step names the deployment, so the run's own
+/// generic "Wait for Deploy to finish" would say the same thing twice. The
+/// same run is the one the verdict took (same page), or a run under way on
+/// the commit the deployment carries that names no other environment.
+pub fn waits_on(report: &Report, b: &Broken, run: &CiRun) -> bool {
+    let Some(env_id) = b.environment.as_deref().filter(|_| b.confidence.is_some()) else {
+        return false;
+    };
+    let Some(r) = report
+        .environments
+        .get(env_id)
+        .and_then(|env| running(report, env_id, env))
+    else {
+        return false;
+    };
+    let same_page = r.url.is_some() && r.url == run.url;
+    let same_commit_here = run.environment.as_deref().is_none_or(|e| e == env_id)
+        && matches!(
+            (r.sha.as_deref(), run.sha.as_deref()),
+            (Some(a), Some(b)) if same_commit(a, b) || same_commit(b, a)
+        );
+    same_page || same_commit_here
 }
 
 /// The environments other than `env_id` (deployed ones, not optional) that
@@ -808,7 +852,12 @@ mod tests {
             (Cause::Infrastructure, Some(Confidence::High)),
             "{b:#?}"
         );
-        assert!(says(&b, "the last deployment #2 of 53004a6"), "{b:#?}");
+        // "3d ago" as the dashboard says it, never "72h0m ago" (issue 20).
+        assert!(
+            b.evidence.iter().any(|e| e.text
+                == "the last deployment #2 of 53004a6 to production (success) was created 3d ago (GitHub deployments)"),
+            "{b:#?}"
+        );
     }
 
     #[test]
@@ -871,6 +920,53 @@ mod tests {
                 .action
                 .starts_with("Wait for deploy #12 of cbefe7c to staging"),
             "{steps:#?}"
+        );
+    }
+
+    /// The Deploy workflow run carrying deploy #12's commit is the same
+    /// run the verdict waits on: one "Wait for" step, the verdict's, which
+    /// names the deployment; the run still reads in the headline.
+    #[test]
+    fn the_running_deploy_gets_one_wait_step_the_verdicts() {
+        let mut r = world(
+            "staging",
+            ErrorKind::Refused,
+            REFUSED,
+            &[
+                (12, NEW, "in_progress", 2),
+                (11, OLD, "success", 2 * 24 * 60),
+            ],
+        );
+        let run = r.ci.get_mut("deploy").unwrap();
+        run.status = CiStatus::InProgress;
+        run.sha = Some(NEW[..7].to_owned());
+        annotate(&mut r);
+        let a = assess(&r);
+        let waits: Vec<&str> = a
+            .next_steps
+            .iter()
+            .map(|s| s.action.as_str())
+            .filter(|s| s.starts_with("Wait for"))
+            .collect();
+        assert_eq!(
+            waits,
+            [
+                "Wait for deploy #12 of cbefe7c to staging to finish, then look again: the verdict waits on it"
+            ],
+            "{:#?}",
+            a.next_steps
+        );
+        assert!(a.headline.contains("Deploy is running"), "{}", a.headline);
+        // A run on another commit is another run: its own step stays.
+        let mut other = r.clone();
+        other.ci["deploy"].sha = Some(OLD[..7].to_owned());
+        let a = assess(&other);
+        assert!(
+            a.next_steps
+                .iter()
+                .any(|s| s.action == "Wait for Deploy to finish, or watch its log"),
+            "{:#?}",
+            a.next_steps
         );
     }
 

@@ -30,7 +30,7 @@ use serde::Deserialize;
 
 use super::{AppState, Snapshot};
 use crate::redact::Redactor;
-use crate::report::query::{self, CiOfCommit, Compared, Deployed, Environments};
+use crate::report::query::{self, CiOfCommit, Compared, Deployed, Diagnosis, Environments};
 use crate::report::{Assessment, Report, only_environments, schema};
 
 /// URI of the report as JSON.
@@ -81,6 +81,13 @@ pub struct CompareArgs {
     /// What to compare it with; the environment it `tracks` when left out.
     #[serde(default)]
     pub tracked: Option<String>,
+}
+
+/// Arguments of `diagnose`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct DiagnoseArgs {
+    /// The environment to diagnose, e.g. "staging".
+    pub environment: String,
 }
 
 /// Arguments of `ci`: a commit, or an environment (its running commit).
@@ -233,6 +240,28 @@ impl Telemetry {
         let s = self.snapshot(false).await;
         Json(query::environments(&s.report))
     }
+
+    /// "My code or the infrastructure?" for one environment: its broken
+    /// checks with cause, confidence, evidence and the rules that matched,
+    /// when it began failing, its last good commit, the suspect commits,
+    /// its newest timeline events and the next steps that concern it.
+    /// A healthy environment answers `healthy: true`.
+    #[tool(
+        name = "diagnose",
+        annotations(
+            title = "Why is this environment broken",
+            read_only_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn diagnose(
+        &self,
+        Parameters(args): Parameters<DiagnoseArgs>,
+    ) -> Result<Json<Diagnosis>, String> {
+        let s = self.snapshot(false).await;
+        query::diagnose(&s.report, &args.environment).map(Json)
+    }
 }
 
 /// The resource holding `tool`'s whole output schema when `tools/list`
@@ -354,6 +383,7 @@ fn usage(tool: &str, envs: &[&str]) -> String {
         "ci" => format!(
             "`ci` takes `sha` (optional: 7 to 40 hex digits) or `environment` (optional: one of {envs})"
         ),
+        "diagnose" => format!("`diagnose` needs `environment` (one of {envs})"),
         "environments" => {
             format!("`environments` takes no arguments; it answers for every environment ({envs})")
         }
@@ -497,6 +527,7 @@ impl ServerHandler for Telemetry {
         config.instructions = Some(
             "Read-only infrastructure status: what each environment runs, drift, CI, what is broken. \
              Start with `next_steps`; `environments` says what runs where (commit, drift, running deploy) in one call; \
+             `diagnose {environment}` says whether a broken one is code or infrastructure, with evidence; \
              `status` has everything; `deployed`, `compare` and `ci` answer one question each. \
              Answers come from the cached report (free); `status {refresh: true}` re-checks. \
              Output schemas too long to list are the resources villa://schema.json (the report) and villa://schema/TOOL.json."

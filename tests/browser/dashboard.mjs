@@ -8,7 +8,8 @@
 //                      warning  (default) env cards, a drift banner and a failed CI run (the demo's drift scenario)
 //                      green    env cards, "All systems operational", no drift banner, and Refresh
 //                               keeps refreshing in place after live swaps
-//                      failing  a failing environment card with its error text
+//                      failing  a failing environment card with its error text, and staging's
+//                               verdict line and timeline strip (the demo's down scenario)
 //                      offline  loads the page, prints "READY" on stdout, then waits for the harness to
 //                               stop the server and for the page to show the offline banner
 //                      any      env cards only
@@ -101,6 +102,17 @@ try {
     const bad = page.locator('[data-testid^="env-card-"][data-status="failing"]').first();
     check((await bad.count()) > 0 && (await bad.isVisible()), "a failing environment card is visible");
     if ((await bad.count()) > 0) check(/Error/.test(await bad.innerText()), 'failing card says "Error"');
+    // The demo's down world: staging's card carries its verdict and what changed.
+    const verdict = page.getByTestId("verdict-staging");
+    check((await verdict.count()) === 1 && (await verdict.isVisible()), "the staging card shows its verdict");
+    if ((await verdict.count()) === 1) {
+      const said = await verdict.innerText();
+      check(/\[(code|infrastructure|config|unknown), (high|medium|low)\]/.test(said), `the verdict reads [cause, confidence]: ${said}`);
+      check(/ago \(GitHub deployments\)|\((health check|GitHub CI|compare|local git|observed by serve)\)/.test(said), `the verdict's evidence names its source: ${said}`);
+    }
+    const strip = page.locator('[data-testid="timeline-staging"] li');
+    check((await strip.count()) >= 2 && (await strip.count()) <= 5, `the staging card's timeline strip shows 2 to 5 events (${await strip.count()})`);
+    if ((await strip.count()) > 0) check(/deploy #814\s+\w{7}\s+in_progress[\s\S]*ago/.test(await strip.first().innerText()), `the newest event is deploy #814 in progress: ${await strip.first().innerText()}`);
   }
 
   if (STATE === "green") {

@@ -235,6 +235,9 @@ fn browser_failing_state_shows_the_error() {
     let mut demo = Demo::start("down");
     let out = drive(&mut demo, "failing", |_| {});
     assert!(out.contains("ok   a failing environment card is visible"));
+    assert!(out.contains("ok   the staging card shows its verdict"));
+    assert!(out.contains("ok   the verdict reads [cause, confidence]"));
+    assert!(out.contains("ok   the newest event is deploy #814 in progress"));
 }
 
 #[test]

@@ -35,8 +35,12 @@ struct Demo {
 }
 
 async fn demo(listen: &str) -> Demo {
+    demo_of(Scenario::Drift, listen).await
+}
+
+async fn demo_of(scenario: Scenario, listen: &str) -> Demo {
     let dir = tempfile::tempdir().unwrap();
-    let world = World::start(Scenario::Drift, &dir.path().join("world"))
+    let world = World::start(scenario, &dir.path().join("world"))
         .await
         .unwrap();
     let mut plan = load_plan(&world.config_path).unwrap();
@@ -134,6 +138,7 @@ async fn python_client_over_stdio() {
             "ci",
             "compare",
             "deployed",
+            "diagnose",
             "environments",
             "next_steps",
             "status"
@@ -231,6 +236,7 @@ async fn rmcp_client_calls_every_tool() {
             "ci",
             "compare",
             "deployed",
+            "diagnose",
             "environments",
             "next_steps",
             "status"
@@ -319,6 +325,109 @@ async fn rmcp_client_calls_every_tool() {
     assert_eq!(*text, report_schema_json());
     assert_eq!(d.state.runs(), 1, "every call answered from one run");
 
+    client.cancel().await.unwrap();
+    let _ = server.await;
+}
+
+/// `diagnose` on the demo's down world: staging's answer is the verdict
+/// `status` has (the same broken entry, onset, last good commit), under
+/// 3 KB; a healthy environment is data, an unknown one an error naming the
+/// known ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmcp_client_diagnoses_the_down_world_as_status_does() {
+    let d = demo_of(Scenario::Down, "127.0.0.1:3003").await;
+    let (server_io, client_io) = tokio::io::duplex(1 << 20);
+    let server = tokio::spawn({
+        let t = Telemetry::new(Arc::clone(&d.state));
+        async move { t.serve(server_io).await.unwrap().waiting().await }
+    });
+    let client = ().serve(client_io).await.unwrap();
+    let call = |name: &'static str, a: Value| {
+        let client = &client;
+        async move {
+            client
+                .call_tool(CallToolRequestParams::new(name).with_arguments(args(a)))
+                .await
+                .unwrap()
+        }
+    };
+    let status = call("status", json!({})).await.structured_content.unwrap();
+    let answer = call("diagnose", json!({"environment": "staging"})).await;
+    assert_ne!(answer.is_error, Some(true), "{answer:?}");
+    let staging = answer.structured_content.clone().unwrap();
+    let bytes = serde_json::to_string(&staging).unwrap().len();
+    let whole = serde_json::to_string(&answer).unwrap().len();
+    eprintln!("diagnose staging: {bytes} bytes of JSON ({whole} bytes as the whole tool result)");
+    assert!(bytes < 3 * 1024, "{bytes} bytes: {staging:#}");
+
+    let from_status: Vec<&Value> = status["assessment"]["broken"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["environment"] == "staging")
+        .collect();
+    assert_eq!(
+        staging["broken"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>(),
+        from_status,
+        "{staging:#}"
+    );
+    let env = &status["environments"]["staging"];
+    for field in ["failing_since", "last_good", "suspect_commits"] {
+        assert_eq!(staging[field], env[field], "{field}");
+    }
+    assert_eq!(staging["healthy"], false);
+    assert_eq!(staging["broken"][0]["cause"], "unknown");
+    assert_eq!(staging["failing_since"]["deployment"], 814);
+    let timeline = staging["timeline"].as_array().unwrap();
+    assert_eq!(timeline[0], env["timeline"][0]);
+    assert_eq!(
+        timeline.len() + staging["timeline_more"].as_u64().unwrap_or(0) as usize,
+        env["timeline"].as_array().unwrap().len()
+    );
+    let steps: Vec<&str> = staging["next_steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"].as_str().unwrap())
+        .collect();
+    assert!(steps[0].starts_with("Wait for deploy #814"), "{steps:#?}");
+    assert!(
+        steps.iter().all(|s| !s.contains("production")),
+        "only staging's steps: {steps:#?}"
+    );
+    let summary = staging["summary"].as_str().unwrap();
+    assert!(summary.starts_with("staging: unknown, "), "{summary}");
+
+    let production = call("diagnose", json!({"environment": "production"}))
+        .await
+        .structured_content
+        .unwrap();
+    assert_eq!(production["broken"][0]["cause"], "infrastructure");
+    assert_eq!(production["broken"][0]["confidence"], "high");
+
+    let local = call("diagnose", json!({"environment": "local"})).await;
+    assert_ne!(local.is_error, Some(true), "healthy is data: {local:?}");
+    let local = local.structured_content.unwrap();
+    assert_eq!(local["healthy"], true, "{local:#}");
+    assert!(local["broken"].as_array().unwrap().is_empty());
+    assert_eq!(local["summary"], "local is healthy, nothing to diagnose");
+
+    let wrong = call("diagnose", json!({"environment": "nope"})).await;
+    assert_eq!(wrong.is_error, Some(true));
+    let said = format!("{:?}", wrong.content);
+    assert!(
+        said.contains("no environment `nope` (known: local, staging, production)"),
+        "{said}"
+    );
+    let missing = call("diagnose", json!({})).await;
+    assert_eq!(missing.is_error, Some(true));
+    let said = format!("{:?}", missing.content);
+    assert!(said.contains("`diagnose` needs `environment`"), "{said}");
+    assert_eq!(d.state.runs(), 1);
     client.cancel().await.unwrap();
     let _ = server.await;
 }

@@ -31,7 +31,7 @@ try:  # mcp >= 2
 except ImportError:  # mcp 1.x
     from mcp.client.streamable_http import streamablehttp_client as http_client
 
-TOOLS = {"status", "deployed", "compare", "ci", "next_steps", "environments"}
+TOOLS = {"status", "deployed", "compare", "ci", "next_steps", "environments", "diagnose"}
 TOOLS_LIST_BYTES = 8192
 ANSWER_BYTES = 3072
 
@@ -163,6 +163,15 @@ async def run(mode, args, schema):
             check(tracks["behind_by"] == compared["commits_behind"], f"environments and compare agree: {tracks}")
             check(tracks["diff_url"] == compared["diff_url"], f"{tracks}")
             check(where["summary"], "a sentence")
+
+            for env in report["environments"]:
+                d = structured("diagnose", await call(session, "diagnose", {"environment": env}))
+                mine = [b for b in report["assessment"]["broken"] if b.get("environment") == env]
+                check(d["broken"] == mine, f"diagnose {env} has status's broken entries: {d}")
+                check(d["healthy"] == (not mine), f"diagnose {env}: healthy is nothing broken: {d}")
+            bad = await call(session, "diagnose", {"environment": "nope"})
+            check(bad.get("isError") is True and "known: local, staging, production" in json.dumps(bad.get("content")),
+                  f"diagnose of an unknown env names the known ones: {bad}")
 
             resources = dump(await session.list_resources())["resources"]
             uris = sorted(r["uri"] for r in resources)
