@@ -439,7 +439,10 @@ mod tests {
         let run = |args: &[&str]| {
             let ok = std::process::Command::new("git")
                 .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
+                .args(["-c", "commit.gpgsign=false"])
                 .args(args)
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .env("GIT_CONFIG_NOSYSTEM", "1")
                 .current_dir(dir.path())
                 .output()
                 .unwrap()
