@@ -79,7 +79,8 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
 /// Each suspect commit's CI where the report has it (an environment
 /// running it, or a workflow run on it), so the verdict can name it.
 fn suspects_ci(report: &mut Report) {
-    let found: Vec<(String, Vec<Option<(CiStatus, Option<String>)>>)> = report
+    type Found = Option<(CiStatus, Option<String>)>;
+    let found: Vec<(String, Vec<Found>)> = report
         .environments
         .iter()
         .filter_map(|(id, env)| {
