@@ -83,11 +83,12 @@ pub async fn run(plan: &Plan, services: &Services, progress: Option<Progress<'_>
         finished: &finished,
     };
     let histories: upstream::Histories<'_> = lookups.deployments().boxed().shared();
-    let (_, drift, commit_ci, deployed, deployments) = tokio::join!(
+    let (_, drift, commit_ci, deployed, suspects, deployments) = tokio::join!(
         futures::future::join_all(finished.iter().cloned()),
         lookups.drift(histories.clone()),
         lookups.commit_ci(),
         lookups.deployed(histories.clone()),
+        lookups.suspects(histories.clone()),
         histories,
     );
     // The jobs' futures borrow `results`; they are done, let them go.
@@ -105,6 +106,7 @@ pub async fn run(plan: &Plan, services: &Services, progress: Option<Progress<'_>
         commit_ci,
         deployed,
         deployments,
+        suspects,
         github: github.as_ref().map(GithubClient::stats),
         finished_at: Utc::now(),
         duration_ms: started.elapsed().as_millis() as u64,

@@ -41,6 +41,20 @@ impl DeploymentEntry {
     pub fn succeeded(&self) -> bool {
         self.state == "success"
     }
+
+    /// A deployment that once went live: `inactive` is GitHub's word for a
+    /// success a later deployment replaced.
+    pub fn went_live(&self) -> bool {
+        matches!(self.state.as_str(), "success" | "inactive")
+    }
+
+    /// A deployment still under way.
+    pub fn under_way(&self) -> bool {
+        matches!(
+            self.state.as_str(),
+            "in_progress" | "queued" | "pending" | "created"
+        )
+    }
 }
 
 /// What the runner learned of one environment's deployments.

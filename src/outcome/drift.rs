@@ -3,6 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::CiStatus;
+
 /// Drift between an environment and the one it tracks.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct Comparison {
@@ -206,6 +208,31 @@ pub struct CommitBrief {
     /// When it was authored (RFC 3339, as GitHub gives it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date: Option<String>,
+    /// Its CI, where the report has it (suspect commits only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<CiStatus>,
+    /// The page of that CI result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_url: Option<String>,
+    /// The pull request it came from, when looked up and found (suspect
+    /// commits only; a drift lists its pull requests on the comparison).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequestBrief>,
+}
+
+impl CommitBrief {
+    /// A commit with nothing looked up about it yet.
+    pub fn new(sha: String, message: String, author: Option<String>, date: Option<String>) -> Self {
+        CommitBrief {
+            sha,
+            message,
+            author,
+            date,
+            ci: None,
+            ci_url: None,
+            pull_request: None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -222,12 +249,8 @@ mod tests {
     #[test]
     fn a_short_commit_list_is_marked_cut() {
         let mut c = Comparison::new("staging", "production", None, None);
-        c.commits.push(CommitBrief {
-            sha: "cbefe7c".into(),
-            message: "m".into(),
-            author: None,
-            date: None,
-        });
+        c.commits
+            .push(CommitBrief::new("cbefe7c".into(), "m".into(), None, None));
         c.set_counts(2, 0);
         assert!(c.commits_truncated);
         c.set_counts(1, 0);

@@ -14,6 +14,7 @@ mod deploy;
 mod drift;
 mod metrics;
 mod run;
+mod suspects;
 
 pub use check::{
     Blame, CheckResult, CheckStatus, ErrorKind, Observation, Probed, Problem, Verdict,
@@ -25,6 +26,7 @@ pub use deploy::{DeploymentEntry, DeploymentHistory};
 pub use drift::{CommitBrief, Comparison, Position, PullRequestBrief, same_commit, short_sha};
 pub use metrics::{Level, MetricResult, TableResult, Thresholds};
 pub use run::{Deployed, RunResults};
+pub use suspects::{SUSPECT_LIMIT, SuspectSource, Suspects, suspect_range};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

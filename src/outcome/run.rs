@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
-use super::{CheckResult, CommitCi, Comparison, DeploymentHistory, GithubInfo};
+use super::{CheckResult, CommitCi, Comparison, DeploymentHistory, GithubInfo, Suspects};
 
 /// What one run found out: every check's result and the answers of the
 /// upstream jobs the runner schedules after them (drift, each environment's
@@ -26,6 +26,9 @@ pub struct RunResults {
     /// `github = { deployment = … }` check, keyed by environment id; empty
     /// with `[github] history = 0`.
     pub deployments: IndexMap<String, DeploymentHistory>,
+    /// The commits between each environment's last good deployment and
+    /// its newest one, keyed by environment id; present when the two differ.
+    pub suspects: IndexMap<String, Suspects>,
     /// GitHub requests this run spent; None when the plan has no GitHub check.
     pub github: Option<GithubInfo>,
     /// When the run finished.

@@ -315,6 +315,70 @@ pub async fn count_between(dir: &Path, a: &str, b: &str) -> Result<(u64, u64), G
     Ok((behind, ahead))
 }
 
+/// One commit as `git log` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedCommit {
+    /// Full sha.
+    pub sha: String,
+    /// Subject line.
+    pub subject: String,
+    /// Author name.
+    pub author: String,
+    /// Author date, strict ISO 8601.
+    pub date: String,
+}
+
+/// The commits after `from` up to `to` in the repository at `dir`, oldest
+/// first, at most the newest `limit` of them, and how many there are in all;
+/// [`GitError::MissingCommit`] when the clone lacks either commit.
+pub async fn log_between(
+    dir: &Path,
+    from: &str,
+    to: &str,
+    limit: usize,
+) -> Result<(Vec<LoggedCommit>, u64), GitError> {
+    for sha in [from, to] {
+        git(dir, &["cat-file", "-e", &format!("{sha}^{{commit}}")])
+            .await
+            .map_err(|e| GitError::MissingCommit {
+                sha: sha.to_owned(),
+                dir: dir.to_path_buf(),
+                source: Box::new(e),
+            })?;
+    }
+    let range = format!("{from}..{to}");
+    let total = git(dir, &["rev-list", "--count", &range]).await?;
+    let total = total.trim().parse::<u64>().unwrap_or(0);
+    // `-n` takes the newest, `--reverse` then orders them oldest first. No
+    // signature check: verifying one would run the repository's gpg.program.
+    let out = git(
+        dir,
+        &[
+            "log",
+            "--no-show-signature",
+            "--reverse",
+            "-n",
+            &limit.to_string(),
+            "--format=%H%x00%s%x00%an%x00%aI",
+            &range,
+        ],
+    )
+    .await?;
+    let commits = out
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(4, '\0');
+            Some(LoggedCommit {
+                sha: parts.next().filter(|s| !s.is_empty())?.to_owned(),
+                subject: parts.next()?.to_owned(),
+                author: parts.next()?.to_owned(),
+                date: parts.next()?.to_owned(),
+            })
+        })
+        .collect();
+    Ok((commits, total))
+}
+
 /// Whether `ancestor` is contained in `tip` in the repository at `dir`.
 pub async fn contains(dir: &Path, tip: &str, ancestor: &str) -> Result<bool, GitError> {
     let filters = filter_keys(dir).await;
@@ -364,6 +428,50 @@ mod tests {
         assert!(
             matches!(**under, GitError::NotARepository { .. }),
             "{under:?}"
+        );
+    }
+
+    /// The newest `limit` commits of a range, oldest first, and the count
+    /// of all of them.
+    #[tokio::test]
+    async fn a_log_between_lists_the_newest_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            let ok = std::process::Command::new("git")
+                .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
+                .args(["-c", "commit.gpgsign=false"])
+                .args(args)
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .current_dir(dir.path())
+                .output()
+                .unwrap()
+                .status
+                .success();
+            assert!(ok, "git {args:?}");
+        };
+        run(&["init", "-q"]);
+        for n in 0..4 {
+            run(&["commit", "-q", "--allow-empty", "-m", &format!("c{n}")]);
+        }
+        let sha = |rev: &str| {
+            let out = std::process::Command::new("git")
+                .args(["rev-parse", rev])
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        };
+        let (from, to) = (sha("HEAD~3"), sha("HEAD"));
+        let (commits, total) = log_between(dir.path(), &from, &to, 2).await.unwrap();
+        assert_eq!(total, 3);
+        let subjects: Vec<&str> = commits.iter().map(|c| c.subject.as_str()).collect();
+        assert_eq!(subjects, ["c2", "c3"]);
+        assert_eq!(commits[1].sha, to);
+        let missing = log_between(dir.path(), &from, "0123456789abcdef", 2).await;
+        assert!(
+            matches!(missing, Err(GitError::MissingCommit { .. })),
+            "{missing:?}"
         );
     }
 

@@ -23,6 +23,7 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
         mut commit_ci,
         deployed,
         mut deployments,
+        mut suspects,
         github,
         finished_at,
         duration_ms,
@@ -32,13 +33,14 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
         if !plan.shows_env(&env.id) {
             continue;
         }
-        let report = environment_report(
+        let mut report = environment_report(
             plan,
             ei,
             &results,
             deployments.shift_remove(&env.id),
             commit_ci.shift_remove(&env.id),
         );
+        report.suspects = suspects.shift_remove(&env.id);
         environments.insert(env.id.clone(), report);
     }
     let (ci, mut git_info) = ci_and_git(plan, &results);
@@ -68,9 +70,38 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
         github,
         duration_ms,
     };
+    suspects_ci(&mut report);
     super::timeline::annotate(&mut report);
     report.assessment = super::assess(&report);
     report
+}
+
+/// Each suspect commit's CI where the report has it (an environment
+/// running it, or a workflow run on it), so the verdict can name it.
+fn suspects_ci(report: &mut Report) {
+    type Found = Option<(CiStatus, Option<String>)>;
+    let found: Vec<(String, Vec<Found>)> = report
+        .environments
+        .iter()
+        .filter_map(|(id, env)| {
+            let commits = env.suspects.as_ref()?.commits.as_ref()?;
+            let ci = commits
+                .iter()
+                .map(|c| super::timeline::ci_of(report, &c.sha))
+                .collect();
+            Some((id.clone(), ci))
+        })
+        .collect();
+    for (id, ci) in found {
+        let commits = report.environments[&id]
+            .suspects
+            .as_mut()
+            .and_then(|s| s.commits.as_mut());
+        for (c, found) in commits.into_iter().flatten().zip(ci) {
+            let (ci, url) = found.unzip();
+            (c.ci, c.ci_url) = (ci, url.flatten());
+        }
+    }
 }
 
 /// Environment `ei`'s card: its health from its checks, its facts, its CI
@@ -163,6 +194,7 @@ fn environment_report(
         failing_since: None,
         last_good: None,
         suspect_commits: None,
+        suspects: None,
         rollback_actions: plan
             .actions
             .list

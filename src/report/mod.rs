@@ -170,6 +170,13 @@ pub struct EnvironmentReport {
     /// now, as far as the report's comparisons list them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspect_commits: Option<timeline::SuspectCommits>,
+    /// What the run itself learned of the commits between its last good
+    /// deployment and its newest one (git or GitHub compare, with pull
+    /// requests): the source `suspect_commits` is made from. Not written
+    /// out: `suspect_commits` is its public form.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub suspects: Option<crate::outcome::Suspects>,
     /// Ids of the configured rollback actions (`target = "deployment"`)
     /// for this environment: `villa-telemetry act ID --env ENV --deployment N`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -247,6 +254,7 @@ mod last_known;
 mod latest;
 pub mod query;
 pub mod schema;
+pub mod suspects;
 pub mod timeline;
 pub mod verdict;
 

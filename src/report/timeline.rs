@@ -166,6 +166,9 @@ pub struct SuspectCommits {
     /// The compare page, when a comparison has it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff_url: Option<String>,
+    /// True when `commits` lists only the newest of them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -439,9 +442,21 @@ fn suspects(report: &Report, env: &EnvironmentReport) -> Option<SuspectCommits> 
         commits: None,
         unknown: None,
         diff_url: None,
+        truncated: false,
     };
     if same_commit(&good.sha, to) || same_commit(to, &good.sha) {
         out.commits = Some(Vec::new());
+        return Some(out);
+    }
+    // The run's own lookup of this range, when it has one (issue 20).
+    let looked_up = env
+        .suspects
+        .as_ref()
+        .filter(|s| same_commit(&s.from, &good.sha) && same_commit(&s.to, to));
+    if let Some(s) = looked_up.filter(|s| s.commits.is_some()) {
+        out.commits = s.commits.clone();
+        out.diff_url = s.diff_url.clone();
+        out.truncated = s.truncated;
         return Some(out);
     }
     let found = report.comparison.values().find(|c| {
@@ -457,10 +472,12 @@ fn suspects(report: &Report, env: &EnvironmentReport) -> Option<SuspectCommits> 
             out.diff_url = c.diff_url.clone();
         }
         None => {
-            out.unknown = Some(format!(
-                "the report has no comparison of {}...{} listing its commits",
-                out.from, out.to
-            ));
+            out.unknown = Some(looked_up.and_then(|s| s.error.clone()).unwrap_or_else(|| {
+                format!(
+                    "the report has no comparison of {}...{} listing its commits",
+                    out.from, out.to
+                )
+            }));
         }
     }
     Some(out)

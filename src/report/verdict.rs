@@ -297,7 +297,7 @@ fn says_recent(f: &Facts) -> Vec<Evidence> {
     }
     if let Some(s) = &f.env.suspect_commits {
         let text = match &s.commits {
-            Some(c) => format!("{} commit(s) between {} and {}", c.len(), s.from, s.to),
+            Some(c) => super::suspects::sentence(s, c),
             None => format!(
                 "the commits between {} and {} are unknown: {}",
                 s.from,

@@ -22,8 +22,9 @@ use super::{NOT_FOUND_TTL, Services};
 /// than one lookup.
 pub type Histories<'a> = Shared<BoxFuture<'a, IndexMap<String, DeploymentHistory>>>;
 use crate::outcome::{
-    CheckResult, CheckStatus, CiStatus, CommitCi, Comparison, Deployed, DeploymentHistory,
-    PullRequestBrief, same_commit,
+    CheckResult, CheckStatus, CiStatus, CommitBrief, CommitCi, Comparison, Deployed,
+    DeploymentHistory, PullRequestBrief, SUSPECT_LIMIT, SuspectSource, Suspects, same_commit,
+    suspect_range,
 };
 use crate::plan::Plan;
 use crate::probe::git::{self, GitError};
@@ -286,6 +287,187 @@ impl Lookups<'_, '_> {
             .zip(answers)
             .filter_map(|(&(ei, _), h)| Some((self.plan.environments[ei].id.clone(), h?)))
             .collect()
+    }
+
+    /// The commits between each shown environment's last good deployment
+    /// and its newest one, when their commits differ (issue 20): local git
+    /// when the clone has both, else GitHub's compare; each with its pull
+    /// request. Asked once the histories are read.
+    pub async fn suspects(&self, histories: Histories<'_>) -> IndexMap<String, Suspects> {
+        let histories = histories.await;
+        let ranges: Vec<(String, String, String)> = histories
+            .iter()
+            .filter_map(|(id, h)| {
+                let (from, to) = suspect_range(&h.entries)?;
+                Some((id.clone(), from.to_owned(), to.to_owned()))
+            })
+            .collect();
+        let answers = join_all(
+            ranges
+                .iter()
+                .map(|(_, from, to)| self.suspects_of(from, to)),
+        )
+        .await;
+        ranges
+            .into_iter()
+            .zip(answers)
+            .map(|((id, _, _), s)| (id, s))
+            .collect()
+    }
+
+    /// The commits after `from` up to `to`, from git or GitHub, with their
+    /// pull requests; every text from upstream scrubbed.
+    async fn suspects_of(&self, from: &str, to: &str) -> Suspects {
+        let started = Instant::now();
+        let mut s = Suspects::new(from, to);
+        let repo = self.plan.project.repo.as_deref();
+        if let Some(repo) = repo {
+            s.diff_url = Some(format!("https://github.com/{repo}/compare/{from}...{to}"));
+        }
+        let mut shas = Vec::new();
+        let local = match self.suspects_in_git(&mut s).await {
+            Ok(full) => {
+                shas = full;
+                None
+            }
+            Err(why) => Some(why),
+        };
+        if let Some(local) = local {
+            let github = match (self.github, repo) {
+                (Some(gh), Some(repo)) => Some(self.suspects_on_github(gh, repo, &mut s).await),
+                _ => None,
+            };
+            match (github, local) {
+                (Some(Ok(full)), _) => shas = full,
+                (Some(Err(g)), Some(l)) => s.error = Some(join_errors(Some(g), &l)),
+                (Some(Err(g)), None) => s.error = Some(g.to_string()),
+                (None, Some(l)) => s.error = Some(l.to_string()),
+                (None, None) => {
+                    s.error = Some("no git check answered and GitHub is not used".to_owned());
+                }
+            }
+        }
+        if let (Some(gh), Some(repo), Some(commits)) = (self.github, repo, s.commits.as_mut())
+            && self.plan.settings.github_pull_requests
+            && !shas.is_empty()
+        {
+            match self.pulls_of_each(gh, repo, &shas).await {
+                Ok(each) => {
+                    // The answers are the newest commits', aligned from the end.
+                    for (c, prs) in commits.iter_mut().rev().zip(each.into_iter().rev()) {
+                        c.pull_request = prs.into_iter().next();
+                    }
+                }
+                Err(e) => s.pull_requests_error = Some(e.to_string()),
+            }
+        }
+        s.duration_ms = started.elapsed().as_millis() as u64;
+        // Upstream's words reach the report here, outside any check result.
+        for text in s
+            .error
+            .iter_mut()
+            .chain(s.diff_url.iter_mut())
+            .chain(s.pull_requests_error.iter_mut())
+            .chain(s.commits.iter_mut().flatten().flat_map(|c| {
+                [&mut c.message]
+                    .into_iter()
+                    .chain(c.author.iter_mut())
+                    .chain(c.pull_request.iter_mut().flat_map(|p| {
+                        [&mut p.title, &mut p.url]
+                            .into_iter()
+                            .chain(p.author.iter_mut())
+                    }))
+            }))
+        {
+            self.scrub(text);
+        }
+        s
+    }
+
+    /// `git log from..to` in the clone of the first git check, under the
+    /// run's timeout: the full shas listed, or why git could not (None: no
+    /// git check answered).
+    async fn suspects_in_git(&self, s: &mut Suspects) -> Result<Vec<String>, Option<LookupError>> {
+        self.wait_for(self.plan.git_jobs().map(|(i, _)| i)).await;
+        let (dir, _) = self.local_head().ok_or(None)?;
+        let _permit = self.semaphore.acquire().await.expect("never closed");
+        let limit = self.timeout();
+        let logged =
+            tokio::time::timeout(limit, git::log_between(dir, &s.from, &s.to, SUSPECT_LIMIT));
+        let (commits, total) = match logged.await {
+            Ok(answer) => answer.map_err(|e| Some(LookupError::from(e)))?,
+            Err(_) => {
+                return Err(Some(LookupError::GitTimeout {
+                    limit,
+                    what: "log",
+                    dir: dir.to_path_buf(),
+                }));
+            }
+        };
+        s.truncated = total > commits.len() as u64;
+        s.total = Some(total);
+        s.source = Some(SuspectSource::Git);
+        let shas = commits.iter().map(|c| c.sha.clone()).collect();
+        s.commits = Some(
+            commits
+                .into_iter()
+                .map(|c| {
+                    CommitBrief::new(
+                        short(&c.sha).to_owned(),
+                        c.subject,
+                        Some(c.author),
+                        Some(c.date),
+                    )
+                })
+                .collect(),
+        );
+        Ok(shas)
+    }
+
+    /// GitHub's compare of `s.from...s.to`, the newest [`SUSPECT_LIMIT`]
+    /// of its commits kept: their full shas, or why GitHub gave none.
+    async fn suspects_on_github(
+        &self,
+        gh: &GithubClient,
+        repo: &str,
+        s: &mut Suspects,
+    ) -> Result<Vec<String>, LookupError> {
+        let cmp = match self.compare(gh, repo, &s.from, &s.to).await {
+            Ok(cmp) => cmp,
+            Err(CompareFailed::Unknown) => {
+                return Err(LookupError::Github(GithubError::NotFound {
+                    path: format!("repos/{repo}/compare/{}...{}", s.from, s.to),
+                }));
+            }
+            Err(CompareFailed::Other(e)) => return Err(e),
+        };
+        let cut = cmp.commits.len().saturating_sub(SUSPECT_LIMIT);
+        let kept = cmp.commits.len() - cut;
+        s.commits = Some(cmp.commits[cut..].to_vec());
+        s.total = Some(cmp.ahead_by);
+        s.truncated = cmp.ahead_by > kept as u64;
+        s.source = Some(SuspectSource::Github);
+        s.diff_url = Some(cmp.html_url);
+        Ok(cmp.commit_shas[cut.min(cmp.commit_shas.len())..].to_vec())
+    }
+
+    /// `gh.pulls_of_each` under the run's timeout and inside its
+    /// concurrency limit.
+    async fn pulls_of_each(
+        &self,
+        gh: &GithubClient,
+        repo: &str,
+        shas: &[String],
+    ) -> Result<Vec<Vec<PullRequestBrief>>, LookupError> {
+        let _permit = self.semaphore.acquire().await.expect("never closed");
+        let limit = self.timeout();
+        match tokio::time::timeout(limit, gh.pulls_of_each(repo, shas)).await {
+            Ok(answer) => Ok(answer?),
+            Err(_) => Err(LookupError::GithubTimeout {
+                limit,
+                what: format!("repos/{repo}/commits/…/pulls"),
+            }),
+        }
     }
 
     /// Counts the commits between an environment and the one it tracks:

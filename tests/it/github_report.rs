@@ -618,6 +618,41 @@ async fn http_errors_become_check_errors_with_the_reason() {
     }
 }
 
+/// The demo's `down` world cold and warm (issue 20): the suspect commits of
+/// staging (MID...NEW, listed by the world's clone) cost one pull-request
+/// lookup cold and a free 304 warm; nothing changed, so warm is 0 points.
+#[tokio::test]
+async fn the_down_world_costs_one_point_for_its_suspects_and_none_warm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let world = World::start(Scenario::Down, tmp.path()).await.unwrap();
+    let plan = load_plan(&world.config_path).unwrap();
+    let services = Services::with_token(&plan, token("ghp_fake_for_the_fake"));
+    let cold = run_with(&plan, &services).await.github.unwrap();
+    let warm = run_with(&plan, &services).await.github.unwrap();
+    eprintln!(
+        "down world: cold {} requests, {} x 304, {} points; warm {} requests, {} x 304, {} points",
+        cold.requests,
+        cold.not_modified,
+        cold.rate_limit_points,
+        warm.requests,
+        warm.not_modified,
+        warm.rate_limit_points
+    );
+    // 2 workflow runs (ci, deploy) + commit CI of the one sha known (local;
+    // staging and production do not answer) x 2 (status, check-runs) +
+    // staging's deployments (the latest, the history of 5, a status for
+    // each of the 3 listed; the latest's is shared) + production's (latest,
+    // history, 1 status) + the pull request of staging's one suspect
+    // commit (NEW). No compare: production is down (no drift), and the
+    // clone has every commit (local HEAD and the suspects).
+    let points = 2 + 2 + (2 + 3) + (2 + 1) + 1;
+    assert_eq!(cold.requests - cold.not_modified, points);
+    assert_eq!(cold.rate_limit_points, points);
+    assert_eq!(warm.rate_limit_points, 0);
+    assert!(warm.requests >= points, "the same calls, all conditional");
+    assert_eq!(warm.not_modified, warm.requests);
+}
+
 /// What `serve` does on every refresh: same plan, same Services. Nothing
 /// changed, so the second pass spends no rate limit.
 #[tokio::test]
@@ -656,7 +691,9 @@ async fn second_pass_in_one_process_is_all_304() {
     // share one) x 2 + each environment's deployments (the latest, then the
     // history of 5, and one status per listed deployment: staging 3,
     // production 2; the latest's status is shared). Local HEAD is answered
-    // by the world's own clone. Points, not requests: on loopback a shared
+    // by the world's own clone, and so are the suspect commits (staging
+    // MID...NEW, production OLD...NEW, issue 20): their pull requests are
+    // the drift's own two, so they add no term (at most a free 304). Points, not requests: on loopback a shared
     // call can finish before its twin is first polled, and the twin then
     // asks again conditionally (a free 304).
     assert_eq!(

@@ -44,5 +44,6 @@ mod secrets;
 mod serve;
 mod serve_connections;
 mod serve_guards;
+mod suspects;
 mod upstream_deadlines;
 mod verdict;

@@ -127,6 +127,7 @@ fn run(checks: Vec<CheckResult>) -> RunResults {
         commit_ci: IndexMap::new(),
         deployed: IndexMap::new(),
         deployments: IndexMap::new(),
+        suspects: IndexMap::new(),
         github: None,
         finished_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 1).unwrap(),
         duration_ms: 321,
@@ -171,12 +172,12 @@ fn behind_by_two() -> Comparison {
     );
     c.in_sync = Some(false);
     c.status = Some("ahead".into());
-    c.commits.push(CommitBrief {
-        sha: "cbefe7c".into(),
-        message: "Fix login".into(),
-        author: Some("Ada".into()),
-        date: Some("2026-01-22T14:20:00Z".into()),
-    });
+    c.commits.push(CommitBrief::new(
+        "cbefe7c".into(),
+        "Fix login".into(),
+        Some("Ada".into()),
+        Some("2026-01-22T14:20:00Z".into()),
+    ));
     c.set_counts(2, 0);
     c.source = Some("github".into());
     c.duration_ms = Some(300);

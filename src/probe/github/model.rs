@@ -284,11 +284,13 @@ impl Compare {
         let commits = raw
             .commits
             .into_iter()
-            .map(|c| CommitBrief {
-                sha: c.sha.chars().take(7).collect(),
-                message: c.commit.message.lines().next().unwrap_or("").to_string(),
-                date: c.commit.author.as_ref().and_then(|a| a.date.clone()),
-                author: c.commit.author.and_then(|a| a.name),
+            .map(|c| {
+                CommitBrief::new(
+                    c.sha.chars().take(7).collect(),
+                    c.commit.message.lines().next().unwrap_or("").to_string(),
+                    c.commit.author.as_ref().and_then(|a| a.name.clone()),
+                    c.commit.author.and_then(|a| a.date),
+                )
             })
             .collect();
         Compare {

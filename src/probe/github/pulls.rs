@@ -20,18 +20,30 @@ impl GithubClient {
         repo: &str,
         shas: &[String],
     ) -> Result<Vec<PullRequestBrief>, GithubError> {
-        check_repo(repo)?;
-        let newest = &shas[shas.len().saturating_sub(MAX_COMMITS)..];
-        let answers = join_all(newest.iter().map(|sha| self.commit_pulls(repo, sha))).await;
         let mut out: Vec<PullRequestBrief> = Vec::new();
-        for answer in answers {
-            for pr in answer? {
+        for answer in self.pulls_of_each(repo, shas).await? {
+            for pr in answer {
                 if !out.iter().any(|p| p.number == pr.number) {
                     out.push(pr);
                 }
             }
         }
         Ok(out)
+    }
+
+    /// The pull requests of each of the newest [`MAX_COMMITS`] of `shas`
+    /// (oldest first), in that order: the last answer is the last sha's.
+    pub async fn pulls_of_each(
+        &self,
+        repo: &str,
+        shas: &[String],
+    ) -> Result<Vec<Vec<PullRequestBrief>>, GithubError> {
+        check_repo(repo)?;
+        let newest = &shas[shas.len().saturating_sub(MAX_COMMITS)..];
+        join_all(newest.iter().map(|sha| self.commit_pulls(repo, sha)))
+            .await
+            .into_iter()
+            .collect()
     }
 
     /// The pull requests one commit belongs to (merged or open).
