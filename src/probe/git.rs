@@ -197,7 +197,17 @@ pub async fn observe(dir: PathBuf) -> Probed {
     let (sha, sha_full, message) = if facts.oid.is_none() {
         (String::new(), String::new(), String::new())
     } else {
-        match git(&dir, &["log", "-1", "--format=%h%x00%H%x00%s"]).await {
+        match git(
+            &dir,
+            &[
+                "log",
+                "--no-show-signature",
+                "-1",
+                "--format=%h%x00%H%x00%s",
+            ],
+        )
+        .await
+        {
             Ok(out) => {
                 let mut parts = out.trim_end_matches('\n').splitn(3, '\0');
                 (

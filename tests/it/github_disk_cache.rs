@@ -54,10 +54,9 @@ fn second_process_worth_of_services_makes_only_304s() {
         // twin asks again (a free 304). Without a clone, the suspect
         // commits (issue 20) are GitHub's too: one compare per environment
         // (staging MID...NEW, production OLD...NEW, by their deployments'
-        // full shas, so not the drift's path) + the pull request of the one
-        // commit the world's generic compare answer lists (the same commit
-        // for both).
-        let urls = 2 + 1 + 2 + 2 * 2 + (2 + 3) + (2 + 2) + (2 + 1);
+        // full shas, so not the drift's path); the commits they list are the
+        // drift's, whose pull requests are already asked for.
+        let urls = 2 + 1 + 2 + 2 * 2 + (2 + 3) + (2 + 2) + 2;
         assert_eq!(cold.requests - cold.not_modified, urls);
         assert_eq!(warm.not_modified, warm.requests, "all 304");
         assert_eq!(warm.rate_limit_points, 0, "a repeated run spends nothing");

@@ -621,8 +621,9 @@ async fn http_errors_become_check_errors_with_the_reason() {
 /// The demo's `down` world cold and warm (issue 20): the suspect commits of
 /// staging (MID...NEW, listed by the world's clone) cost one pull-request
 /// lookup cold and a free 304 warm; nothing changed, so warm is 0 points.
+/// The drift by last-known commits costs a compare and a pull request.
 #[tokio::test]
-async fn the_down_world_costs_one_point_for_its_suspects_and_none_warm() {
+async fn the_down_world_costs_a_point_for_its_suspects_and_none_warm() {
     let tmp = tempfile::tempdir().unwrap();
     let world = World::start(Scenario::Down, tmp.path()).await.unwrap();
     let plan = load_plan(&world.config_path).unwrap();
@@ -643,9 +644,11 @@ async fn the_down_world_costs_one_point_for_its_suspects_and_none_warm() {
     // staging's deployments (the latest, the history of 5, a status for
     // each of the 3 listed; the latest's is shared) + production's (latest,
     // history, 1 status) + the pull request of staging's one suspect
-    // commit (NEW). No compare: production is down (no drift), and the
-    // clone has every commit (local HEAD and the suspects).
-    let points = 2 + 2 + (2 + 3) + (2 + 1) + 1;
+    // commit (NEW) + the drift of the two down environments by what they
+    // last ran (production OLD against staging MID: 1 compare and the pull
+    // request of the 1 commit it lists). The clone has every commit (local
+    // HEAD and the suspects), so those cost nothing.
+    let points = 2 + 2 + (2 + 3) + (2 + 1) + 1 + (1 + 1);
     assert_eq!(cold.requests - cold.not_modified, points);
     assert_eq!(cold.rate_limit_points, points);
     assert_eq!(warm.rate_limit_points, 0);
