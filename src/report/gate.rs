@@ -238,8 +238,8 @@ fn source_reasons(report: &Report, source: &str, from: Option<&EnvironmentReport
             out.push(reason(
                 ReasonCode::CiNotPassed,
                 format!(
-                    "CI on {source}'s commit {short} is {}{detail}",
-                    ci_word(ci.status)
+                    "CI on {source}'s commit {short} {}{detail}",
+                    ci_verb(ci.status)
                 ),
             ));
         }
@@ -264,9 +264,9 @@ fn source_reasons(report: &Report, source: &str, from: Option<&EnvironmentReport
             out.push(reason(
                 ReasonCode::CiRunNotPassed,
                 format!(
-                    "workflow {} on {short} is {}{url}",
+                    "workflow {} on {short} {}{url}",
                     run.workflow,
-                    ci_word(run.status)
+                    ci_verb(run.status)
                 ),
             ));
         }
@@ -274,15 +274,16 @@ fn source_reasons(report: &Report, source: &str, from: Option<&EnvironmentReport
     out
 }
 
-fn ci_word(s: CiStatus) -> &'static str {
+/// The verb phrase of a CI status: "failed", "is in progress".
+fn ci_verb(s: CiStatus) -> &'static str {
     match s {
         CiStatus::Success => "passed",
         CiStatus::Failure => "failed",
-        CiStatus::InProgress => "in progress",
-        CiStatus::Queued => "queued",
-        CiStatus::Cancelled => "cancelled",
-        CiStatus::Stalled => "stalled",
-        CiStatus::Unknown => "unknown",
+        CiStatus::InProgress => "is in progress",
+        CiStatus::Queued => "is queued",
+        CiStatus::Cancelled => "was cancelled",
+        CiStatus::Stalled => "is stalled",
+        CiStatus::Unknown => "is unknown",
     }
 }
 
@@ -311,9 +312,9 @@ fn deploy_running(report: &Report, target: &str, to: &EnvironmentReport) -> Opti
         return Some(reason(
             ReasonCode::DeployRunning,
             format!(
-                "a deploy to {target} is running: {}{sha} is {}{url}",
+                "a deploy to {target} is running: {}{sha} {}{url}",
                 r.workflow,
-                ci_word(r.status)
+                ci_verb(r.status)
             ),
         ));
     }
@@ -423,7 +424,7 @@ mod tests {
             ]
         );
         assert!(
-            g.reasons[0].sentence.contains("cbefe7c is failed")
+            g.reasons[0].sentence.contains("cbefe7c failed")
                 && g.reasons[0].sentence.contains("test (ubuntu-latest)"),
             "{}",
             g.reasons[0].sentence
@@ -431,7 +432,7 @@ mod tests {
         assert!(
             g.reasons[1]
                 .sentence
-                .contains("CI Pipeline on cbefe7c is failed")
+                .contains("CI Pipeline on cbefe7c failed")
         );
         assert!(
             g.reasons[2]
