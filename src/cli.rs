@@ -14,6 +14,7 @@ use crate::report::{Health, Report};
 use crate::runner::Services;
 
 pub mod actions;
+pub mod gate;
 
 /// villa-telemetry: what each environment runs, whether they are in sync,
 /// whether CI passed — for developers and AI agents.
@@ -71,6 +72,9 @@ enum Command {
     Actions(actions::ActionsArgs),
     /// Print the latest entries of the actions audit log.
     Audit(actions::AuditArgs),
+    /// Is promoting into `--env` safe now? Exit 0 yes (or nothing to
+    /// promote), 1 not yet with each reason; `--wait 10m` polls until it is.
+    Gate(gate::GateArgs),
     /// Print the JSON Schema (draft 2020-12) of the JSON report, every
     /// status word with its meaning.
     Schema,
@@ -179,6 +183,7 @@ pub fn main() -> ExitCode {
         Command::Act(args) => actions::act(args),
         Command::Actions(args) => actions::actions(args),
         Command::Audit(args) => actions::audit(args),
+        Command::Gate(args) => gate::gate(args),
         Command::Serve {
             config,
             listen,

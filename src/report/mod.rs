@@ -250,6 +250,7 @@ fn is_false(b: &bool) -> bool {
 pub mod assess;
 mod build;
 mod filter;
+pub mod gate;
 mod last_known;
 mod latest;
 pub mod query;

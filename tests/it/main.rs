@@ -21,6 +21,7 @@ mod commit_ci_names;
 mod config_errors;
 mod examples;
 mod fuzz_config;
+mod gate;
 mod git_safety;
 mod github;
 mod github_disk_cache;
