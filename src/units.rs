@@ -57,6 +57,11 @@ pub fn coarse_shown(secs: u64) -> u64 {
     if secs < 60 { secs } else { secs - secs % 60 }
 }
 
+/// "1 commit", "2 commits": every count of commits in prose.
+pub fn commits(n: u64) -> String {
+    format!("{n} commit{}", if n == 1 { "" } else { "s" })
+}
+
 /// How long ago `then` was, as every output says it (dashboard, text,
 /// markdown, verdict evidence): "just now", "45s ago", "5m ago", "2h ago",
 /// "3d ago"; "in 5m" for the future. One unit, truncated: a time this far

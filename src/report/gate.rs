@@ -16,6 +16,7 @@
 //! promote: the gate passes and says so, unless a deploy to `target` is
 //! running (what it runs is about to change).
 
+use crate::units::commits;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -192,10 +193,6 @@ fn reason(code: ReasonCode, sentence: String) -> Reason {
 
 fn sha_or_unknown(sha: Option<&str>) -> &str {
     sha.map_or("unknown sha", short_sha)
-}
-
-fn commits(n: u64) -> String {
-    format!("{n} commit{}", if n == 1 { "" } else { "s" })
 }
 
 /// The source's health, its sha, and CI on that sha.

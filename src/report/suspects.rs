@@ -8,11 +8,11 @@ use super::timeline::{SuspectCommits, ci_word};
 /// Commits named one by one in an evidence sentence; the rest are counted.
 const NAMED: usize = 5;
 
-/// "N commit(s) between A and B: 0b67ce8 "subject" (CI failure, PR #44 …)".
+/// "2 commits between A and B: 0b67ce8 "subject" (CI failure, PR #44 …)".
 pub fn sentence(s: &SuspectCommits, commits: &[CommitBrief]) -> String {
     let mut text = format!(
-        "{} commit(s) between {} and {}",
-        commits.len(),
+        "{} between {} and {}",
+        crate::units::commits(commits.len() as u64),
         s.from,
         s.to
     );
@@ -71,8 +71,8 @@ mod tests {
         });
         assert_eq!(
             sentence(&s, &[old, new]),
-            "2 commit(s) between 72f64e6 and 0b67ce8: 0b67ce8 \"Newer\" (CI failure, PR #44 \"Retry\"); 1111111 \"Older\" (CI success)"
+            "2 commits between 72f64e6 and 0b67ce8: 0b67ce8 \"Newer\" (CI failure, PR #44 \"Retry\"); 1111111 \"Older\" (CI success)"
         );
-        assert_eq!(sentence(&s, &[]), "0 commit(s) between 72f64e6 and 0b67ce8");
+        assert_eq!(sentence(&s, &[]), "0 commits between 72f64e6 and 0b67ce8");
     }
 }

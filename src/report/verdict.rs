@@ -267,11 +267,16 @@ fn says_recent(f: &Facts) -> Vec<Evidence> {
     let Some(d) = f.recent else {
         return says_last_deploy(f);
     };
-    let mut out = vec![ev(
-        deploy_text(f, d),
-        Source::Deployments,
-        d.log_url.clone(),
-    )];
+    // A deployment still under way is said once, by `deploy_in_progress`.
+    let mut out = if d.under_way() && f.running.is_some() {
+        Vec::new()
+    } else {
+        vec![ev(
+            deploy_text(f, d),
+            Source::Deployments,
+            d.log_url.clone(),
+        )]
+    };
     match &f.recent_ci {
         Some((s, url)) => out.push(ev(
             format!("CI on {} is {}", short(&d.sha), ci_word(*s)),
@@ -525,7 +530,8 @@ fn head_evidence(report: &Report, env_id: &str, env: &EnvironmentReport) -> Opti
             "; it is one of the suspect commits".to_owned()
         }
         Some(c) if c.is_empty() => "; no commit changed since the last good one".to_owned(),
-        Some(c) => format!("; it is none of the {} suspect commit(s)", c.len()),
+        Some(c) if c.len() == 1 => "; it is not the suspect commit".to_owned(),
+        Some(c) => format!("; it is none of the {} suspect commits", c.len()),
         None => "; whether it holds the suspect commits is unknown".to_owned(),
     };
     Some(ev(

@@ -322,7 +322,11 @@ impl Lookups<'_, '_> {
         let mut s = Suspects::new(from, to);
         let repo = self.plan.project.repo.as_deref();
         if let Some(repo) = repo {
-            s.diff_url = Some(format!("https://github.com/{repo}/compare/{from}...{to}"));
+            s.diff_url = Some(format!(
+                "https://github.com/{repo}/compare/{}...{}",
+                short(from),
+                short(to)
+            ));
         }
         let mut shas = Vec::new();
         let local = match self.suspects_in_git(&mut s).await {

@@ -1,6 +1,7 @@
 //! Turns GitHub answers into probe observations for `github = { ... }` checks.
 
 use crate::outcome::short_sha as short;
+use crate::units::commits;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
@@ -207,13 +208,5 @@ fn compare_probed(c: Compare, base: &str, head: &str, duration: Duration) -> Pro
         fields,
         verdict: Verdict::Pass,
         log: Vec::new(),
-    }
-}
-
-fn commits(n: u64) -> String {
-    if n == 1 {
-        "1 commit".into()
-    } else {
-        format!("{n} commits")
     }
 }
