@@ -14,6 +14,7 @@
 
 pub mod actions;
 mod api;
+mod badge;
 mod body;
 mod guard;
 mod headers;

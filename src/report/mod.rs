@@ -248,6 +248,7 @@ fn is_false(b: &bool) -> bool {
 }
 
 pub mod assess;
+pub mod badge;
 mod build;
 mod filter;
 pub mod gate;

@@ -44,6 +44,14 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
         "server-sent events, one `report` per new report",
     ),
     (
+        "GET /api/badge/ENV.json",
+        "a shields.io endpoint badge: the commit ENV runs and its status",
+    ),
+    (
+        "GET /api/badge/commit/SHA.json",
+        "a shields.io endpoint badge: the environments where commit SHA is live",
+    ),
+    (
         "POST /mcp",
         "Model Context Protocol (streamable HTTP): tools status, environments, deployed, compare, ci, next_steps; resources villa://status.json, villa://status.txt, villa://schema.json",
     ),

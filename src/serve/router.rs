@@ -20,7 +20,7 @@ use super::guard::guard;
 use super::headers::{add_links, security_headers};
 use super::limits::{BodyLimits, Limits};
 use super::slots::Hold;
-use super::{AppState, Snapshot, actions, api, mcp, metric_export};
+use super::{AppState, Snapshot, actions, api, badge, mcp, metric_export};
 use crate::render::Format;
 
 /// The router under the default [`Limits`]; tests call it without a socket.
@@ -48,6 +48,8 @@ pub(super) fn routes(state: Arc<AppState>, body: BodyLimits) -> Router {
         .route("/api/telemetry/status.txt", get(api::status_text))
         .route("/api/telemetry/schema.json", get(api::schema_json))
         .route("/api/telemetry/events", get(events))
+        .route("/api/badge/commit/{file}", get(badge::commit))
+        .route("/api/badge/{file}", get(badge::environment))
         .nest_service("/mcp", mcp::http_service(&state))
         .route("/api", any(api::not_found))
         .route("/api/{*rest}", any(api::not_found))

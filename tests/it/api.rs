@@ -521,3 +521,72 @@ async fn unknown_paths_anywhere_list_the_endpoints() {
     assert_eq!(foreign.status(), StatusCode::MISDIRECTED_REQUEST);
     assert_eq!(d.state.runs(), 0, "a 404 runs nothing");
 }
+
+/// shields.io's endpoint badge format: `schemaVersion` 1, `label` and
+/// `message` strings, and only the keys it documents.
+fn assert_shields_endpoint(b: &Value) {
+    const KEYS: &[&str] = &[
+        "schemaVersion",
+        "label",
+        "message",
+        "color",
+        "labelColor",
+        "isError",
+        "namedLogo",
+        "logoSvg",
+        "logoColor",
+        "logoWidth",
+        "style",
+        "cacheSeconds",
+    ];
+    let obj = b
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {b}"));
+    assert_eq!(b["schemaVersion"], 1, "{b}");
+    assert!(b["label"].is_string() && b["message"].is_string(), "{b}");
+    assert!(b["color"].is_string(), "{b}");
+    for k in obj.keys() {
+        assert!(
+            KEYS.contains(&k.as_str()),
+            "{k} is not a shields endpoint key: {b}"
+        );
+    }
+}
+
+/// Issue 21: badges for a README or a pull request, from the cached report.
+#[tokio::test]
+async fn badges_say_what_an_environment_runs_and_where_a_commit_is_live() {
+    use villa_telemetry::demo::world::{HEAD_SHA, NEW_SHA, OLD_SHA};
+    let d = demo(Scenario::Drift).await;
+    let prod = get(&d.state, "/api/badge/production.json").await;
+    assert_eq!(prod.status, StatusCode::OK, "{}", prod.body);
+    assert_eq!(prod.header(header::CONTENT_TYPE), "application/json");
+    let b = prod.json();
+    assert_shields_endpoint(&b);
+    assert_eq!(b["label"], "Production");
+    assert_eq!(b["message"], format!("{} · warning", &OLD_SHA[..7]));
+    assert_eq!(b["color"], "yellow");
+
+    let new = get(&d.state, &format!("/api/badge/commit/{NEW_SHA}.json")).await;
+    let b = new.json();
+    assert_shields_endpoint(&b);
+    assert_eq!(b["message"], "live in local, staging", "{b}");
+    let head = get(
+        &d.state,
+        &format!("/api/badge/commit/{}.json", &HEAD_SHA[..7]),
+    )
+    .await;
+    assert_eq!(head.json()["message"], "not deployed", "{}", head.body);
+
+    for (uri, status) in [
+        ("/api/badge/qa.json", StatusCode::NOT_FOUND),
+        ("/api/badge/production", StatusCode::NOT_FOUND),
+        ("/api/badge/commit/not-hex.json", StatusCode::BAD_REQUEST),
+    ] {
+        let a = get(&d.state, uri).await;
+        assert_eq!(a.status, status, "{uri}: {}", a.body);
+        let b = a.json();
+        assert_shields_endpoint(&b);
+        assert_eq!(b["isError"], true, "{uri}: {b}");
+    }
+}
