@@ -335,48 +335,30 @@ fn script_commit_ci(github: &FakeGithub, scenario: Scenario) {
             .body("commit_combined_status.json")
             .expect("fixture commit_combined_status.json");
         statuses["state"] = json!(if failed { "failure" } else { "success" });
-        let contexts = [("ci/lint", false), ("ci/typecheck", failed)];
-        for (s, (context, fails)) in statuses["statuses"]
-            .as_array_mut()
-            .into_iter()
-            .flatten()
-            .zip(contexts)
-        {
-            s["context"] = json!(context);
-            s["state"] = json!(if fails { "failure" } else { "success" });
-        }
+        name_each(
+            &mut statuses["statuses"],
+            ("context", "state"),
+            [("ci/lint", false), ("ci/typecheck", failed)],
+        );
         let mut checks = fx
             .body("commit_check_runs.json")
             .expect("fixture commit_check_runs.json");
-        let runs = [("test", failed), ("build", false)];
-        for (c, (name, fails)) in checks["check_runs"]
-            .as_array_mut()
-            .into_iter()
-            .flatten()
-            .zip(runs)
-        {
-            c["name"] = json!(name);
-            c["conclusion"] = json!(if fails { "failure" } else { "success" });
-        }
+        name_each(
+            &mut checks["check_runs"],
+            ("name", "conclusion"),
+            [("test", failed), ("build", false)],
+        );
         (statuses, checks)
     };
-    let shas: &[(&str, bool)] = match scenario {
-        Scenario::Healthy => &[
-            (NEW_SHA, false),
-            (OLD_SHA, false),
-            (MID_SHA, false),
-            (HEAD_SHA, false),
-        ],
-        // The failed CI run is on the new commit; production still runs
-        // the old one, which passed, and HEAD's fix passed on its branch.
-        Scenario::Drift | Scenario::Down => &[
-            (NEW_SHA, true),
-            (OLD_SHA, false),
-            (MID_SHA, false),
-            (HEAD_SHA, false),
-        ],
-    };
-    for &(sha, failed) in shas {
+    // The failed CI run is on the new commit (but in the healthy world);
+    // production's old commit passed, and so did HEAD's fix on its branch.
+    let shas = [
+        (NEW_SHA, scenario != Scenario::Healthy),
+        (OLD_SHA, false),
+        (MID_SHA, false),
+        (HEAD_SHA, false),
+    ];
+    for (sha, failed) in shas {
         let (statuses, checks) = commit_ci(failed);
         for id in [sha, short(sha)] {
             github.set(
@@ -392,6 +374,16 @@ fn script_commit_ci(github: &FakeGithub, scenario: Scenario) {
                 &[],
             );
         }
+    }
+}
+
+/// Names the entries of `list` in order and sets each one's outcome:
+/// `keys` are (the name's key, the outcome's key), `names` (name, failed).
+fn name_each<const N: usize>(list: &mut Value, keys: (&str, &str), names: [(&str, bool); N]) {
+    let entries = list.as_array_mut().into_iter().flatten();
+    for (entry, (name, failed)) in entries.zip(names) {
+        entry[keys.0] = json!(name);
+        entry[keys.1] = json!(if failed { "failure" } else { "success" });
     }
 }
 

@@ -300,10 +300,10 @@ fn parse_status(text: &str) -> StatusFacts {
     f
 }
 
-/// Commits `a` lacks that `b` has, and the other way round, when both are in
-/// the repository at `dir`: `(behind, ahead)` of `a` relative to `b`.
-pub async fn count_between(dir: &Path, a: &str, b: &str) -> Result<(u64, u64), GitError> {
-    for sha in [a, b] {
+/// [`GitError::MissingCommit`] for the first of `shas` the repository at
+/// `dir` does not have.
+async fn has_commits(dir: &Path, shas: [&str; 2]) -> Result<(), GitError> {
+    for sha in shas {
         git(dir, &["cat-file", "-e", &format!("{sha}^{{commit}}")])
             .await
             .map_err(|e| GitError::MissingCommit {
@@ -312,6 +312,13 @@ pub async fn count_between(dir: &Path, a: &str, b: &str) -> Result<(u64, u64), G
                 source: Box::new(e),
             })?;
     }
+    Ok(())
+}
+
+/// Commits `a` lacks that `b` has, and the other way round, when both are in
+/// the repository at `dir`: `(behind, ahead)` of `a` relative to `b`.
+pub async fn count_between(dir: &Path, a: &str, b: &str) -> Result<(u64, u64), GitError> {
+    has_commits(dir, [a, b]).await?;
     let out = git(
         dir,
         &["rev-list", "--left-right", "--count", &format!("{a}...{b}")],
@@ -347,15 +354,7 @@ pub async fn log_between(
     to: &str,
     limit: usize,
 ) -> Result<(Vec<LoggedCommit>, u64), GitError> {
-    for sha in [from, to] {
-        git(dir, &["cat-file", "-e", &format!("{sha}^{{commit}}")])
-            .await
-            .map_err(|e| GitError::MissingCommit {
-                sha: sha.to_owned(),
-                dir: dir.to_path_buf(),
-                source: Box::new(e),
-            })?;
-    }
+    has_commits(dir, [from, to]).await?;
     let range = format!("{from}..{to}");
     let total = git(dir, &["rev-list", "--count", &range]).await?;
     let total = total.trim().parse::<u64>().unwrap_or(0);
