@@ -44,6 +44,11 @@ pub const SCHEMA_JSON: &str = "villa://schema.json";
 /// The most `tools/list` may weigh, as JSON: what every agent reads first.
 pub const TOOLS_LIST_BYTES: usize = 8192;
 
+/// How long a client may keep `tools/list` (2026-07-28 cache hint): the
+/// tools are fixed for the life of the process, so an hour only bounds how
+/// long a client keeps a list from before an upgrade.
+pub const TOOLS_LIST_TTL_MS: u64 = 3_600_000;
+
 /// An output schema up to this long is listed whole; a longer one is cut
 /// to its top-level members and served whole as a resource.
 pub const INLINE_OUTPUT_SCHEMA_BYTES: usize = 1024;
@@ -101,6 +106,33 @@ pub struct CiArgs {
     pub environment: Option<String>,
 }
 
+/// A tool's answer with how fresh it is: every tool answers from one cached
+/// report, and an agent deciding whether to call `status {refresh: true}`
+/// needs its age without reading the whole report.
+#[derive(Debug, serde::Serialize, JsonSchema)]
+pub struct Stamped<T> {
+    /// The answer.
+    #[serde(flatten)]
+    pub answer: T,
+    /// When the report this answer comes from finished its run (RFC 3339).
+    pub observed_at: chrono::DateTime<chrono::Utc>,
+    /// Seconds since `observed_at` when the answer was sent (0 when the
+    /// clock went back).
+    pub age_s: u64,
+}
+
+impl<T> Stamped<T> {
+    /// `answer` as of `report`'s run.
+    fn of(report: &Report, answer: T) -> Json<Self> {
+        let age = chrono::Utc::now().signed_duration_since(report.timestamp);
+        Json(Stamped {
+            answer,
+            observed_at: report.timestamp,
+            age_s: u64::try_from(age.num_seconds()).unwrap_or(0),
+        })
+    }
+}
+
 impl Telemetry {
     /// A server answering from `state`'s cached report.
     pub fn new(state: Arc<AppState>) -> Self {
@@ -132,13 +164,14 @@ impl Telemetry {
     async fn status(
         &self,
         Parameters(args): Parameters<StatusArgs>,
-    ) -> Result<Json<Report>, String> {
+    ) -> Result<Json<Stamped<Report>>, String> {
         let s = self.snapshot(args.refresh.unwrap_or(false)).await;
         match args.env.as_deref() {
-            None => Ok(Json(Report::clone(&s.report))),
-            Some(id) if s.report.environments.contains_key(id) => {
-                Ok(Json(only_environments(&s.report, &[id.to_owned()])))
-            }
+            None => Ok(Stamped::of(&s.report, Report::clone(&s.report))),
+            Some(id) if s.report.environments.contains_key(id) => Ok(Stamped::of(
+                &s.report,
+                only_environments(&s.report, &[id.to_owned()]),
+            )),
             Some(id) => Err(format!(
                 "no environment `{id}` (known: {})",
                 s.report
@@ -165,9 +198,9 @@ impl Telemetry {
     async fn deployed(
         &self,
         Parameters(args): Parameters<DeployedArgs>,
-    ) -> Result<Json<Deployed>, String> {
+    ) -> Result<Json<Stamped<Deployed>>, String> {
         let s = self.snapshot(false).await;
-        query::deployed(&s.report, args.sha.as_deref()).map(Json)
+        query::deployed(&s.report, args.sha.as_deref()).map(|a| Stamped::of(&s.report, a))
     }
 
     /// How an environment compares with the one it tracks: commits behind and
@@ -184,9 +217,10 @@ impl Telemetry {
     async fn compare(
         &self,
         Parameters(args): Parameters<CompareArgs>,
-    ) -> Result<Json<Compared>, String> {
+    ) -> Result<Json<Stamped<Compared>>, String> {
         let s = self.snapshot(false).await;
-        query::compare(&s.report, &args.environment, args.tracked.as_deref()).map(Json)
+        query::compare(&s.report, &args.environment, args.tracked.as_deref())
+            .map(|a| Stamped::of(&s.report, a))
     }
 
     /// CI of a commit (or of what an environment runs; local HEAD by
@@ -201,9 +235,13 @@ impl Telemetry {
             open_world_hint = false
         )
     )]
-    async fn ci(&self, Parameters(args): Parameters<CiArgs>) -> Result<Json<CiOfCommit>, String> {
+    async fn ci(
+        &self,
+        Parameters(args): Parameters<CiArgs>,
+    ) -> Result<Json<Stamped<CiOfCommit>>, String> {
         let s = self.snapshot(false).await;
-        query::ci(&s.report, args.sha.as_deref(), args.environment.as_deref()).map(Json)
+        query::ci(&s.report, args.sha.as_deref(), args.environment.as_deref())
+            .map(|a| Stamped::of(&s.report, a))
     }
 
     /// The assessment: a one-sentence headline, local HEAD and where it is
@@ -218,9 +256,9 @@ impl Telemetry {
             open_world_hint = false
         )
     )]
-    async fn next_steps(&self) -> Json<Assessment> {
+    async fn next_steps(&self) -> Json<Stamped<Assessment>> {
         let s = self.snapshot(false).await;
-        Json(s.report.assessment.clone())
+        Stamped::of(&s.report, s.report.assessment.clone())
     }
 
     /// What runs where, in one call: per environment its status, commit and
@@ -236,9 +274,9 @@ impl Telemetry {
             open_world_hint = false
         )
     )]
-    async fn environments(&self) -> Json<Environments> {
+    async fn environments(&self) -> Json<Stamped<Environments>> {
         let s = self.snapshot(false).await;
-        Json(query::environments(&s.report))
+        Stamped::of(&s.report, query::environments(&s.report))
     }
 
     /// "My code or the infrastructure?" for one environment: its broken
@@ -258,9 +296,9 @@ impl Telemetry {
     async fn diagnose(
         &self,
         Parameters(args): Parameters<DiagnoseArgs>,
-    ) -> Result<Json<Diagnosis>, String> {
+    ) -> Result<Json<Stamped<Diagnosis>>, String> {
         let s = self.snapshot(false).await;
-        query::diagnose(&s.report, &args.environment).map(Json)
+        query::diagnose(&s.report, &args.environment).map(|a| Stamped::of(&s.report, a))
     }
 }
 
@@ -510,7 +548,7 @@ impl ServerHandler for Telemetry {
             .protocol_version()
             .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28)
         {
-            result.ttl_ms = Some(0);
+            result.ttl_ms = Some(TOOLS_LIST_TTL_MS);
             result.cache_scope = Some(CacheScope::Public);
         }
         Ok(result)
@@ -742,10 +780,13 @@ mod tests {
             );
             assert_eq!(l_out.get("required"), w_out.get("required"), "{}", w.name);
         }
-        assert!(
-            cut >= 1 && cut < whole.len(),
-            "{cut} of {} cut",
-            whole.len()
+        // Every answer carries `observed_at` and `age_s` (issue 21), which put
+        // each whole schema over the inline limit; a short one stays whole.
+        assert!(cut >= 1, "{cut} of {} cut", whole.len());
+        let short = serde_json::json!({"type": "object", "properties": {"a": {"type": "string"}}});
+        assert_eq!(
+            listed_output_schema("x", short.as_object().unwrap()),
+            *short.as_object().unwrap()
         );
         assert!(schema_text("villa://schema/nope.json").is_none());
     }

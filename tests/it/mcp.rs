@@ -85,12 +85,19 @@ fn python_or_skip(test: &str) -> Option<PathBuf> {
 }
 
 async fn run_client(python: &Path, args: &[&str]) -> Value {
+    run_client_at(python, args, "2025-11-25").await
+}
+
+/// client.py opening at MCP `revision`: the 2025-11-25 `initialize`
+/// handshake, or 2026-07-28's `server/discover`.
+async fn run_client_at(python: &Path, args: &[&str], revision: &str) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/client.py");
     let out = tokio::time::timeout(
         Duration::from_secs(120),
         tokio::process::Command::new(python)
             .arg(&script)
             .args(args)
+            .env("MCP_REVISION", revision)
             .kill_on_drop(true)
             .output(),
     )
@@ -131,6 +138,7 @@ async fn python_client_over_stdio() {
     )
     .await;
     assert_eq!(seen["ok"], true, "{seen}");
+    assert_eq!(seen["protocol_version"], "2025-11-25", "{seen}");
     eprintln!("python client over stdio: {seen}");
     assert_eq!(
         seen["tools"],
@@ -188,6 +196,45 @@ async fn python_client_over_http_costs_no_extra_github_requests() {
         github_before,
         "cached answers cost GitHub nothing"
     );
+    server.abort();
+}
+
+/// The 2026-07-28 revision (no `initialize`: `server/discover`, then each
+/// request carries its version) over stdio and over HTTP, with the same
+/// checks as 2025-11-25 and the `tools/list` cache hint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client_negotiates_2026_07_28_over_stdio_and_http() {
+    let Some(python) = python_or_skip("python_client_negotiates_2026_07_28") else {
+        return;
+    };
+    let listener = serve::bind("127.0.0.1:0", serve::Access::Local)
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let d = demo(&addr.to_string()).await;
+    let server = tokio::spawn(serve::serve_with(
+        listener,
+        Arc::clone(&d.state),
+        serve::Limits::default(),
+        std::future::pending(),
+    ));
+    let schema = schema_file(d.dir.path());
+    let url = format!("http://{addr}/mcp");
+    let config = d.world.config_path.to_str().unwrap();
+    for args in [
+        vec!["stdio", BIN, config, schema.to_str().unwrap()],
+        vec!["http", &url, schema.to_str().unwrap()],
+    ] {
+        let seen = run_client_at(&python, &args, "2026-07-28").await;
+        assert_eq!(seen["ok"], true, "{seen}");
+        assert_eq!(seen["protocol_version"], "2026-07-28", "{args:?}: {seen}");
+        assert_eq!(
+            seen["tools_list_ttl_ms"],
+            villa_telemetry::serve::mcp::TOOLS_LIST_TTL_MS,
+            "{seen}"
+        );
+        eprintln!("python client at 2026-07-28 over {}: {seen}", args[0]);
+    }
     server.abort();
 }
 

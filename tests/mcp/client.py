@@ -5,6 +5,10 @@ Driven by tests/mcp.rs against the demo world's drift scenario:
     python client.py stdio BIN CONFIG SCHEMA   # spawns `BIN mcp --config CONFIG`
     python client.py http URL SCHEMA           # streamable HTTP, e.g. http://127.0.0.1:PORT/mcp
 
+MCP_REVISION=2026-07-28 in the environment makes the client open with
+`server/discover` (the 2026-07-28 revision, no `initialize`) instead of the
+2025-11-25 handshake, and skips the timing loops.
+
 Lists the tools and resources, calls every tool, validates structured content
 against the tool's output schema as listed and as served whole (the resource
 a cut schema names), and the report against the report's JSON Schema (SCHEMA,
@@ -15,7 +19,9 @@ with the reason on the first failed check.
 """
 
 import asyncio
+import datetime
 import json
+import os
 import re
 import statistics
 import sys
@@ -34,6 +40,7 @@ except ImportError:  # mcp 1.x
 TOOLS = {"status", "deployed", "compare", "ci", "next_steps", "environments", "diagnose"}
 TOOLS_LIST_BYTES = 8192
 ANSWER_BYTES = 3072
+REVISION = os.environ.get("MCP_REVISION", "2025-11-25")
 
 
 class Failed(Exception):
@@ -76,9 +83,21 @@ async def run(mode, args, schema):
     seen = {}
     async with connect(mode, args) as (read, write):
         async with ClientSession(read, write) as session:
-            await session.initialize()
+            if REVISION >= "2026-07-28":
+                await session.discover()
+            else:
+                await session.initialize()
+            seen["protocol_version"] = session.protocol_version
+            check(session.protocol_version == REVISION, f"negotiated {session.protocol_version}, wanted {REVISION}")
 
             listed = dump(await session.list_tools())
+            if REVISION >= "2026-07-28":
+                # The tool list is fixed while the server runs: cacheable.
+                check(listed.get("ttlMs", 0) > 0, f"tools/list has a cache hint: {listed.get('ttlMs')}")
+                seen["tools_list_ttl_ms"] = listed["ttlMs"]
+                listed.pop("ttlMs", None)
+                listed.pop("cacheScope", None)
+                listed.pop("resultType", None)
             seen["tools_list_bytes"] = size(listed)
             check(seen["tools_list_bytes"] < TOOLS_LIST_BYTES, f"tools/list is {seen['tools_list_bytes']} bytes")
             tools = listed["tools"]
@@ -113,6 +132,11 @@ async def run(mode, args, schema):
                 check(isinstance(content, dict), f"{name} returns structured content: {result}")
                 jsonschema.validate(content, by_name[name]["outputSchema"])
                 jsonschema.Draft202012Validator(whole[name]).validate(content)
+                # Every answer says which run it comes from and how old it is.
+                observed = datetime.datetime.fromisoformat(content["observed_at"].replace("Z", "+00:00"))
+                check(isinstance(content["age_s"], int) and 0 <= content["age_s"] < 600, f"{name}: age_s {content['age_s']}")
+                now = datetime.datetime.now(datetime.timezone.utc)
+                check(abs((now - observed).total_seconds() - content["age_s"]) <= 2, f"{name}: observed_at and age_s agree")
                 answer_bytes[name] = max(answer_bytes.get(name, 0), size(content))
                 if name != "status":
                     check(size(content) < ANSWER_BYTES, f"{name} answers {size(content)} bytes")
@@ -123,6 +147,7 @@ async def run(mode, args, schema):
             check(report["$schema"] == schema["$id"], "the report names its schema")
             check(list(report["environments"]) == ["local", "staging", "production"], "three environments")
             check(report["assessment"]["headline"], "an assessment headline")
+            check(report["observed_at"] == report["timestamp"], "status: observed_at is the report's timestamp")
 
             prod = structured("status", await call(session, "status", {"env": "production"}))
             jsonschema.Draft202012Validator(schema).validate(prod)
@@ -188,6 +213,8 @@ async def run(mode, args, schema):
             check("Production" in as_text["text"], "the text report")
 
             seen["answer_bytes"] = answer_bytes
+            if REVISION >= "2026-07-28":
+                return seen
 
             # Median of 20 calls per tool, from the cached report.
             timed = {
