@@ -199,6 +199,26 @@ pub fn enabled(action: &ActionPlan, report_json: &Value) -> Result<(), Refusal> 
     Ok(())
 }
 
+/// `Ok` unless the action asks for the promotion gate (`when = ["gate"]`)
+/// and the gate into `env` does not pass in `report`: then every reason.
+pub fn gated(action: &ActionPlan, env: Option<&str>, report: &Report) -> Result<(), Refusal> {
+    let (true, Some(env)) = (action.gate, env) else {
+        return Ok(());
+    };
+    let g = crate::report::gate::gate(report, env);
+    if g.pass {
+        return Ok(());
+    }
+    let reasons: Vec<&str> = g.reasons.iter().map(|r| r.sentence.as_str()).collect();
+    Err(Refusal::new(
+        RefusalKind::Disabled,
+        format!(
+            "not enabled now: the promotion gate into `{env}` does not pass ({})",
+            reasons.join("; ")
+        ),
+    ))
+}
+
 /// What templates see: the report (`project`, `environments`, `comparison`,
 /// `ci`, `git`, …), `checks.ID.FIELD` (`checks.ID.ENV.FIELD` for
 /// per-environment checks), `env`, the current environment with its `id`,
@@ -322,6 +342,7 @@ fn render_request(
 ) -> Result<Prepared, Refusal> {
     let report_json = serde_json::to_value(report).unwrap_or(Value::Null);
     enabled(action, &report_json)?;
+    gated(action, env, report)?;
     let ctx = context(&report_json, report, env, deployment);
     let mut secrets: Vec<String> = Vec::new();
     let (method, url, headers, body) = match &action.request {

@@ -73,6 +73,9 @@ pub struct ActionPlan {
     pub confirm: Option<String>,
     /// All must hold over the report JSON.
     pub when: Vec<Condition>,
+    /// `when = ["gate"]`: the promotion gate into the instance's environment
+    /// (`villa-telemetry gate --env ENV`) must pass too.
+    pub gate: bool,
     /// Longest the upstream may take.
     pub timeout: Duration,
     /// Where the dashboard puts the button.
@@ -225,30 +228,7 @@ fn action(
             .collect();
     let per_env = a.environments.is_some();
 
-    let mut when = Vec::new();
-    for cond in &a.when {
-        let Some(c) = condition(
-            b,
-            file,
-            cond,
-            "write `$.PATH OP VALUE` over the report JSON, e.g. \"$.comparison.staging_vs_production.in_sync == false\"",
-        ) else {
-            continue;
-        };
-        if matches!(
-            c.left(),
-            Operand::Status | Operand::Duration | Operand::Header(_)
-        ) {
-            b.error(
-                file,
-                cond.span(),
-                "`when` reads the report: its left side is a JSONPath or len(PATH)",
-            );
-            b.help("e.g. \"$.comparison.staging_vs_production.in_sync == false\" or \"$.environments.production.status != 'healthy'\"");
-        } else {
-            when.push(c);
-        }
-    }
+    let (when, gate) = when_rules(b, located, &environments, envs);
 
     if let Some(c) = &a.confirm
         && c.get_ref().trim().is_empty()
@@ -274,10 +254,83 @@ fn action(
         request,
         confirm: a.confirm.as_ref().map(|c| c.get_ref().trim().to_owned()),
         when,
+        gate,
         timeout: a.timeout.unwrap_or(default_timeout),
         button,
         target,
     })
+}
+
+/// The word in `when` that asks for the promotion gate.
+const GATE_WORD: &str = "gate";
+
+/// `when`: the conditions over the report JSON, and whether the list names
+/// [`GATE_WORD`]. The gate is about promoting into one environment, so it
+/// needs a per-environment action whose environments all track another.
+fn when_rules(
+    b: &mut Builder<'_>,
+    located: &Located<ActionConfig>,
+    environments: &[String],
+    envs: &Environments,
+) -> (Vec<Condition>, bool) {
+    let a = &located.value;
+    let file = located.file;
+    let mut when = Vec::new();
+    let mut gate = false;
+    for cond in &a.when {
+        if cond.get_ref().trim() == GATE_WORD {
+            gate = true;
+            if a.environments.is_none() {
+                b.error(
+                    file,
+                    cond.span(),
+                    "`gate` needs a per-environment action: the gate decides whether promoting into one environment is safe",
+                );
+                b.help("add environments = [\"production\"] (each one `tracks` the environment it is promoted from)");
+            }
+            for id in environments {
+                let tracks = envs
+                    .list
+                    .iter()
+                    .find(|e| &e.id == id)
+                    .and_then(|e| e.tracks.as_ref());
+                if tracks.is_none() {
+                    b.error(
+                        file,
+                        cond.span(),
+                        format!("`gate` on environment `{}`, which tracks no environment: there is nothing to promote from", quote(id)),
+                    );
+                    b.help(format!(
+                        "set tracks = \"staging\" on environment `{}`, or drop `gate`",
+                        quote(id)
+                    ));
+                }
+            }
+            continue;
+        }
+        let Some(c) = condition(
+            b,
+            file,
+            cond,
+            "write `$.PATH OP VALUE` over the report JSON, e.g. \"$.comparison.staging_vs_production.in_sync == false\", or \"gate\" for the promotion gate",
+        ) else {
+            continue;
+        };
+        if matches!(
+            c.left(),
+            Operand::Status | Operand::Duration | Operand::Header(_)
+        ) {
+            b.error(
+                file,
+                cond.span(),
+                "`when` reads the report: its left side is a JSONPath or len(PATH)",
+            );
+            b.help("e.g. \"$.comparison.staging_vs_production.in_sync == false\" or \"$.environments.production.status != 'healthy'\"");
+        } else {
+            when.push(c);
+        }
+    }
+    (when, gate)
 }
 
 /// `target = "deployment"` needs what the history is made of: environments,

@@ -256,3 +256,91 @@ async fn wait_passes_when_the_world_turns_green() {
         "{g:#}"
     );
 }
+
+/// `when = ["gate"]` on a promote action: refused with the gate's reasons
+/// while the gate fails (drift: CI failed, a deploy is running), prepared
+/// once the world turns green.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_with_when_gate_waits_for_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = World::start(Scenario::Drift, dir.path()).await.unwrap();
+    let text = std::fs::read_to_string(&world.config_path).unwrap();
+    assert!(!text.contains("[act]") && !text.contains("[[actions]]"));
+    std::fs::write(
+        &world.config_path,
+        format!(
+            "{text}\n[act]\naudit = \"audit.jsonl\"\n\n[[actions]]\nid = \"promote\"\nenvironments = [\"production\"]\nwhen = [\"gate\"]\nhttp = {{ url = \"http://127.0.0.1:9/promote/{{{{env.id}}}}\" }}\n"
+        ),
+    )
+    .unwrap();
+    let act = |config: &Path| {
+        let mut cmd = Command::cargo_bin("villa-telemetry").expect("binary built");
+        support::clean_env(&mut cmd);
+        cmd.args([
+            "act",
+            "promote",
+            "--env",
+            "production",
+            "--dry-run",
+            "--config",
+        ])
+        .arg(config);
+        tokio::task::spawn_blocking(move || support::execute(cmd))
+    };
+
+    let out = act(&world.config_path).await.unwrap();
+    assert_eq!(out.code, 3, "stdout {}\nstderr {}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("not enabled now: the promotion gate into `production` does not pass"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("CI on staging's commit {} failed", &NEW_SHA[..7])),
+        "{}",
+        out.stderr
+    );
+
+    turn_green(&world);
+    let out = act(&world.config_path).await.unwrap();
+    assert_eq!(out.code, 0, "stdout {}\nstderr {}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("POST http://127.0.0.1:9/promote/production"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// `gate` is about promoting into one environment that tracks another.
+#[test]
+fn when_gate_needs_a_per_environment_action_on_a_tracking_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("villa-telemetry.toml");
+    let envs = "[[environments]]\nid = \"staging\"\nurl = \"http://127.0.0.1:9/\"\n[[environments]]\nid = \"production\"\nurl = \"http://127.0.0.1:9/\"\ntracks = \"staging\"\n";
+    for (action, want) in [
+        (
+            "when = [\"gate\"]\nhttp = { url = \"http://127.0.0.1:9/x\" }",
+            "`gate` needs a per-environment action",
+        ),
+        (
+            "environments = [\"staging\"]\nwhen = [\"gate\"]\nhttp = { url = \"http://127.0.0.1:9/x\" }",
+            "`gate` on environment `staging`, which tracks no environment",
+        ),
+    ] {
+        std::fs::write(&path, format!("{envs}[[actions]]\nid = \"p\"\n{action}\n")).unwrap();
+        let mut cmd = Command::cargo_bin("villa-telemetry").expect("binary built");
+        support::clean_env(&mut cmd);
+        cmd.args(["check", "--config"]).arg(&path);
+        let out = support::execute(cmd);
+        assert_eq!(out.code, 3, "{action}: {}", out.stderr);
+        assert!(out.stderr.contains(want), "{action}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("villa-telemetry.toml:"),
+            "names the file: {}",
+            out.stderr
+        );
+    }
+}
