@@ -37,6 +37,8 @@ pub struct Config {
     pub run: RunConfig,
     /// `[serve]`.
     pub serve: ServeConfig,
+    /// `[mcp]`.
+    pub mcp: McpConfig,
     /// `[[environments]]` in order.
     pub environments: Vec<Located<EnvironmentConfig>>,
     /// `[[checks]]` from every file, in file order.
@@ -72,6 +74,8 @@ struct MainFile {
     run: RunConfig,
     #[serde(default)]
     serve: ServeConfig,
+    #[serde(default)]
+    mcp: McpConfig,
     #[serde(default)]
     environments: Vec<Spanned<EnvironmentConfig>>,
     #[serde(default)]
@@ -154,6 +158,16 @@ pub struct ServeConfig {
     pub allow_remote: bool,
     /// Buttons for `[[actions]]` on the dashboard (default false).
     pub actions: Option<bool>,
+}
+
+/// `[mcp]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpConfig {
+    /// The `[[actions]]` as MCP tools, each confirmed by the user through
+    /// the client (default false).
+    #[serde(default)]
+    pub actions: bool,
 }
 
 /// `[[environments]]`.
@@ -415,6 +429,7 @@ impl Config {
             github: main.github,
             run: main.run,
             serve: main.serve,
+            mcp: main.mcp,
             environments: locate(0, main.environments),
             checks,
             links,

@@ -21,6 +21,7 @@ mod headers;
 mod limits;
 mod listener;
 pub mod mcp;
+mod mcp_actions;
 mod metric_export;
 mod router;
 mod slots;

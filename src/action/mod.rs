@@ -3,10 +3,11 @@
 //!
 //! Flow: [`resolve`] (against a fresh report: `when`, templates, `${VAR}`
 //! secrets) → [`attempt`] (confirmation, [`audit`], [`send`]). The CLI
-//! (`cli::actions`) and the dashboard (`serve::actions`, with the buttons
-//! from [`buttons`]) are two front doors to the same [`attempt`]. A rollback
-//! (`target = "deployment"`) also names a deployment of the history, checked
-//! by [`rollback`] against the same fresh report.
+//! (`cli::actions`), the dashboard (`serve::actions`, with the buttons from
+//! [`buttons`]) and MCP (`serve::mcp_actions`) are three front doors to the
+//! same [`attempt`]. A rollback (`target = "deployment"`) also names a
+//! deployment of the history, checked by [`rollback`] against the same
+//! fresh report.
 
 pub mod attempt;
 pub mod audit;
@@ -23,4 +24,7 @@ pub enum Origin {
     Cli,
     /// `POST /api/actions/ID`.
     Dashboard,
+    /// An MCP tool call (`[mcp] actions = true`): an agent asked, its user
+    /// typed the confirm word.
+    Agent,
 }

@@ -326,6 +326,7 @@ fn print_audit(path: &Path, limit: usize) -> Result<Exit, Failure> {
         let from = match e.from {
             Origin::Cli => "cli",
             Origin::Dashboard => "dashboard",
+            Origin::Agent => "agent",
         };
         println!(
             "{}  {from:<9}  {who}  {target}  {outcome}{status}",

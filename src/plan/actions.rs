@@ -49,6 +49,8 @@ pub struct ActionSet {
     pub audit_path: Option<PathBuf>,
     /// `[serve] actions = true`: the dashboard shows buttons and accepts POSTs.
     pub dashboard: bool,
+    /// `[mcp] actions = true`: MCP lists each action as a tool.
+    pub agent: bool,
 }
 
 impl ActionSet {
@@ -207,6 +209,7 @@ pub(super) fn actions(
         list,
         audit_path,
         dashboard: config.serve.actions.unwrap_or(false),
+        agent: config.mcp.actions,
     }
 }
 

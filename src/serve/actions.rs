@@ -65,7 +65,8 @@ impl ActBody {
     }
 }
 
-struct Running<'a> {
+/// An action marked running; unmarked when dropped.
+pub(super) struct Running<'a> {
     desk: &'a ActionDesk,
     id: String,
 }
@@ -81,15 +82,16 @@ impl Drop for Running<'_> {
 }
 
 impl ActionDesk {
-    /// A desk with a fresh random token.
-    pub fn new(plan: &Plan) -> Self {
+    /// A desk with a fresh random token, auditing attempts as from `origin`
+    /// (the dashboard's, or MCP's).
+    pub fn new(plan: &Plan, origin: Origin) -> Self {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).expect("the OS random source works");
         let token = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let recorder =
             audit::path_for(plan.actions.audit_path.as_deref()).map(|audit_path| Recorder {
                 audit_path,
-                origin: Origin::Dashboard,
+                origin,
                 who: audit::who(&plan.base_dir),
             });
         ActionDesk {
@@ -105,7 +107,12 @@ impl ActionDesk {
         &self.token
     }
 
-    fn github_token(&self) -> Option<String> {
+    /// Where attempts are audited, or why the audit log cannot be found.
+    pub(super) fn recorder(&self) -> Result<&Recorder, &str> {
+        self.recorder.as_ref().map_err(String::as_str)
+    }
+
+    pub(super) fn github_token(&self) -> Option<String> {
         self.github_token
             .get_or_init(|| crate::probe::github::GithubClient::resolve_token().map(|(t, _)| t))
             .clone()
@@ -217,7 +224,7 @@ fn check_request(
 
 impl ActionDesk {
     /// Marks `id` running, or None when it already is.
-    fn claim(&self, id: &str) -> Option<Running<'_>> {
+    pub(super) fn claim(&self, id: &str) -> Option<Running<'_>> {
         let mut running = self.running.lock().expect("not poisoned");
         running.insert(id.to_owned()).then(|| Running {
             desk: self,

@@ -502,6 +502,23 @@ impl ServerHandler for Telemetry {
         request: rmcp::model::CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
+        if let Some(id) = request.name.strip_prefix(super::mcp_actions::TOOL_PREFIX) {
+            match &self.state.agent_actions {
+                Some(desk) => {
+                    return super::mcp_actions::call(&self.state, desk, request, context).await;
+                }
+                None if self.state.plan.actions.get(id).is_some() => {
+                    return Err(ErrorData::invalid_params(
+                        format!(
+                            "`{}` is not a tool: actions are MCP tools only with `[mcp] actions = true`; `villa-telemetry act {id}` runs it",
+                            request.name
+                        ),
+                        None,
+                    ));
+                }
+                None => {}
+            }
+        }
         let mut long = Vec::new();
         long_strings(request.arguments.as_ref(), &mut long);
         let tool = request.name.to_string();
@@ -543,7 +560,11 @@ impl ServerHandler for Telemetry {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let mut result = ListToolsResult::with_all_items(listed_tools().to_vec());
+        let mut tools = listed_tools().to_vec();
+        if self.state.agent_actions.is_some() {
+            tools.extend(super::mcp_actions::tools(&self.state.plan.actions.list));
+        }
+        let mut result = ListToolsResult::with_all_items(tools);
         if context
             .protocol_version()
             .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28)

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use super::actions;
 use super::guard::HostGuard;
+use crate::action::Origin;
 use crate::plan::Plan;
 use crate::render::{EnvTrend, Format, RenderExtras, Renderer, to_json};
 use crate::report::{Health, Report};
@@ -61,6 +62,9 @@ pub struct AppState {
     closing: watch::Sender<bool>,
     /// `POST /api/actions/ID` and the buttons; None unless `[serve] actions = true`.
     pub(crate) actions: Option<Arc<actions::ActionDesk>>,
+    /// The actions as MCP tools, audited as `agent`; None unless `[mcp]
+    /// actions = true`.
+    pub(crate) agent_actions: Option<Arc<actions::ActionDesk>>,
 }
 
 impl AppState {
@@ -78,9 +82,14 @@ impl AppState {
         let actions = plan
             .actions
             .dashboard
-            .then(|| Arc::new(actions::ActionDesk::new(&plan)));
+            .then(|| Arc::new(actions::ActionDesk::new(&plan, Origin::Dashboard)));
+        let agent_actions = plan
+            .actions
+            .agent
+            .then(|| Arc::new(actions::ActionDesk::new(&plan, Origin::Agent)));
         Arc::new(AppState {
             actions,
+            agent_actions,
             refresh: plan.settings.refresh,
             plan: Arc::new(plan),
             services,

@@ -33,6 +33,7 @@ mod github_token;
 mod github_unknown_commit;
 mod hardening;
 mod mcp;
+mod mcp_actions;
 mod metric_history;
 mod plugin_checks;
 mod plugins;

@@ -73,7 +73,7 @@ fn python() -> Result<PathBuf, String> {
 }
 
 /// The Python client, or None after a SKIP line (outside CI).
-fn python_or_skip(test: &str) -> Option<PathBuf> {
+pub(crate) fn python_or_skip(test: &str) -> Option<PathBuf> {
     match python() {
         Ok(p) => Some(p),
         Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("{why}"),
