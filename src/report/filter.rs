@@ -68,14 +68,7 @@ pub fn only_environments(report: &Report, ids: &[String]) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> Report {
-        let path = format!(
-            "{}/tests/fixtures/reports/{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
+    use crate::report::fixtures::fixture;
 
     #[test]
     fn keeps_the_environment_its_checks_and_its_drift() {

@@ -118,14 +118,7 @@ fn carry_answers(report: &mut Report, previous: &Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> Report {
-        let path = format!(
-            "{}/tests/fixtures/reports/{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
+    use crate::report::fixtures::fixture;
 
     #[test]
     fn a_down_environment_keeps_the_sha_it_last_reported() {
