@@ -35,6 +35,7 @@ mod hardening;
 mod mcp;
 mod mcp_actions;
 mod metric_history;
+mod observed;
 mod plugin_checks;
 mod plugins;
 mod prometheus;
