@@ -517,7 +517,7 @@ async fn cached_tools_answer_under_5_ms() {
         let median = times[times.len() / 2];
         let p95 = times[times.len() * 95 / 100];
         eprintln!("mcp {name} {a}: median {median:?}, p95 {p95:?} (200 calls)");
-        // The 5 ms target is measured by benches/mcp_latency.sh (release);
+        // The 5 ms target is measured by benches/agents.sh (release);
         // here, in a debug build on a shared machine, the bound only catches
         // a tool that runs checks instead of reading the cache (>= 100 ms).
         if name != "status" {
