@@ -77,7 +77,7 @@ pub struct Frequency {
     /// `count` per day of `days`, to 3 decimals; absent when `days` is 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_day: Option<f64>,
-    /// `per_day` × 7, to 3 decimals.
+    /// `count` per 7 days of `days`, to 3 decimals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_week: Option<f64>,
 }
@@ -241,7 +241,7 @@ pub fn compute(
         .iter()
         .filter(|&&i| in_window(&dated[i]))
         .count() as u64;
-    let per_day = (days > 0.0).then(|| round(live as f64 / days, 3));
+    let rate = (days > 0.0).then(|| live as f64 / days);
     Dora {
         window: label.to_owned(),
         since,
@@ -252,8 +252,8 @@ pub fn compute(
         under_way,
         deployment_frequency: Frequency {
             count: live,
-            per_day,
-            per_week: per_day.map(|d| round(d * 7.0, 3)),
+            per_day: rate.map(|r| round(r, 3)),
+            per_week: rate.map(|r| round(r * 7.0, 3)),
         },
         lead_time: lead_time(history, &dated, since, &mut excluded),
         change_failure_rate: ChangeFailureRate {
