@@ -215,6 +215,9 @@ fn metric_lines(out: &mut String, report: &Report) {
     }
 }
 
+/// A DORA gauge family: its name, its help and how to read its value.
+type DoraFamily = (&'static str, &'static str, fn(&Dora) -> Option<f64>);
+
 /// One DORA gauge family: a line per environment that has the value.
 fn dora_family(
     out: &mut String,
@@ -233,7 +236,7 @@ fn dora_family(
 /// DORA's four keys of each environment over `[github] dora_window`
 /// (issue 21); a key with no sample (no failure to restore from) has no line.
 fn dora_lines(out: &mut String, report: &Report) {
-    let families: [(&str, &str, fn(&Dora) -> Option<f64>); 9] = [
+    let families: [DoraFamily; 9] = [
         (
             "villa_dora_span_seconds",
             "What DORA's rates are over: [github] dora_window, or when the history is incomplete the span from its oldest deployment.",
