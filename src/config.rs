@@ -129,6 +129,25 @@ pub struct GithubConfig {
     pub history: Option<Spanned<u64>>,
     /// Look up the pull requests behind a drift (default true).
     pub pull_requests: Option<bool>,
+    /// The window DORA's four keys are computed over, e.g. "30d" (default
+    /// 30 days; between 1 hour and a year).
+    #[serde(default, deserialize_with = "dora_window")]
+    pub dora_window: Option<Duration>,
+}
+
+/// `[github] dora_window`: shorter than an hour says nothing of a rate per
+/// day; longer than a year (365.25 days, humantime's) is past what
+/// `[github] history` can list.
+pub const DORA_WINDOW: crate::units::DurationRange = crate::units::DurationRange {
+    min: Duration::from_secs(3600),
+    max: Duration::from_secs(31_557_600),
+    why: "`dora_window`",
+};
+
+/// `#[serde(deserialize_with = "dora_window")]`: an optional duration in
+/// [`DORA_WINDOW`], refused with its file, line and column otherwise.
+fn dora_window<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+    crate::units::bounded(de, &DORA_WINDOW)
 }
 
 /// `[run]`.

@@ -188,6 +188,16 @@ const BUILTIN: &[(&str, &str, &str)] = &[
         include_str!("../templates/partials/metric_styles.hbs"),
     ),
     (
+        "partials/dora_panel",
+        "templates/partials/dora_panel.hbs",
+        include_str!("../templates/partials/dora_panel.hbs"),
+    ),
+    (
+        "partials/dora_md",
+        "templates/partials/dora_md.hbs",
+        include_str!("../templates/partials/dora_md.hbs"),
+    ),
+    (
         "partials/action_buttons",
         "templates/partials/action_buttons.hbs",
         include_str!("../templates/partials/action_buttons.hbs"),

@@ -83,14 +83,18 @@ pub async fn run(plan: &Plan, services: &Services, progress: Option<Progress<'_>
         finished: &finished,
     };
     let histories: upstream::Histories<'_> = lookups.deployments().boxed().shared();
-    let (_, drift, commit_ci, deployed, suspects, deployments) = tokio::join!(
+    let (_, drift, commit_ci, deployed, suspects, commit_times, mut deployments) = tokio::join!(
         futures::future::join_all(finished.iter().cloned()),
         lookups.drift(histories.clone()),
         lookups.commit_ci(),
         lookups.deployed(histories.clone()),
         lookups.suspects(histories.clone()),
+        lookups.commit_times(histories.clone()),
         histories,
     );
+    for h in deployments.values_mut() {
+        upstream::attach_commit_times(h, &commit_times);
+    }
     // The jobs' futures borrow `results`; they are done, let them go.
     drop(finished);
     RunResults {

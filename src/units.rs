@@ -57,6 +57,22 @@ pub fn coarse_shown(secs: u64) -> u64 {
     if secs < 60 { secs } else { secs - secs % 60 }
 }
 
+/// A span of whole seconds in its two largest units, for spans of hours
+/// and days (DORA's lead time and time to restore): "45s", "5m 10s",
+/// "3h 20m", "2d 4h"; a zero second unit is left out ("3h").
+pub fn span(secs: u64) -> String {
+    let (big, small, units) = match secs {
+        s if s < 60 => return format!("{s}s"),
+        s if s < 3600 => (s / 60, s % 60, ("m", "s")),
+        s if s < 86_400 => (s / 3600, s % 3600 / 60, ("h", "m")),
+        s => (s / 86_400, s % 86_400 / 3600, ("d", "h")),
+    };
+    match small {
+        0 => format!("{big}{}", units.0),
+        _ => format!("{big}{} {small}{}", units.0, units.1),
+    }
+}
+
 /// "1 commit", "2 commits": every count of commits in prose.
 pub fn commits(n: u64) -> String {
     format!("{n} commit{}", if n == 1 { "" } else { "s" })
@@ -244,6 +260,15 @@ impl From<usize> for ByteSize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_read_in_their_two_largest_units() {
+        assert_eq!(span(45), "45s");
+        assert_eq!(span(310), "5m 10s");
+        assert_eq!(span(3600), "1h");
+        assert_eq!(span(12_000), "3h 20m");
+        assert_eq!(span(2 * 86_400 + 4 * 3600 + 59), "2d 4h");
+    }
 
     #[test]
     fn durations_read_the_same_everywhere() {

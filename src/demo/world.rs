@@ -430,6 +430,32 @@ fn script_compares(github: &FakeGithub) {
         }
     }
     script_pulls(github);
+    script_commits(github);
+}
+
+/// Each of the world's commits as `commits/{sha}` answers it, from the
+/// recorded commit shape with the world's sha, message and dates: the
+/// start of DORA's lead times (issue 21). Any other sha keeps the
+/// recorded answer.
+fn script_commits(github: &FakeGithub) {
+    let fx = github.fixtures().clone();
+    let shape = fx
+        .body("commit_get.2013.json")
+        .expect("fixture commit_get.2013.json");
+    let base = format!("repos/{DEMO_REPO}");
+    for c in COMMITS {
+        let mut v = shape.clone();
+        v["sha"] = json!(c.sha);
+        v["html_url"] = json!(format!("https://github.com/{DEMO_REPO}/commit/{}", c.sha));
+        v["url"] = json!(format!("https://api.github.com/{base}/commits/{}", c.sha));
+        v["commit"]["message"] = json!(c.message);
+        for who in ["author", "committer"] {
+            v["commit"][who] = json!({ "name": c.author, "email": c.email, "date": c.date });
+        }
+        for sha in [c.sha, short(c.sha)] {
+            github.set(&format!("{base}/commits/{sha}"), 200, v.clone(), &[]);
+        }
+    }
 }
 
 /// The pull request each of the world's newer commits came in, from the

@@ -1,5 +1,7 @@
 //! Deployment history: the last GitHub deployments of each environment.
 
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -69,4 +71,9 @@ pub struct DeploymentHistory {
     pub error: Option<String>,
     /// Wall time of the lookup.
     pub duration_ms: u64,
+    /// The committer date of each deployed commit GitHub was asked about
+    /// (`repos/{repo}/commits/{sha}`), keyed by full sha: DORA's lead time.
+    pub commit_times: IndexMap<String, DateTime<Utc>>,
+    /// Why a commit's date could not be read (the first failure).
+    pub commit_times_error: Option<String>,
 }

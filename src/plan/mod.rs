@@ -87,6 +87,8 @@ pub struct Settings {
     pub github_history: usize,
     /// `[github] pull_requests`: look up the pull requests behind a drift.
     pub github_pull_requests: bool,
+    /// `[github] dora_window`: the window of DORA's four keys.
+    pub github_dora_window: Duration,
     /// Template override directory.
     pub templates_dir: Option<PathBuf>,
 }
@@ -101,6 +103,8 @@ pub const PLUGIN_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_GITHUB_HISTORY: usize = 10;
 /// Largest `[github] history`: each entry costs one request for its status.
 pub const MAX_GITHUB_HISTORY: usize = 100;
+/// Default `[github] dora_window`: 30 days.
+pub const DEFAULT_DORA_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Default `[run] max_body`.
 pub const DEFAULT_BODY_CAP: usize = 1 << 20;
 

@@ -42,6 +42,7 @@ pub(super) fn settings(b: &mut Builder<'_>) -> Settings {
         github_disk_cache: c.github.disk_cache.unwrap_or(true),
         github_history,
         github_pull_requests: c.github.pull_requests.unwrap_or(true),
+        github_dora_window: c.github.dora_window.unwrap_or(super::DEFAULT_DORA_WINDOW),
         templates_dir,
     }
 }
@@ -176,6 +177,16 @@ mod tests {
         assert_eq!(s.body_cap, DEFAULT_BODY_CAP);
         assert_eq!(s.listen, "127.0.0.1:3003");
         assert_eq!(s.github_api_url, "https://api.github.com");
+        assert_eq!(s.github_dora_window, super::super::DEFAULT_DORA_WINDOW);
+    }
+
+    #[test]
+    fn dora_window_is_a_duration() {
+        let config = config_from("[github]\ndora_window = \"7d\"\n");
+        let mut b = Builder::new(&config);
+        let s = settings(&mut b);
+        assert!(b.problems.is_empty());
+        assert_eq!(s.github_dora_window, Duration::from_secs(7 * 86_400));
     }
 
     #[test]

@@ -454,6 +454,28 @@ impl GithubClient {
         }
     }
 
+    /// The committer date of commit `sha` in `repo` (`GET
+    /// repos/{repo}/commits/{sha}`, conditional like every call, so a warm
+    /// lookup is a free 304): when the commit landed on its branch, DORA's
+    /// start of a lead time. A commit without a readable date is a bad response.
+    pub async fn commit_date(
+        &self,
+        repo: &str,
+        sha: &str,
+    ) -> Result<chrono::DateTime<chrono::Utc>, GithubError> {
+        check_repo(repo)?;
+        let path = format!("repos/{repo}/commits/{}", encode(sha));
+        let body = self.get_shared(&path).await?;
+        body["commit"]["committer"]["date"]
+            .as_str()
+            .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+            .map(|d| d.with_timezone(&chrono::Utc))
+            .ok_or(GithubError::BadResponse {
+                path,
+                detail: "a commit without a readable `commit.committer.date`".into(),
+            })
+    }
+
     /// Commit statuses and check runs of `sha`, folded into one verdict:
     /// any failure → failure, else running → in_progress, else queued, else
     /// success; nothing reported → unknown. Both calls run concurrently.

@@ -18,6 +18,8 @@
 //! | `ago TS NOW` | `{{ago created_at @root.timestamp}}` | `5m ago` |
 //! | `datetime TS`, `time TS` | `{{datetime timestamp}}` | `2026-01-22 14:34:00 UTC` / `14:34:00 UTC` |
 //! | `ms N` | `{{ms duration_ms}}` | `95 ms`, `1.2 s` ([`crate::units::millis`]) |
+//! | `span N` | `{{span lead_time.median_s}}` | seconds as `45s`, `5m 10s`, `3h 20m`, `2d 4h` ([`crate::units::span`]) |
+//! | `percent X` | `{{percent rate}}` | a ratio as `20%`, `12.5%` |
 //! | `plural N WORD` | `{{plural 2 "commit"}}` | `2 commits` |
 //! | `str X` | `{{str this}}` | strings verbatim, other JSON compact, null empty |
 //! | `fields MAP` | `{{fields fields}}` | `version=0.4.1 sha=53004a6` |
@@ -121,6 +123,15 @@ const TIME: &[(&str, HelperFn)] = &[
     }),
     ("ms", |p, _| match p.first().and_then(Value::as_u64) {
         Some(v) => Value::String(crate::units::millis(v)),
+        None => Value::String(String::new()),
+    }),
+    ("span", |p, _| match p.first().and_then(Value::as_u64) {
+        Some(v) => Value::String(crate::units::span(v)),
+        None => Value::String(String::new()),
+    }),
+    ("percent", |p, _| match p.first().and_then(Value::as_f64) {
+        // Tenths of a percent at most: "20%", "12.5%".
+        Some(v) => Value::String(format!("{}%", (v * 1000.0).round() / 10.0)),
         None => Value::String(String::new()),
     }),
     ("plural", |p, _| {

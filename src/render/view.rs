@@ -47,6 +47,8 @@ pub struct View<'a> {
     pub env_counts: IndexMap<&'static str, usize>,
     /// Metric cards and tables grouped by panel (see [`super::panels`]).
     pub panels: Vec<super::panels::PanelView<'a>>,
+    /// Whether any environment has DORA's keys (its panel and section show).
+    pub dora: bool,
 }
 
 /// Derived values for one environment.
@@ -221,6 +223,7 @@ impl<'a> View<'a> {
             quick_actions,
             env_counts,
             panels: super::panels::panels(report, &extras.metric_trends),
+            dora: report.environments.values().any(|e| e.dora.is_some()),
         }
     }
 }

@@ -33,14 +33,20 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
         if !plan.shows_env(&env.id) {
             continue;
         }
-        let mut report = environment_report(
-            plan,
-            ei,
-            &results,
-            deployments.shift_remove(&env.id),
-            commit_ci.shift_remove(&env.id),
-        );
+        let history = deployments.shift_remove(&env.id);
+        // A history GitHub refused entirely has nothing to count.
+        let counted = history
+            .as_ref()
+            .filter(|h| !(h.entries.is_empty() && h.error.is_some()));
+        let dora = counted.map(|h| {
+            let window = plan.settings.github_dora_window;
+            let label = super::dora::label(window);
+            super::dora::compute(h, window, &label, plan.settings.github_history, finished_at)
+        });
+        let mut report =
+            environment_report(plan, ei, &results, history, commit_ci.shift_remove(&env.id));
         report.suspects = suspects.shift_remove(&env.id);
+        report.dora = dora;
         environments.insert(env.id.clone(), report);
     }
     let (ci, mut git_info) = ci_and_git(plan, &results);
@@ -189,6 +195,7 @@ fn environment_report(
         ci,
         deployments: history,
         deployments_error,
+        dora: None,
         last_known,
         timeline: Vec::new(),
         failing_since: None,

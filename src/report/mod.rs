@@ -148,6 +148,10 @@ pub struct EnvironmentReport {
     /// Why the deployment history could not be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployments_error: Option<String>,
+    /// DORA's four keys over `[github] dora_window`, from its deployment
+    /// history: absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dora: Option<dora::Dora>,
     /// What it ran when last seen, while it reports no `sha` now (down,
     /// offline): from the last report in which it answered, or its latest
     /// successful GitHub deployment.
@@ -250,6 +254,7 @@ fn is_false(b: &bool) -> bool {
 pub mod assess;
 pub mod badge;
 mod build;
+pub mod dora;
 mod filter;
 pub mod gate;
 mod last_known;

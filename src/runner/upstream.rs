@@ -289,6 +289,51 @@ impl Lookups<'_, '_> {
             .collect()
     }
 
+    /// The committer date of each commit that went live in a history's
+    /// DORA window (`[github] dora_window`), one `commits/{sha}` request per
+    /// distinct sha over all environments, concurrently: the start of each
+    /// lead time (issue 21). Keyed by full sha; an error is the reason.
+    pub async fn commit_times(
+        &self,
+        histories: Histories<'_>,
+    ) -> IndexMap<String, Result<chrono::DateTime<chrono::Utc>, String>> {
+        let (Some(gh), Some(repo)) = (self.github, &self.plan.project.repo) else {
+            return IndexMap::new();
+        };
+        let histories = histories.await;
+        let window = chrono::Duration::from_std(self.plan.settings.github_dora_window)
+            .unwrap_or(chrono::Duration::MAX);
+        let since = chrono::Utc::now() - window;
+        let mut shas: Vec<String> = histories
+            .values()
+            .flat_map(|h| &h.entries)
+            .filter(|e| {
+                e.went_live()
+                    && chrono::DateTime::parse_from_rfc3339(&e.created_at).is_ok_and(|t| t >= since)
+            })
+            .map(|e| e.sha.clone())
+            .collect();
+        shas.sort();
+        shas.dedup();
+        let answers = join_all(shas.iter().map(|sha| async move {
+            let _permit = self.semaphore.acquire().await.expect("never closed");
+            let limit = self.timeout();
+            let mut answer = match tokio::time::timeout(limit, gh.commit_date(repo, sha)).await {
+                Ok(Ok(at)) => return Ok(at),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => LookupError::GithubTimeout {
+                    limit,
+                    what: format!("repos/{repo}/commits/{sha}"),
+                }
+                .to_string(),
+            };
+            self.scrub(&mut answer);
+            Err(answer)
+        }))
+        .await;
+        shas.into_iter().zip(answers).collect()
+    }
+
     /// The commits between each shown environment's last good deployment
     /// and its newest one, when their commits differ (issue 20): local git
     /// when the clone has both, else GitHub's compare; each with its pull
@@ -845,6 +890,25 @@ fn join_errors(github: Option<LookupError>, git: &LookupError) -> String {
     match github {
         Some(g) => format!("{g}; and locally: {git}"),
         None => git.to_string(),
+    }
+}
+
+/// Gives `history` the commit dates of its own deployments, and the first
+/// reason one of them could not be read.
+pub(super) fn attach_commit_times(
+    history: &mut DeploymentHistory,
+    times: &IndexMap<String, Result<chrono::DateTime<chrono::Utc>, String>>,
+) {
+    for e in &history.entries {
+        match times.get(&e.sha) {
+            Some(Ok(at)) => {
+                history.commit_times.insert(e.sha.clone(), *at);
+            }
+            Some(Err(why)) if history.commit_times_error.is_none() => {
+                history.commit_times_error = Some(why.clone());
+            }
+            _ => {}
+        }
     }
 }
 

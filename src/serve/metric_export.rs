@@ -1,11 +1,13 @@
 //! `/metrics`: the report in Prometheus text exposition format — check
 //! statuses and durations, what each environment runs, drift, metric check
 //! values and levels (so Prometheus keeps the long history of what
-//! villa-telemetry computed), and the server's run counter.
+//! villa-telemetry computed), DORA's four keys per environment, and the
+//! server's run counter.
 
 use std::fmt::Write;
 
 use crate::metric::Level;
+use crate::report::dora::Dora;
 use crate::report::{CheckStatus, Report};
 
 /// A label value escaped as the exposition format asks: backslash, double
@@ -29,6 +31,7 @@ pub fn prometheus_text(report: &Report, runs: u64) -> String {
     check_lines(&mut out, report);
     environment_lines(&mut out, report);
     metric_lines(&mut out, report);
+    dora_lines(&mut out, report);
     family(
         &mut out,
         "villa_report_timestamp_seconds",
@@ -209,6 +212,82 @@ fn metric_lines(out: &mut String, report: &Report) {
             esc(&c.id),
             esc(c.environment.as_deref().unwrap_or(""))
         );
+    }
+}
+
+/// A DORA gauge family: its name, its help and how to read its value.
+type DoraFamily = (&'static str, &'static str, fn(&Dora) -> Option<f64>);
+
+/// One DORA gauge family: a line per environment that has the value.
+fn dora_family(
+    out: &mut String,
+    report: &Report,
+    (name, help): (&str, &str),
+    value: impl Fn(&Dora) -> Option<f64>,
+) {
+    family(out, name, "gauge", help);
+    for (id, e) in &report.environments {
+        if let Some(v) = e.dora.as_ref().and_then(&value) {
+            let _ = writeln!(out, "{name}{{environment=\"{}\"}} {v}", esc(id));
+        }
+    }
+}
+
+/// DORA's four keys of each environment over `[github] dora_window`
+/// (issue 21); a key with no sample (no failure to restore from) has no line.
+fn dora_lines(out: &mut String, report: &Report) {
+    let families: [DoraFamily; 9] = [
+        (
+            "villa_dora_span_seconds",
+            "What DORA's rates are over: [github] dora_window, or when the history is incomplete the span from its oldest deployment.",
+            |d| Some(d.days * 86_400.0),
+        ),
+        (
+            "villa_dora_history_complete",
+            "1 when the fetched deployment history covers the whole window, 0 when it may miss older deployments in it.",
+            |d| Some(f64::from(u8::from(d.complete))),
+        ),
+        (
+            "villa_dora_deployments",
+            "Deployments that went live in the window.",
+            |d| Some(d.deployment_frequency.count as f64),
+        ),
+        (
+            "villa_dora_deployment_frequency_per_day",
+            "Deployments that went live per day of the window.",
+            |d| d.deployment_frequency.per_day,
+        ),
+        (
+            "villa_dora_lead_time_median_seconds",
+            "Median time from a deployed commit's committer date to its deployment going live.",
+            |d| d.lead_time.median_s.map(|s| s as f64),
+        ),
+        (
+            "villa_dora_lead_time_p90_seconds",
+            "90th percentile (nearest rank) of the lead time for changes.",
+            |d| d.lead_time.p90_s.map(|s| s as f64),
+        ),
+        (
+            "villa_dora_change_failure_ratio",
+            "Failed and rolled-back deployments over all finished deployments in the window.",
+            |d| d.change_failure_rate.rate,
+        ),
+        (
+            "villa_dora_time_to_restore_median_seconds",
+            "Median time from a failure to the next deployment that went live and stayed.",
+            |d| d.time_to_restore.median_s.map(|s| s as f64),
+        ),
+        (
+            "villa_dora_excluded_deployments",
+            "Deployments or samples left out because GitHub's times cannot be right (future, unreadable, negative).",
+            |d| Some(d.excluded.len() as f64),
+        ),
+    ];
+    if report.environments.values().all(|e| e.dora.is_none()) {
+        return;
+    }
+    for (name, help, value) in families {
+        dora_family(out, report, (name, help), value);
     }
 }
 

@@ -95,6 +95,10 @@ try {
     check((await failed.count()) > 0 && (await failed.isVisible()), "a failed CI run is visible");
     if ((await failed.count()) > 0) check(/FAILED/.test(await failed.innerText()), "failed CI run is labelled FAILED");
     check((await page.locator('[data-testid^="env-card-"][data-status="warning"]').count()) > 0, "a warning environment card");
+    // DORA's panel (issue 21): staging's 3 deployments of the demo's history, none failed.
+    const dora = page.getByTestId("dora-staging");
+    const doraText = (await dora.count()) === 1 ? (await dora.innerText()).replace(/\s+/g, " ") : "";
+    check(/Staging last 30d 3 · 0\.1\/day[\s\S]*0% · 0 failed, 0 rolled back of 3/.test(doraText), `the DORA panel shows staging's 3 deployments, 0% failed: ${doraText}`);
   } else if (STATE === "green") {
     check(/All systems operational/.test(await page.getByTestId("summary").innerText()), 'summary says "All systems operational"');
     check((await page.getByTestId("drift-banner").count()) === 0, "no drift banner");

@@ -208,6 +208,7 @@ fn browser_warning_state_shows_cards_drift_and_ci_failure() {
         "ok   drift banner is visible",
         "ok   a failed CI run is visible",
         "ok   failed CI run is labelled FAILED",
+        "ok   the DORA panel shows staging's 3 deployments, 0% failed",
         "ok   no requests to other origins",
     ] {
         assert!(out.contains(want), "missing `{want}`");

@@ -56,7 +56,9 @@ fn second_process_worth_of_services_makes_only_304s() {
         // (staging MID...NEW, production OLD...NEW, by their deployments'
         // full shas, so not the drift's path); the commits they list are the
         // drift's, whose pull requests are already asked for.
-        let urls = 2 + 1 + 2 + 2 * 2 + (2 + 3) + (2 + 2) + 2;
+        // DORA's lead times (issue 21): the committer date of each commit
+        // that went live in the window, NEW, MID and OLD.
+        let urls = 2 + 1 + 2 + 2 * 2 + (2 + 3) + (2 + 2) + 2 + 3;
         assert_eq!(cold.requests - cold.not_modified, urls);
         assert_eq!(warm.not_modified, warm.requests, "all 304");
         assert_eq!(warm.rate_limit_points, 0, "a repeated run spends nothing");

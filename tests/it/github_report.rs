@@ -648,7 +648,9 @@ async fn the_down_world_costs_a_point_for_its_suspects_and_none_warm() {
     // last ran (production OLD against staging MID: 1 compare and the pull
     // request of the 1 commit it lists). The clone has every commit (local
     // HEAD and the suspects), so those cost nothing.
-    let points = 2 + 2 + (2 + 3) + (2 + 1) + 1 + (1 + 1);
+    // DORA's lead times (issue 21): the committer date of each commit that
+    // went live in the window, MID and OLD (both environments' OLD is one).
+    let points = 2 + 2 + (2 + 3) + (2 + 1) + 1 + (1 + 1) + 2;
     assert_eq!(cold.requests - cold.not_modified, points);
     assert_eq!(cold.rate_limit_points, points);
     assert_eq!(warm.rate_limit_points, 0);
@@ -699,9 +701,11 @@ async fn second_pass_in_one_process_is_all_304() {
     // the drift's own two, so they add no term (at most a free 304). Points, not requests: on loopback a shared
     // call can finish before its twin is first polled, and the twin then
     // asks again conditionally (a free 304).
+    // DORA's lead times (issue 21): the committer date of each commit that
+    // went live in the window, once over both environments: NEW, MID, OLD.
     assert_eq!(
         cold_gh.requests - cold_gh.not_modified,
-        2 + 1 + 2 + 2 * 2 + (2 + 3) + (2 + 2)
+        2 + 1 + 2 + 2 * 2 + (2 + 3) + (2 + 2) + 3
     );
     assert_eq!(
         cold_gh.rate_limit_points,
@@ -713,10 +717,11 @@ async fn second_pass_in_one_process_is_all_304() {
     // are the lookups they led to.
     let warm_paths: std::collections::BTreeSet<&str> =
         warm_log.iter().map(|r| r.path.as_str()).collect();
-    // The deployment lists differ by query only: one path, and 5 statuses.
+    // The deployment lists differ by query only: one path, and 5 statuses;
+    // then DORA's 3 commits.
     assert_eq!(
         warm_paths.len(),
-        2 + 1 + 2 + 2 * 2 + 1 + 5,
+        2 + 1 + 2 + 2 * 2 + 1 + 5 + 3,
         "{warm_paths:#?}"
     );
     assert_eq!(warm_gh.requests as usize, warm_log.len());

@@ -19,6 +19,7 @@ mod browser;
 mod browser_actions;
 mod commit_ci_names;
 mod config_errors;
+mod dora;
 mod examples;
 mod fuzz_config;
 mod gate;
