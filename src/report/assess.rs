@@ -884,6 +884,7 @@ mod tests {
             environment: None,
             stalled_after_s: Some(limit),
             stalled_in_s: Some(limit.saturating_sub(duration_s)),
+            slow: None,
             error: None,
         }
     }

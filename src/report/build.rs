@@ -449,6 +449,10 @@ fn ci_run(r: &CheckResult, stalled_after: Option<std::time::Duration>) -> CiRun 
             (CiStatus::Stalled, Some(_), _) => Some(0),
             _ => None,
         },
+        slow: r
+            .fields
+            .get("slow")
+            .and_then(|s| serde_json::from_value(s.clone()).ok()),
         error: (status == CiStatus::Unknown)
             .then(|| r.error.clone())
             .flatten(),

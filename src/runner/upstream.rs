@@ -252,6 +252,7 @@ impl Lookups<'_, '_> {
             match tokio::time::timeout(limit_t, gh.deployment_history(repo, &name, limit)).await {
                 Ok(Ok(read)) => {
                     history.entries = read.entries;
+                    crate::outcome::mark_superseded(&mut history.entries);
                     history.error = read.skipped;
                 }
                 Ok(Err(e)) => history.error = Some(e.to_string()),
