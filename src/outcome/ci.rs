@@ -211,7 +211,11 @@ impl Slow {
     /// "usually takes 3m 10s, running 9m", in the one duration format.
     pub fn text(&self) -> String {
         let d = |s: u64| crate::units::duration(std::time::Duration::from_secs(s));
-        format!("usually takes {}, running {}", d(self.usual_s), d(self.running_s))
+        format!(
+            "usually takes {}, running {}",
+            d(self.usual_s),
+            d(self.running_s)
+        )
     }
 }
 

@@ -22,12 +22,12 @@ pub use check::{
     Blame, CheckResult, CheckStatus, ErrorKind, Observation, Probed, Problem, Verdict,
 };
 pub use ci::{
-    CiRun, CiStatus, CommitCi, GithubInfo, MAX_FAILING_NAME_CHARS, MAX_FAILING_NAMES,
-    MAX_USUAL_S, MIN_RUNS_FOR_USUAL, Slow, failing_name, percentile,
+    CiRun, CiStatus, CommitCi, GithubInfo, MAX_FAILING_NAME_CHARS, MAX_FAILING_NAMES, MAX_USUAL_S,
+    MIN_RUNS_FOR_USUAL, Slow, failing_name, percentile,
 };
 pub use deploy::{DeploymentEntry, DeploymentHistory, deploy_durations, mark_superseded};
-pub use journey::{Containment, ContainmentSource, JourneyAsk, JourneyFacts, Whereabouts};
 pub use drift::{CommitBrief, Comparison, Position, PullRequestBrief, same_commit, short_sha};
+pub use journey::{Containment, ContainmentSource, JourneyAsk, JourneyFacts, Whereabouts};
 pub use metrics::{Level, MetricResult, TableResult, Thresholds};
 pub use run::{Deployed, RunResults};
 pub use suspects::{SUSPECT_LIMIT, SuspectSource, Suspects, suspect_range};

@@ -68,6 +68,7 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
         panels: panels(plan),
         checks: results,
         github,
+        journey: None,
         duration_ms,
     };
     suspects_ci(&mut report);

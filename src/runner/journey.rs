@@ -92,7 +92,10 @@ struct Asker<'l, 'a, 'f> {
 
 impl Asker<'_, '_, '_> {
     fn github(&self) -> Option<(&GithubClient, &str)> {
-        Some((self.lookups.github?, self.lookups.plan.project.repo.as_deref()?))
+        Some((
+            self.lookups.github?,
+            self.lookups.plan.project.repo.as_deref()?,
+        ))
     }
 
     /// The full sha asked about: HEAD or a sha through git (a sha the clone
@@ -112,7 +115,12 @@ impl Asker<'_, '_, '_> {
         let spec = format!("{rev}^{{commit}}");
         let limit = self.lookups.timeout();
         let asked = {
-            let _permit = self.lookups.semaphore.acquire().await.expect("never closed");
+            let _permit = self
+                .lookups
+                .semaphore
+                .acquire()
+                .await
+                .expect("never closed");
             tokio::time::timeout(limit, git::git(dir, &["rev-parse", "--verify", &spec])).await
         };
         match (asked, ask) {
@@ -135,7 +143,12 @@ impl Asker<'_, '_, '_> {
             ));
         };
         let limit = self.lookups.timeout();
-        let _permit = self.lookups.semaphore.acquire().await.expect("never closed");
+        let _permit = self
+            .lookups
+            .semaphore
+            .acquire()
+            .await
+            .expect("never closed");
         match tokio::time::timeout(limit, gh.pull_head(repo, n)).await {
             Ok(Ok(sha)) => Ok(sha),
             Ok(Err(e)) => Err(self.scrubbed(format!("#{n}: {e}"))),
@@ -163,7 +176,12 @@ impl Asker<'_, '_, '_> {
         let started = Instant::now();
         let limit = self.lookups.timeout();
         let answer = {
-            let _permit = self.lookups.semaphore.acquire().await.expect("never closed");
+            let _permit = self
+                .lookups
+                .semaphore
+                .acquire()
+                .await
+                .expect("never closed");
             tokio::time::timeout(limit, gh.commit_ci(repo, sha)).await
         };
         let mut ci = match answer {
@@ -234,7 +252,12 @@ impl Asker<'_, '_, '_> {
         let local = match self.dir {
             Some(dir) => {
                 let limit = self.lookups.timeout();
-                let _permit = self.lookups.semaphore.acquire().await.expect("never closed");
+                let _permit = self
+                    .lookups
+                    .semaphore
+                    .acquire()
+                    .await
+                    .expect("never closed");
                 match tokio::time::timeout(limit, git::contains(dir, other, target)).await {
                     Ok(Ok(c)) => {
                         return Containment {
