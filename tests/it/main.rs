@@ -32,6 +32,7 @@ mod github_report;
 mod github_token;
 mod github_unknown_commit;
 mod hardening;
+mod journey;
 mod mcp;
 mod metric_history;
 mod plugin_checks;

@@ -140,6 +140,7 @@ async fn python_client_over_stdio() {
             "deployed",
             "diagnose",
             "environments",
+            "journey",
             "next_steps",
             "status"
         ])
@@ -238,6 +239,7 @@ async fn rmcp_client_calls_every_tool() {
             "deployed",
             "diagnose",
             "environments",
+            "journey",
             "next_steps",
             "status"
         ]
