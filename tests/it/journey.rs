@@ -29,14 +29,33 @@ fn rfc(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// The journey of `ask` in `world`, with one fresh set of clients, and
-/// the GitHub requests the journey's lookups alone sent.
-async fn journey_of(world: &World, services: &Services, ask: JourneyAsk) -> (Journey, usize) {
+/// GitHub's cost of one step: requests sent, rate-limit points spent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Cost {
+    requests: u64,
+    points: u64,
+}
+
+/// The journey of `ask` in `world` with `services` (a run, then the
+/// journey's lookups), and what the run and the lookups each cost.
+async fn journey_of(world: &World, services: &Services, ask: JourneyAsk) -> (Journey, Cost, Cost) {
     let plan = load_plan(&world.config_path).unwrap();
     let mut report = pipeline::run(&plan, services, None).await;
-    let before = world.github.total_requests();
+    let cost = |r: &villa_telemetry::report::Report| {
+        let g = r.github.as_ref().unwrap();
+        Cost {
+            requests: g.requests,
+            points: g.rate_limit_points,
+        }
+    };
+    let run = cost(&report);
     let j = pipeline::journey(&plan, services, &mut report, ask).await;
-    (j, world.github.total_requests() - before)
+    let after = cost(&report);
+    let lookups = Cost {
+        requests: after.requests - run.requests,
+        points: after.points - run.points,
+    };
+    (j, run, lookups)
 }
 
 /// MID is an ancestor of NEW, which staging runs (deploy #812) and #809
@@ -48,7 +67,8 @@ async fn a_commit_in_staging_but_not_production_is_arriving() {
     let world = World::start(Scenario::Drift, dir.path()).await.unwrap();
     let plan = load_plan(&world.config_path).unwrap();
     let services = Services::with_token(&plan, None);
-    let (j, cold) = journey_of(&world, &services, JourneyAsk::Sha(MID_SHA[..7].into())).await;
+    let (j, run_cold, cold) =
+        journey_of(&world, &services, JourneyAsk::Sha(MID_SHA[..7].into())).await;
     assert_eq!(
         j.sha.as_deref(),
         Some(MID_SHA),
@@ -89,10 +109,14 @@ async fn a_commit_in_staging_but_not_production_is_arriving() {
     );
 
     // Asked again with the same clients: every answer is a 304 or remembered.
-    let (again, warm) = journey_of(&world, &services, JourneyAsk::Sha(MID_SHA.into())).await;
+    let (again, run_warm, warm) =
+        journey_of(&world, &services, JourneyAsk::Sha(MID_SHA.into())).await;
     assert_eq!(again.environments, j.environments);
-    eprintln!("journey lookups: {cold} GitHub requests cold, {warm} warm");
-    assert!(cold >= 1, "pushed and CI are GitHub's");
+    eprintln!(
+        "where (clone has both): run {run_cold:?} + journey {cold:?} cold; run {run_warm:?} + journey {warm:?} warm"
+    );
+    assert!(cold.points >= 1, "pushed and CI are GitHub's: {cold:?}");
+    assert_eq!(warm.points, 0, "nothing new costs nothing: {warm:?}");
     assert_eq!(
         again.ci.as_ref().map(|c| c.status),
         j.ci.as_ref().map(|c| c.status)
@@ -118,7 +142,7 @@ async fn without_the_clone_githubs_compare_answers() {
     std::fs::remove_dir_all(&world.clone_dir).unwrap();
     let plan = load_plan(&world.config_path).unwrap();
     let services = Services::with_token(&plan, None);
-    let (j, cold) = journey_of(&world, &services, JourneyAsk::Sha(MID_SHA.into())).await;
+    let (j, _, cold) = journey_of(&world, &services, JourneyAsk::Sha(MID_SHA.into())).await;
     let (staging, prod) = (&j.environments["staging"], &j.environments["production"]);
     assert_eq!(
         (staging.state, staging.deployment),
@@ -138,8 +162,9 @@ async fn without_the_clone_githubs_compare_answers() {
             .count()
     };
     assert!(compares(&world) >= 2, "{:?}", world.github.log());
-    let (_, warm) = journey_of(&world, &services, JourneyAsk::Sha(MID_SHA.into())).await;
-    eprintln!("journey lookups without the clone: {cold} GitHub requests cold, {warm} warm");
+    let (_, _, warm) = journey_of(&world, &services, JourneyAsk::Sha(MID_SHA.into())).await;
+    eprintln!("journey lookups without the clone: {cold:?} cold, {warm:?} warm");
+    assert_eq!(warm.points, 0, "compares answered 304: {warm:?}");
 }
 
 /// GitHub's deployment list and statuses of `env`, newest first:
