@@ -115,7 +115,7 @@ pub struct Arriving {
 }
 
 /// What each environment of `report` runs and its deployment history: what
-/// the journey lookup asks about ([`crate::runner::journey`]).
+/// the journey lookup asks about (`runner::journey`).
 pub fn whereabouts(report: &Report) -> Vec<Whereabouts> {
     report
         .environments

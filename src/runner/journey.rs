@@ -6,7 +6,7 @@
 //! compare (with its memory of 404s) and commit lookups, each under `[run]
 //! timeout` and inside the `concurrency` limit, and git first wherever the
 //! clone has both commits. The report's `journey` is then built from the
-//! answers without I/O ([`crate::report::journey`]).
+//! answers without I/O (`report::journey`).
 
 use std::path::Path;
 use std::sync::Mutex;

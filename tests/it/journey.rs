@@ -280,6 +280,18 @@ async fn a_deploy_at_three_times_its_usual_duration_is_slow_and_an_orphan_is_sup
     let orphan = timeline.iter().find(|e| e["deployment"] == 904).unwrap();
     assert_eq!(orphan["state"], "superseded");
 
+    // `superseded` and `slow` are in the report's schema.
+    let schema: Value =
+        serde_json::from_str(&villa_telemetry::report::schema::report_schema_json()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    assert!(validator.is_valid(&json), "the report follows its schema");
+    for def in ["Slow", "DeploymentEntry"] {
+        let props = &schema["$defs"][def]["properties"];
+        assert!(props.is_object(), "{def}: {:#}", schema["$defs"][def]);
+    }
+    assert!(schema["$defs"]["CiRun"]["properties"]["slow"].is_object());
+    assert!(schema["$defs"]["DeploymentEntry"]["properties"]["superseded"].is_object());
+
     // The workflow run: slower than its recent runs, before stalled_after.
     let run = &json["ci"]["deploy"];
     assert_eq!(run["slow"]["usual_s"], 190, "{run:#}");
