@@ -396,6 +396,8 @@ fn unmeasured(
 /// Which environment a running workflow deploys to, when GitHub says: a
 /// deployment check whose latest deployment is of the run's commit and still
 /// under way. The check's environment, else the GitHub environment it names.
+/// The check reads the newest deployment, which no later success can have
+/// superseded (issue 21), so its state alone says "under way".
 fn deploy_target(plan: &Plan, results: &[CheckResult], run: &CiRun) -> Option<String> {
     if !matches!(
         run.status,

@@ -447,6 +447,19 @@ async fn where_prints_a_line_per_environment() {
         .find(|l| l.starts_with("| production | not yet, expected ~"))
         .unwrap_or_else(|| panic!("{}", out.stdout));
     assert!(row.contains("#813"), "{row}");
+    // Text: the same lines under their own heading.
+    let out = exec(bin(&config, &["run", "--journey", &MID_SHA[..7]])).await;
+    assert!(
+        out.stdout
+            .contains(&format!("WHERE IS {} ({})", &MID_SHA[..7], &MID_SHA[..7])),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("\nstaging: live since "),
+        "{}",
+        out.stdout
+    );
     // JSON: the report's top-level `journey`, valid against its schema.
     let out = exec(bin(&config, &["run", "--format", "json", "--journey"])).await;
     let report = out.json();
