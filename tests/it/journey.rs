@@ -305,6 +305,14 @@ async fn a_deploy_at_three_times_its_usual_duration_is_slow_and_an_orphan_is_sup
         "{summary}"
     );
 
+    // The assessment says it where it says the deploy is running.
+    let said = serde_json::to_string(&json["assessment"]).unwrap();
+    assert!(
+        said.contains("slower than usual: usually takes 3m 10s, running 9m"),
+        "{:#}",
+        json["assessment"]
+    );
+
     // The journey: #906 brings NEW to production, 3x late.
     let j = pipeline::journey(
         &plan,
