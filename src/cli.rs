@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::DEFAULT_CONFIG;
 use crate::error::ConfigError;
+use crate::outcome::JourneyAsk;
 use crate::plan::Plan;
 use crate::render::{Format, RenderExtras, Renderer};
 use crate::report::{Health, Report};
@@ -15,6 +16,7 @@ use crate::runner::Services;
 
 pub mod actions;
 pub mod gate;
+pub mod r#where;
 
 /// villa-telemetry: what each environment runs, whether they are in sync,
 /// whether CI passed — for developers and AI agents.
@@ -75,6 +77,9 @@ enum Command {
     /// Is promoting into `--env` safe now? Exit 0 yes (or nothing to
     /// promote), 1 not yet with each reason; `--wait 10m` polls until it is.
     Gate(gate::GateArgs),
+    /// Where is a commit (local HEAD, a sha or `#PR`): pushed, its CI, and
+    /// per environment live since when, or the deploy bringing it and when.
+    Where(r#where::WhereArgs),
     /// Print the JSON Schema (draft 2020-12) of the JSON report, every
     /// status word with its meaning.
     Schema,
@@ -128,6 +133,10 @@ struct RunArgs {
     /// Lowest report status that exits non-zero.
     #[arg(long, value_enum, default_value = "failing")]
     fail_on: FailOn,
+    /// Add the journey of a commit (local HEAD, or `SHA` / `#PR`): where it
+    /// is live and since when; markdown prints it as a table for a PR comment.
+    #[arg(long, value_name = "SHA|#PR", num_args = 0..=1, default_missing_value = "HEAD")]
+    journey: Option<String>,
 }
 
 /// Which report status makes `run` exit non-zero.
@@ -184,6 +193,7 @@ pub fn main() -> ExitCode {
         Command::Actions(args) => actions::actions(args),
         Command::Audit(args) => actions::audit(args),
         Command::Gate(args) => gate::gate(args),
+        Command::Where(args) => r#where::where_is(args),
         Command::Serve {
             config,
             listen,
@@ -449,6 +459,13 @@ fn run(args: RunArgs) -> Result<Exit, Failure> {
         }
     }
     plan.restrict_to(&args.envs);
+    let journey = args
+        .journey
+        .as_deref()
+        .map(|a| {
+            JourneyAsk::parse(Some(a)).map_err(|why| Failure::Usage(format!("--journey: {why}")))
+        })
+        .transpose()?;
     // JSON needs no templates: agents calling `run` in a loop skip compiling them.
     let renderer = match args.format {
         Format::Json => None,
@@ -456,7 +473,15 @@ fn run(args: RunArgs) -> Result<Exit, Failure> {
             Renderer::new(plan.settings.templates_dir.as_deref()).map_err(InternalError::Render)?,
         ),
     };
-    let report = runtime()?.block_on(run_once(&plan));
+    let report = runtime()?.block_on(async {
+        let services = Services::new(&plan);
+        let mut report = run_with(&plan, &services).await;
+        if let Some(ask) = journey {
+            report.journey =
+                Some(crate::pipeline::journey(&plan, &services, &mut report, ask).await);
+        }
+        report
+    });
     let text = match &renderer {
         None => crate::render::to_json(&report),
         Some(r) => r

@@ -33,3 +33,27 @@ pub fn load_plan(path: &Path) -> Result<Plan, ConfigError> {
 pub async fn run(plan: &Plan, services: &Services, progress: Option<Progress<'_>>) -> Report {
     report::build(plan, runner::run(plan, services, progress).await)
 }
+
+/// The journey of the commit `ask` names through `report`'s environments
+/// (issue 21): the runner's lookups under `[run] timeout`, then the pure
+/// [`report::journey::journey`]. The lookups' GitHub requests are added to
+/// `report.github`, so a report with a journey counts what it cost.
+pub async fn journey(
+    plan: &Plan,
+    services: &Services,
+    report: &mut Report,
+    ask: crate::outcome::JourneyAsk,
+) -> report::journey::Journey {
+    let places = report::journey::whereabouts(report);
+    let facts = runner::journey(plan, services, ask, &places).await;
+    if let (Some(total), Some(spent)) = (report.github.as_mut(), facts.github.as_ref()) {
+        total.requests += spent.requests;
+        total.not_modified += spent.not_modified;
+        total.rate_limit_points += spent.rate_limit_points;
+        if spent.rate_limit_remaining.is_some() {
+            total.rate_limit_remaining = spent.rate_limit_remaining;
+            total.rate_limit_reset = spent.rate_limit_reset;
+        }
+    }
+    report::journey::journey(report, &facts, chrono::Utc::now())
+}

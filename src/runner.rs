@@ -26,7 +26,10 @@ use crate::probe::github::GithubClient;
 use crate::probe::{self, ErrorKind, Probed, Problem, Verdict};
 use crate::redact::Redactor;
 
+mod journey;
 mod upstream;
+
+pub use journey::journey;
 
 pub use crate::probe::{NOT_FOUND_TTL, Services, uses_github};
 

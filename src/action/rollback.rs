@@ -214,6 +214,7 @@ mod tests {
             environment_url: None,
             log_url: None,
             current,
+            superseded: false,
         }
     }
 

@@ -151,9 +151,79 @@ pub struct CiRun {
     /// as stalled (0 once it is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stalled_in_s: Option<u64>,
+    /// Running past the p95 of the workflow's recent completed runs
+    /// (issue 21): slower than usual, whether or not `stalled_after` is
+    /// reached. Absent when the run is done or there are too few runs to
+    /// know what usual is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow: Option<Slow>,
     /// Why the status is `unknown`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// A run (or deploy) going on longer than its recent history says it
+/// should: "usually takes 3m 10s, running 9m".
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+pub struct Slow {
+    /// The median duration of the recent runs, in seconds.
+    pub usual_s: u64,
+    /// Their 95th percentile (nearest rank): past it the run is slow.
+    pub p95_s: u64,
+    /// How long this one has been running.
+    pub running_s: u64,
+    /// How many recent runs `usual_s` and `p95_s` are taken from.
+    pub runs: u64,
+}
+
+/// Fewer finished runs than this say nothing about what usual is.
+pub const MIN_RUNS_FOR_USUAL: usize = 3;
+
+/// The longest duration believed, in seconds: GitHub's times are data, and
+/// a "duration" of more than a day is a clock or a status that never ended,
+/// not how long a run takes.
+pub const MAX_USUAL_S: u64 = 86_400;
+
+impl Slow {
+    /// `running_s` compared with `durations` (seconds of recent finished
+    /// runs, any order): Some when it is past their p95. Durations of 0 or
+    /// over [`MAX_USUAL_S`] are dropped first; fewer than
+    /// [`MIN_RUNS_FOR_USUAL`] left say nothing.
+    pub fn of(durations: &[u64], running_s: u64) -> Option<Slow> {
+        let mut kept: Vec<u64> = durations
+            .iter()
+            .copied()
+            .filter(|d| (1..=MAX_USUAL_S).contains(d))
+            .collect();
+        if kept.len() < MIN_RUNS_FOR_USUAL {
+            return None;
+        }
+        kept.sort_unstable();
+        let p95_s = percentile(&kept, 95);
+        (running_s > p95_s).then(|| Slow {
+            usual_s: percentile(&kept, 50),
+            p95_s,
+            running_s,
+            runs: kept.len() as u64,
+        })
+    }
+
+    /// "usually takes 3m 10s, running 9m", in the one duration format.
+    pub fn text(&self) -> String {
+        let d = |s: u64| crate::units::duration(std::time::Duration::from_secs(s));
+        format!(
+            "usually takes {}, running {}",
+            d(self.usual_s),
+            d(self.running_s)
+        )
+    }
+}
+
+/// The nearest-rank `p`th percentile of `sorted` (ascending, not empty).
+pub fn percentile(sorted: &[u64], p: u64) -> u64 {
+    let n = sorted.len() as u64;
+    let rank = (p * n).div_ceil(100).clamp(1, n);
+    sorted[(rank - 1) as usize]
 }
 
 /// How GitHub was reached during the run.
@@ -180,4 +250,29 @@ pub struct GithubInfo {
     /// of range (clamped or ignored), a cache file that was not trusted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_is_past_the_p95_of_the_recent_runs() {
+        let usual = [190, 185, 200, 195, 190, 210];
+        let slow = Slow::of(&usual, 570).expect("3x usual is slow");
+        assert_eq!((slow.usual_s, slow.p95_s, slow.runs), (190, 210, 6));
+        assert_eq!(slow.text(), "usually takes 3m 10s, running 9m 30s");
+        assert_eq!(Slow::of(&usual, 210), None, "at the p95 is not past it");
+        // Too few runs, and durations that are not believable, say nothing.
+        assert_eq!(Slow::of(&[100, 100], 900), None);
+        assert_eq!(Slow::of(&[0, 100, 10_000_000, 100], 900), None);
+    }
+
+    #[test]
+    fn percentile_is_nearest_rank() {
+        let v: Vec<u64> = (1..=20).collect();
+        assert_eq!(percentile(&v, 95), 19);
+        assert_eq!(percentile(&v, 50), 10);
+        assert_eq!(percentile(&[7], 95), 7);
+    }
 }

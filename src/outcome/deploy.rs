@@ -36,6 +36,11 @@ pub struct DeploymentEntry {
     /// absent when the environment reports no sha.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current: Option<bool>,
+    /// Still `in_progress`/`queued`/`pending` on GitHub, but a later
+    /// deployment to the same environment succeeded since: orphaned, never
+    /// to finish, so not a deploy under way (issue 21).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub superseded: bool,
 }
 
 impl DeploymentEntry {
@@ -50,12 +55,86 @@ impl DeploymentEntry {
         matches!(self.state.as_str(), "success" | "inactive")
     }
 
-    /// A deployment still under way.
+    /// A deployment still under way: GitHub says it runs, and no later
+    /// deployment succeeded since (else it is [`Self::superseded`]).
     pub fn under_way(&self) -> bool {
+        !self.superseded && self.state_says_running()
+    }
+
+    /// GitHub's state is one of a deployment not finished.
+    fn state_says_running(&self) -> bool {
         matches!(
             self.state.as_str(),
             "in_progress" | "queued" | "pending" | "created"
         )
+    }
+
+    /// Seconds from creation to its newest status, for a deployment that
+    /// succeeded: how long it took to go live. None for other states
+    /// (`inactive`'s time is when it was replaced) and unreadable times.
+    pub fn took_s(&self) -> Option<u64> {
+        if !self.succeeded() {
+            return None;
+        }
+        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok();
+        let secs = (at(&self.updated_at)? - at(&self.created_at)?).num_seconds();
+        u64::try_from(secs).ok()
+    }
+}
+
+/// Marks every deployment of `entries` (newest first, as GitHub lists
+/// them) that GitHub still calls running though a later one went live
+/// (`success`, or `inactive`: a success replaced since) as `superseded`.
+pub fn mark_superseded(entries: &mut [DeploymentEntry]) {
+    let mut later_live = false;
+    for e in entries.iter_mut() {
+        e.superseded = later_live && e.state_says_running();
+        later_live |= e.went_live();
+    }
+}
+
+/// How long the successful deployments of `entries` took to go live, in
+/// seconds, newest first: the sample an expected arrival and `slow` are
+/// read from.
+pub fn deploy_durations(entries: &[DeploymentEntry]) -> Vec<u64> {
+    entries.iter().filter_map(DeploymentEntry::took_s).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: u64, state: &str) -> DeploymentEntry {
+        DeploymentEntry {
+            id,
+            state: state.to_owned(),
+            sha: format!("{id:040}"),
+            git_ref: "main".into(),
+            creator: None,
+            created_at: "2026-01-01T10:00:00Z".into(),
+            updated_at: "2026-01-01T10:03:10Z".into(),
+            environment_url: None,
+            log_url: None,
+            current: None,
+            superseded: false,
+        }
+    }
+
+    #[test]
+    fn a_running_deployment_older_than_a_success_is_superseded() {
+        let mut h = vec![
+            entry(5, "in_progress"),
+            entry(4, "success"),
+            entry(3, "queued"),
+            entry(2, "inactive"),
+            entry(1, "in_progress"),
+        ];
+        mark_superseded(&mut h);
+        let running: Vec<u64> = h.iter().filter(|e| e.under_way()).map(|e| e.id).collect();
+        assert_eq!(running, [5], "only the newest is under way");
+        assert!(h[2].superseded && h[4].superseded && !h[0].superseded);
+        assert!(!h[1].superseded, "a finished one is never superseded");
+        assert_eq!(deploy_durations(&h), [190]);
     }
 }
 

@@ -4,7 +4,8 @@
 //! into [`CheckResult`]s and, for the jobs that are not checks (drift, the CI
 //! of each environment's commit, whether local HEAD is deployed), into
 //! [`Comparison`]s, [`CommitCi`]s and booleans. The report is built from these
-//! alone. Nothing here imports another module of this crate, so `plan`,
+//! alone. Nothing here imports another module of this crate but the leaf
+//! [`crate::units`] (one duration format for every text), so `plan`,
 //! `condition`, `probe`, `runner` and `report` can all use these types while
 //! data still flows one way: config → plan → runner → probe → report → render.
 
@@ -12,6 +13,7 @@ mod check;
 mod ci;
 mod deploy;
 mod drift;
+mod journey;
 mod metrics;
 mod run;
 mod suspects;
@@ -20,10 +22,12 @@ pub use check::{
     Blame, CheckResult, CheckStatus, ErrorKind, Observation, Probed, Problem, Verdict,
 };
 pub use ci::{
-    CiRun, CiStatus, CommitCi, GithubInfo, MAX_FAILING_NAME_CHARS, MAX_FAILING_NAMES, failing_name,
+    CiRun, CiStatus, CommitCi, GithubInfo, MAX_FAILING_NAME_CHARS, MAX_FAILING_NAMES, MAX_USUAL_S,
+    MIN_RUNS_FOR_USUAL, Slow, failing_name, percentile,
 };
-pub use deploy::{DeploymentEntry, DeploymentHistory};
+pub use deploy::{DeploymentEntry, DeploymentHistory, deploy_durations, mark_superseded};
 pub use drift::{CommitBrief, Comparison, Position, PullRequestBrief, same_commit, short_sha};
+pub use journey::{Containment, ContainmentSource, JourneyAsk, JourneyFacts, Whereabouts};
 pub use metrics::{Level, MetricResult, TableResult, Thresholds};
 pub use run::{Deployed, RunResults};
 pub use suspects::{SUSPECT_LIMIT, SuspectSource, Suspects, suspect_range};

@@ -834,11 +834,22 @@ fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
+/// "; slower than usual: usually takes 3m 10s, running 9m" past the p95
+/// of the workflow's recent runs (issue 21), then [`stalled_note`].
+fn stall_note(run: &CiRun) -> String {
+    // Slower than its recent runs is said whether or not a threshold is set.
+    let slow = run
+        .slow
+        .map(|s| format!("; slower than usual: {}", s.text()))
+        .unwrap_or_default();
+    slow + &stalled_note(run)
+}
+
 /// ", stalled in 10m (stalled_after 15m)" while running; ", 20m past
 /// stalled_after 15m" once stalled; empty without a threshold. The
 /// remainder is computed from the elapsed time as shown ("for 4m"), so the
 /// two always add up to the threshold in the same sentence.
-fn stall_note(run: &CiRun) -> String {
+fn stalled_note(run: &CiRun) -> String {
     let Some(limit) = run.stalled_after_s else {
         return String::new();
     };
@@ -884,6 +895,7 @@ mod tests {
             environment: None,
             stalled_after_s: Some(limit),
             stalled_in_s: Some(limit.saturating_sub(duration_s)),
+            slow: None,
             error: None,
         }
     }

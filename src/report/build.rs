@@ -74,6 +74,7 @@ pub fn build(plan: &Plan, run: RunResults) -> Report {
         panels: panels(plan),
         checks: results,
         github,
+        journey: None,
         duration_ms,
     };
     suspects_ci(&mut report);
@@ -402,6 +403,8 @@ fn unmeasured(
 /// Which environment a running workflow deploys to, when GitHub says: a
 /// deployment check whose latest deployment is of the run's commit and still
 /// under way. The check's environment, else the GitHub environment it names.
+/// The check reads the newest deployment, which no later success can have
+/// superseded (issue 21), so its state alone says "under way".
 fn deploy_target(plan: &Plan, results: &[CheckResult], run: &CiRun) -> Option<String> {
     if !matches!(
         run.status,
@@ -456,6 +459,10 @@ fn ci_run(r: &CheckResult, stalled_after: Option<std::time::Duration>) -> CiRun 
             (CiStatus::Stalled, Some(_), _) => Some(0),
             _ => None,
         },
+        slow: r
+            .fields
+            .get("slow")
+            .and_then(|s| serde_json::from_value(s.clone()).ok()),
         error: (status == CiStatus::Unknown)
             .then(|| r.error.clone())
             .flatten(),

@@ -460,6 +460,7 @@ mod tests {
             environment_url: None,
             log_url: None,
             current: None,
+            superseded: false,
         }
     }
 

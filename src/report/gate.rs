@@ -316,11 +316,7 @@ fn deploy_running(report: &Report, target: &str, to: &EnvironmentReport) -> Opti
         ));
     }
     let newest = to.deployments.first()?;
-    let under_way = matches!(
-        newest.state.as_str(),
-        "in_progress" | "queued" | "pending" | "created"
-    );
-    under_way.then(|| {
+    newest.under_way().then(|| {
         reason(
             ReasonCode::DeployRunning,
             format!(
@@ -538,6 +534,7 @@ mod tests {
             environment_url: None,
             log_url: None,
             current: Some(false),
+            superseded: false,
         }];
         let g = gate(&r, "production");
         assert_eq!(codes(&g), [ReasonCode::DeployRunning]);

@@ -62,6 +62,12 @@ pub struct Report {
     /// How GitHub was reached, when any GitHub check ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub github: Option<GithubInfo>,
+    /// Where one commit is (local HEAD unless another was asked): pushed,
+    /// its CI, per environment live since when or the deploy bringing it.
+    /// Only when asked for (`run --journey`), as its lookups cost GitHub
+    /// requests a plain run does not make (issue 21).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journey: Option<journey::Journey>,
     /// Wall time of the whole run.
     pub duration_ms: u64,
 }
@@ -257,6 +263,7 @@ mod build;
 pub mod dora;
 mod filter;
 pub mod gate;
+pub mod journey;
 mod last_known;
 mod latest;
 pub mod query;

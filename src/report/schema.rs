@@ -50,6 +50,8 @@ mod tests {
             "DriftStatus",
             "DriftSource",
             "Cause",
+            "StopState",
+            "ContainmentSource",
         ] {
             let def = &defs[name];
             let variants = def["oneOf"]

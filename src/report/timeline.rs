@@ -35,7 +35,8 @@ pub struct TimelineEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha: Option<String>,
     /// Its state in the source's words: a deployment's newest status
-    /// (`success`, `in_progress`, `inactive`, …), a workflow run's status,
+    /// (`success`, `in_progress`, `inactive`, …; `superseded` for one still
+    /// running on GitHub after a later success), a workflow run's status,
     /// or the environment's health for an observed transition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
@@ -188,12 +189,10 @@ pub fn went_live(d: &DeploymentEntry) -> bool {
     matches!(d.state.as_str(), "success" | "inactive")
 }
 
-/// A deployment still under way.
+/// A deployment still under way: not finished, and not superseded by a
+/// later success (issue 21).
 pub fn under_way(d: &DeploymentEntry) -> bool {
-    matches!(
-        d.state.as_str(),
-        "in_progress" | "queued" | "pending" | "created"
-    )
+    d.under_way()
 }
 
 /// `uptime` as the service reports it: a humantime duration ("15m",
@@ -262,7 +261,12 @@ fn events(report: &Report, env: &EnvironmentReport) -> Vec<TimelineEvent> {
             at,
             kind: EventKind::Deployment,
             sha: Some(d.sha.clone()),
-            state: Some(d.state.clone()),
+            // An orphaned `in_progress` is not shown as running (issue 21).
+            state: Some(if d.superseded {
+                "superseded".to_owned()
+            } else {
+                d.state.clone()
+            }),
             deployment: Some(d.id),
             ci: ci_of(report, &d.sha).map(|(s, _)| s),
             source: Source::Deployments,

@@ -759,6 +759,7 @@ mod tests {
             environment_url: None,
             log_url: Some(format!("https://github.com/o/r/actions/runs/{id}")),
             current: None,
+            superseded: false,
         }
     }
 

@@ -32,7 +32,7 @@ use crate::probe::github::{Compare, GithubClient, GithubError};
 
 /// Why a lookup gave no answer. Its text goes to the report (masked there).
 #[derive(Debug, thiserror::Error)]
-enum LookupError {
+pub(super) enum LookupError {
     /// GitHub did not answer within `[run] timeout`.
     #[error("timed out after {} waiting for GitHub (GET {what})", human(*limit))]
     GithubTimeout {
@@ -252,6 +252,7 @@ impl Lookups<'_, '_> {
             match tokio::time::timeout(limit_t, gh.deployment_history(repo, &name, limit)).await {
                 Ok(Ok(read)) => {
                     history.entries = read.entries;
+                    crate::outcome::mark_superseded(&mut history.entries);
                     history.error = read.skipped;
                 }
                 Ok(Err(e)) => history.error = Some(e.to_string()),
@@ -655,7 +656,7 @@ impl Lookups<'_, '_> {
     /// is answered from memory: a 404 has no ETag, so asking again (an
     /// unpushed local HEAD, on every `serve` refresh) would spend a
     /// rate-limit point each time for the same answer.
-    async fn compare(
+    pub(super) async fn compare(
         &self,
         gh: &GithubClient,
         repo: &str,
@@ -695,7 +696,7 @@ impl Lookups<'_, '_> {
     /// limit. Both answers are remembered for [`NOT_FOUND_TTL`]: a 404 has
     /// no ETag, and a commit GitHub has stays there, so the same 404 on
     /// every `serve` refresh costs no request after the first.
-    async fn commit_known(&self, gh: &GithubClient, repo: &str, sha: &str) -> Known {
+    pub(super) async fn commit_known(&self, gh: &GithubClient, repo: &str, sha: &str) -> Known {
         let path = format!("repos/{repo}/commits/{sha}");
         for (memory, known) in [
             (&self.services.github_not_found, Known::No),
@@ -724,7 +725,7 @@ impl Lookups<'_, '_> {
         known
     }
 
-    fn timeout(&self) -> Duration {
+    pub(super) fn timeout(&self) -> Duration {
         self.plan.settings.timeout
     }
 
@@ -792,12 +793,12 @@ impl Lookups<'_, '_> {
     }
 
     /// Takes the run's secrets out of text from upstream.
-    fn scrub(&self, text: &mut String) {
+    pub(super) fn scrub(&self, text: &mut String) {
         self.services.redactor.redact_string(text);
     }
 }
 
-fn unknown_ci(error: LookupError) -> CommitCi {
+pub(super) fn unknown_ci(error: LookupError) -> CommitCi {
     CommitCi {
         status: CiStatus::Unknown,
         url: None,
@@ -810,7 +811,7 @@ fn unknown_ci(error: LookupError) -> CommitCi {
 
 /// Whether GitHub knows one commit, asked after a compare answered 404.
 #[derive(Debug, Clone, PartialEq)]
-enum Known {
+pub(super) enum Known {
     /// GitHub answered with the commit.
     Yes,
     /// GitHub answered 404 (or 422): it does not have it.
@@ -863,7 +864,7 @@ fn knows(k: &Known) -> &'static str {
 }
 
 /// Why a compare gave no answer.
-enum CompareFailed {
+pub(super) enum CompareFailed {
     /// GitHub answered 404: it does not know one of the commits, or the repo.
     Unknown,
     /// Anything else.

@@ -29,7 +29,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{AppState, Snapshot};
+use crate::outcome::JourneyAsk;
 use crate::redact::Redactor;
+use crate::report::journey::Journey;
 use crate::report::query::{self, CiOfCommit, Compared, Deployed, Diagnosis, Environments};
 use crate::report::{Assessment, Report, only_environments, schema};
 
@@ -93,6 +95,14 @@ pub struct CompareArgs {
 pub struct DiagnoseArgs {
     /// The environment to diagnose, e.g. "staging".
     pub environment: String,
+}
+
+/// Arguments of `journey`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct JourneyArgs {
+    /// A commit or "#PR"; local HEAD when left out.
+    #[serde(default)]
+    pub sha: Option<String>,
 }
 
 /// Arguments of `ci`: a commit, or an environment (its running commit).
@@ -299,6 +309,30 @@ impl Telemetry {
     ) -> Result<Json<Stamped<Diagnosis>>, String> {
         let s = self.snapshot(false).await;
         query::diagnose(&s.report, &args.environment).map(|a| Stamped::of(&s.report, a))
+    }
+
+    /// Where a commit is: per environment live since when, or the deploy
+    /// bringing it and when.
+    #[tool(
+        name = "journey",
+        annotations(
+            title = "Where is my commit",
+            read_only_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn journey(
+        &self,
+        Parameters(args): Parameters<JourneyArgs>,
+    ) -> Result<Json<Stamped<Journey>>, String> {
+        let ask = JourneyAsk::parse(args.sha.as_deref())?;
+        let s = self.snapshot(false).await;
+        let mut report = Report::clone(&s.report);
+        let state = &self.state;
+        let journey =
+            crate::pipeline::journey(&state.plan, state.services(), &mut report, ask).await;
+        Ok(Stamped::of(&s.report, journey))
     }
 }
 

@@ -110,6 +110,12 @@ impl AppState {
         &self.services.redactor
     }
 
+    /// The clients of every run, for a lookup a tool makes on demand (the
+    /// `journey` tool), sharing their caches.
+    pub(super) fn services(&self) -> &Services {
+        &self.services
+    }
+
     /// Number of runs made so far (for tests and `/metrics`).
     pub fn runs(&self) -> u64 {
         self.runs.load(Ordering::Relaxed)

@@ -73,7 +73,7 @@ async fn real_workflow_run_parses_with_path_and_duration() {
     let log = fake.log();
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].path, RUNS);
-    assert_eq!(log[0].query.as_deref(), Some("per_page=1&branch=main"));
+    assert_eq!(log[0].query.as_deref(), Some("per_page=10&branch=main"));
     assert_eq!(
         log[0].user_agent.as_deref(),
         Some(concat!("villa-telemetry/", env!("CARGO_PKG_VERSION")))

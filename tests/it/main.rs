@@ -33,6 +33,7 @@ mod github_report;
 mod github_token;
 mod github_unknown_commit;
 mod hardening;
+mod journey;
 mod mcp;
 mod mcp_actions;
 mod metric_history;

@@ -148,6 +148,7 @@ async fn python_client_over_stdio() {
             "deployed",
             "diagnose",
             "environments",
+            "journey",
             "next_steps",
             "status"
         ])
@@ -285,6 +286,7 @@ async fn rmcp_client_calls_every_tool() {
             "deployed",
             "diagnose",
             "environments",
+            "journey",
             "next_steps",
             "status"
         ]

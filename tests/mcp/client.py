@@ -37,7 +37,7 @@ try:  # mcp >= 2
 except ImportError:  # mcp 1.x
     from mcp.client.streamable_http import streamablehttp_client as http_client
 
-TOOLS = {"status", "deployed", "compare", "ci", "next_steps", "environments", "diagnose"}
+TOOLS = {"status", "deployed", "compare", "ci", "next_steps", "environments", "diagnose", "journey"}
 TOOLS_LIST_BYTES = 8192
 ANSWER_BYTES = 3072
 REVISION = os.environ.get("MCP_REVISION", "2025-11-25")
@@ -197,6 +197,18 @@ async def run(mode, args, schema):
             bad = await call(session, "diagnose", {"environment": "nope"})
             check(bad.get("isError") is True and "known: local, staging, production" in json.dumps(bad.get("content")),
                   f"diagnose of an unknown env names the known ones: {bad}")
+
+            # `journey` looks the commit up (git, GitHub) on every call, so
+            # it is asked over stdio only: over HTTP the test counts that
+            # cached answers cost GitHub nothing.
+            if mode == "stdio":
+                j = structured("journey", await call(session, "journey", {}))
+                check(j["asked"] == "HEAD" and j["sha"] == report["git"]["sha_full"], f"journey of HEAD: {j}")
+                check(list(j["environments"]) == list(report["environments"]), f"{j}")
+                check(all(s["text"] for s in j["environments"].values()), f"a line each: {j}")
+                bad = await call(session, "journey", {"sha": "not-a-sha"})
+                check(bad.get("isError") is True, f"a bad sha is a tool error: {bad}")
+                seen["journey"] = j["summary"]
 
             resources = dump(await session.list_resources())["resources"]
             uris = sorted(r["uri"] for r in resources)

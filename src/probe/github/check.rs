@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 
 use super::{Compare, Deployment, GithubClient, WorkflowRun};
-use crate::outcome::CiStatus;
+use crate::outcome::{CiStatus, Slow};
 use crate::probe::{ErrorKind, Observation, Probed, Problem, Verdict};
 
 /// What a `github` check asks for, with templates rendered.
@@ -92,10 +92,21 @@ fn workflow_probed(run: WorkflowRun, name: &str, duration: Duration) -> Probed {
     if let Some(d) = run.duration_s {
         fields.insert("duration_s".into(), json!(d));
     }
-    let took = run
-        .duration_s
-        .map(|d| format!(" after {}", crate::units::duration(Duration::from_secs(d))))
-        .unwrap_or_default();
+    // Slower than the workflow's recent runs, while it runs (issue 21).
+    let slow = match (run.status, run.duration_s) {
+        (CiStatus::InProgress | CiStatus::Queued | CiStatus::Stalled, Some(ran)) => {
+            Slow::of(&run.recent_durations_s, ran)
+        }
+        _ => None,
+    };
+    if let Some(slow) = &slow {
+        fields.insert("slow".into(), json!(slow));
+    }
+    let took = match (&slow, run.duration_s) {
+        (Some(slow), _) => format!(" ({})", slow.text()),
+        (None, Some(d)) => format!(" after {}", crate::units::duration(Duration::from_secs(d))),
+        (None, None) => String::new(),
+    };
     let (summary, verdict) = match run.status {
         CiStatus::Success => (format!("{workflow} passed on {sha}{took}"), Verdict::Pass),
         CiStatus::Failure => {

@@ -189,6 +189,7 @@ fn entry(r: Read, status: Option<GhDeploymentStatus>) -> DeploymentEntry {
         environment_url: status.as_ref().and_then(|s| s.environment_url.clone()),
         log_url: status.and_then(|s| s.log_url),
         current: None,
+        superseded: false,
     }
 }
 

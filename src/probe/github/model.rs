@@ -41,8 +41,26 @@ pub struct WorkflowRun {
     pub duration_s: Option<u64>,
     /// Workflow file, e.g. `.github/workflows/ci.yml`.
     pub path: Option<String>,
+    /// How long the workflow's earlier successful runs on the same page
+    /// took, in seconds, newest first: what "usually takes" is read from.
+    pub recent_durations_s: Vec<u64>,
     /// The run object, for JSONPath expect/extract.
     pub json: Value,
+}
+
+/// Seconds from start (`run_started_at`, else `created_at`) to last update
+/// of a run that completed successfully; None for any other run.
+pub(crate) fn finished_in_s(raw: &RawRun) -> Option<u64> {
+    if raw.status.as_deref() != Some("completed") || raw.conclusion.as_deref() != Some("success") {
+        return None;
+    }
+    let started = raw
+        .run_started_at
+        .as_deref()
+        .and_then(parse_time)
+        .or_else(|| parse_time(&raw.created_at))?;
+    let ended = raw.updated_at.as_deref().and_then(parse_time)?;
+    u64::try_from((ended - started).num_seconds()).ok()
 }
 
 /// The latest deployment to one GitHub environment.
@@ -273,6 +291,7 @@ impl WorkflowRun {
             updated_at: raw.updated_at,
             duration_s,
             path: raw.path,
+            recent_durations_s: Vec::new(),
             json,
         }
     }

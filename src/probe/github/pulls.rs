@@ -65,4 +65,23 @@ impl GithubClient {
             })
             .collect())
     }
+
+    /// The head commit of pull request `number` (`GET
+    /// repos/{repo}/pulls/{number}`, its `head.sha`): what `where #PR`
+    /// follows. A sha that is not 40 hex digits is a bad answer, not a
+    /// commit to ask about.
+    pub async fn pull_head(&self, repo: &str, number: u64) -> Result<String, GithubError> {
+        check_repo(repo)?;
+        let path = format!("repos/{repo}/pulls/{number}");
+        let body = self.get_shared(&path).await?;
+        body.get("head")
+            .and_then(|h| h.get("sha"))
+            .and_then(serde_json::Value::as_str)
+            .filter(|s| s.len() == 40 && s.chars().all(|c| c.is_ascii_hexdigit()))
+            .map(str::to_ascii_lowercase)
+            .ok_or(GithubError::BadResponse {
+                path,
+                detail: "no `head.sha` of 40 hex digits".to_owned(),
+            })
+    }
 }
