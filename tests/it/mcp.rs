@@ -126,6 +126,16 @@ async fn python_client_over_stdio() {
         return;
     };
     let d = demo("127.0.0.1:3003").await;
+    // The session takes seconds on a loaded machine; the world's 10 s
+    // refresh could start a second run inside it and make the count of one
+    // run per service below flaky. An hour cannot.
+    let text = std::fs::read_to_string(&d.world.config_path).unwrap();
+    assert!(text.contains("refresh = \"10s\""));
+    std::fs::write(
+        &d.world.config_path,
+        text.replace("refresh = \"10s\"", "refresh = \"1h\""),
+    )
+    .unwrap();
     let schema = schema_file(d.dir.path());
     let seen = run_client(
         &python,
