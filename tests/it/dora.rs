@@ -333,6 +333,20 @@ async fn metrics_markdown_and_json_carry_the_numbers() {
         "{md}"
     );
 
+    let txt = Renderer::new(None)
+        .unwrap()
+        .render(Format::Text, &report, &RenderExtras::default())
+        .unwrap();
+    let line = txt
+        .lines()
+        .skip_while(|l| *l != "DORA")
+        .find(|l| l.starts_with("Production:"))
+        .unwrap_or_else(|| panic!("a DORA line for production:\n{txt}"));
+    assert_eq!(
+        line.split_whitespace().collect::<Vec<_>>().join(" "),
+        "Production: 9 deployments in 30d (0.3/day) · lead time 1h 30m · change failure 20% · restore 1h 10m"
+    );
+
     let json: Value = serde_json::from_str(&villa_telemetry::render::to_json(&report)).unwrap();
     let dora = &json["environments"]["production"]["dora"];
     assert_eq!(dora["change_failure_rate"]["rate"], 0.2, "{dora:#}");
