@@ -301,6 +301,7 @@ fn plugin(cmd: PluginCommand) -> Result<Exit, Failure> {
                 "wit:  villa:telemetry@{}",
                 loaded.wit_version().unwrap_or("unknown")
             );
+            println!("cache: {}", loaded.cache());
             println!(
                 "{}",
                 serde_json::to_string_pretty(&described).unwrap_or_else(|_| described.to_string())
