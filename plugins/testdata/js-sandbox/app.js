@@ -32,8 +32,9 @@ function sandbox(input) {
   const env = Object.fromEntries(input.env);
   const fields = {
     env,
-    // No ambient authority: no Node or Deno globals, no fetch (built with
-    // `--disable http`); the host's http-fetch is the only way out.
+    // No ambient authority: no Node or Deno globals. StarlingMonkey keeps
+    // a `fetch` even when built with `--disable http`, but the host links
+    // every wasi:http function to a trap (mode 'builtin-fetch').
     globals: {
       process: typeof globalThis.process,
       require: typeof globalThis.require,
@@ -93,6 +94,10 @@ export function run(input) {
     }
     case 'panic':
       throw new Error('deliberate failure: the plugin gave up');
+    case 'builtin-fetch':
+      // Not through the host's allowlist: must never leave the sandbox.
+      fetch(config.url);
+      return { status: 'pass', summary: 'fetch returned', fieldsJson: undefined };
     default:
       return badOutput(mode);
   }

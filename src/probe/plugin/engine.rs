@@ -524,6 +524,15 @@ impl PluginHost {
             // A host call cut short by the deadline lets the guest return
             // just after it; an answer past the deadline is still late.
             Ok(Ok(_)) if duration >= limits.timeout => Err(timeout_reason(limits.timeout)),
+            // A guest whose runtime catches the refused grow (SpiderMonkey
+            // throws "out of memory") answers with an error; the limiter
+            // knows the cause, so the reason says it.
+            Ok(Ok(Returned::Run(Err(msg)))) if store.data().limiter.memory_exceeded => {
+                Ok(Returned::Run(Err(format!(
+                    "plugin exceeded memory limit {}; it said: {msg}",
+                    ByteSize::bytes(limits.memory_bytes)
+                ))))
+            }
             Ok(Ok(returned)) => Ok(returned),
             Ok(Err(err)) => Err(failure_reason(
                 &err,

@@ -25,6 +25,7 @@ mod net;
 mod output;
 mod sandbox;
 pub mod scaffold;
+mod scaffold_langs;
 mod start;
 
 pub use api::{
@@ -32,7 +33,7 @@ pub use api::{
     PluginOutcome, PluginOutput, PluginRequest, PluginStatus, WIT_PACKAGE,
 };
 pub use engine::{LoadedPlugin, PluginHost};
-pub use scaffold::{ScaffoldError, scaffold};
+pub use scaffold::{Lang, ScaffoldError, scaffold, scaffold_lang};
 pub(crate) use start::start;
 pub use start::{CACHE_DIR_ENV, plugin_cache_dir, plugin_host};
 
