@@ -297,10 +297,11 @@ mod tests {
     /// The smallest component there is: the preamble of an empty one.
     const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\0\x01\0";
 
-    fn engine(stack: usize) -> Engine {
+    fn engine(epochs: bool) -> Engine {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
-        config.max_wasm_stack(stack);
+        // Changes the generated code, so it is part of the compatibility hash.
+        config.epoch_interruption(epochs);
         Engine::new(&config).unwrap()
     }
 
@@ -311,7 +312,7 @@ mod tests {
     #[test]
     fn a_stored_entry_is_a_hit_for_its_engine_only() {
         let dir = tempfile::tempdir().unwrap();
-        let a = engine(512 * 1024);
+        let a = engine(true);
         let cache_a = DiskCache::new(dir.path().join("plugins"), &a);
         let key = cache_a.key(&digest());
         assert!(matches!(cache_a.lookup(&a, &key), Lookup::Miss));
@@ -319,8 +320,8 @@ mod tests {
         cache_a.store(&key, &component).unwrap();
         assert!(matches!(cache_a.lookup(&a, &key), Lookup::Hit(..)));
 
-        // Another configuration (another stack limit) has other keys...
-        let b = engine(256 * 1024);
+        // Another configuration (no epoch checks) has other keys...
+        let b = engine(false);
         let cache_b = DiskCache::new(dir.path().join("plugins"), &b);
         let key_b = cache_b.key(&digest());
         assert_ne!(key, key_b);

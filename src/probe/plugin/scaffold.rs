@@ -7,42 +7,7 @@ use std::path::{Path, PathBuf};
 /// they build outside this repository.
 const WIT: &str = include_str!("../../../plugins/wit/check.wit");
 
-/// The language a new plugin is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Lang {
-    /// A Rust crate (`cargo build --target wasm32-wasip2`).
-    #[default]
-    Rust,
-    /// A Python module (componentize-py).
-    Python,
-    /// A JavaScript module (componentize-js).
-    Js,
-}
-
-impl Lang {
-    /// The one command that builds the scaffolded plugin, run in its directory.
-    pub fn build_command(self, name: &str) -> String {
-        let wasm = name.replace('-', "_");
-        match self {
-            Lang::Rust => "cargo build --release --target wasm32-wasip2".into(),
-            Lang::Python => {
-                format!("componentize-py -d wit -w check-plugin componentize app -o {wasm}.wasm")
-            }
-            Lang::Js => format!(
-                "componentize-js app.js --wit wit --world-name check-plugin --disable http -o {wasm}.wasm"
-            ),
-        }
-    }
-
-    /// Where the build leaves the component, relative to the plugin's directory.
-    pub fn wasm_path(self, name: &str) -> String {
-        let wasm = name.replace('-', "_");
-        match self {
-            Lang::Rust => format!("target/wasm32-wasip2/release/{wasm}.wasm"),
-            Lang::Python | Lang::Js => format!("{wasm}.wasm"),
-        }
-    }
-}
+pub use super::scaffold_langs::Lang;
 
 /// Why a plugin crate could not be created.
 #[derive(Debug, thiserror::Error)]
