@@ -241,3 +241,52 @@ fn plugin_info_shows_the_cache_state() {
     let off = info("off");
     assert!(off.contains("cache: off (compiled in "), "{off}");
 }
+
+/// On a terminal a cold compile says so on stderr, and a cache hit says
+/// nothing. `script` (util-linux) gives the binary a pseudo-terminal.
+#[cfg(unix)]
+#[test]
+fn a_cold_compile_says_so_on_a_terminal() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        let in_ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
+        assert!(
+            !in_ci,
+            "cannot run under CI: `script` (util-linux) is missing"
+        );
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "SKIP: a_cold_compile_says_so_on_a_terminal: no `script` (util-linux)"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("villa-telemetry");
+    let on_a_tty = || {
+        let inner = format!(
+            "{} plugin info {} >/dev/null",
+            bin.display(),
+            wasm("testdata-noop").display()
+        );
+        let out = std::process::Command::new("script")
+            .args(["-qec", &inner, "/dev/null"])
+            .env("VILLA_PLUGIN_CACHE_DIR", tmp.path())
+            .output()
+            .expect("script runs");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let cold = on_a_tty();
+    assert!(
+        cold.starts_with("compiling plugin testdata_noop.wasm (",)
+            && cold.contains(" KiB), once: later runs load it from the cache... "),
+        "{cold:?}"
+    );
+    assert!(cold.trim_end().ends_with(" s"), "{cold:?}");
+    let warm = on_a_tty();
+    assert_eq!(warm, "", "a cache hit printed something");
+}

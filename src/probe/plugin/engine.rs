@@ -249,10 +249,13 @@ impl PluginHost {
                 .unwrap_or(path.as_os_str())
                 .to_string_lossy();
             let mut err = std::io::stderr().lock();
+            let size = match bytes.len() {
+                n if n < 1 << 20 => format!("{} KiB", n.div_ceil(1024)),
+                n => format!("{:.1} MiB", n as f64 / f64::from(1 << 20)),
+            };
             let _ = write!(
                 err,
-                "compiling plugin {name} ({:.1} MiB), once: later runs load it from the cache... ",
-                bytes.len() as f64 / (1024.0 * 1024.0)
+                "compiling plugin {name} ({size}), once: later runs load it from the cache... "
             );
             let _ = err.flush();
         }
