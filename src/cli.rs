@@ -100,20 +100,32 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
-    /// Scaffold a plugin crate that builds as is
-    /// (`cargo build --release --target wasm32-wasip2`).
+    /// Scaffold a plugin that builds as is with one command (cargo,
+    /// componentize-py or componentize-js; its README says which).
     New {
-        /// Crate name, e.g. `disk-space`.
+        /// Plugin name, e.g. `disk-space`.
         name: String,
-        /// Where to create the crate's directory (default: the current one).
+        /// Where to create the plugin's directory (default: the current one).
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// The language to write it in.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: PluginLang,
     },
-    /// Print what a plugin's `describe` returns and the WIT it was built against.
+    /// Print what a plugin's `describe` returns, the WIT it was built
+    /// against and whether its compiled code came from the disk cache.
     Info {
         /// The .wasm component.
         file: PathBuf,
     },
+}
+
+/// `plugin new --lang`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum PluginLang {
+    Rust,
+    Python,
+    Js,
 }
 
 #[derive(Debug, clap::Args)]
@@ -288,13 +300,23 @@ pub use crate::pipeline::load_plan;
 fn plugin(cmd: PluginCommand) -> Result<Exit, Failure> {
     use crate::probe::plugin;
     match cmd {
-        PluginCommand::New { name, dir } => {
+        PluginCommand::New { name, dir, lang } => {
+            let lang = match lang {
+                PluginLang::Rust => plugin::Lang::Rust,
+                PluginLang::Python => plugin::Lang::Python,
+                PluginLang::Js => plugin::Lang::Js,
+            };
             let at = dir.join(&name);
-            plugin::scaffold(&name, &at).map_err(|e| Failure::Usage(e.to_string()))?;
+            plugin::scaffold_lang(&name, &at, lang).map_err(|e| Failure::Usage(e.to_string()))?;
             println!("created {}", at.display());
             println!(
-                "build it:  cargo build --release --target wasm32-wasip2 --manifest-path {}/Cargo.toml",
-                at.display()
+                "build it:  cd {} && {}",
+                at.display(),
+                lang.build_command(&name)
+            );
+            println!(
+                "then:      villa-telemetry plugin info {}",
+                at.join(lang.wasm_path(&name)).display()
             );
             Ok(Exit::Healthy)
         }
@@ -311,6 +333,7 @@ fn plugin(cmd: PluginCommand) -> Result<Exit, Failure> {
                 "wit:  villa:telemetry@{}",
                 loaded.wit_version().unwrap_or("unknown")
             );
+            println!("cache: {}", loaded.cache());
             println!(
                 "{}",
                 serde_json::to_string_pretty(&described).unwrap_or_else(|_| described.to_string())

@@ -45,6 +45,11 @@ fn write_config(dir: &Path, checks: &str) -> PathBuf {
 fn run_json(config: &Path) -> (Value, i32) {
     let out = Command::cargo_bin("villa-telemetry")
         .expect("binary")
+        // Never the user's cache; one shared by the whole test run.
+        .env(
+            "VILLA_PLUGIN_CACHE_DIR",
+            crate::plugin_langs::shared_cache(),
+        )
         .args(["run", "--format", "json", "--config"])
         .arg(config)
         .output()
@@ -164,6 +169,11 @@ fn a_file_that_is_not_a_component_is_a_config_error_naming_it() {
     );
     let out = Command::cargo_bin("villa-telemetry")
         .expect("binary")
+        // Never the user's cache; one shared by the whole test run.
+        .env(
+            "VILLA_PLUGIN_CACHE_DIR",
+            crate::plugin_langs::shared_cache(),
+        )
         .args(["check", "--config"])
         .arg(&config)
         .output()
@@ -179,6 +189,11 @@ fn a_file_that_is_not_a_component_is_a_config_error_naming_it() {
 fn plugin_info_prints_describe_and_the_wit_version() {
     let out = Command::cargo_bin("villa-telemetry")
         .expect("binary")
+        // Never the user's cache; one shared by the whole test run.
+        .env(
+            "VILLA_PLUGIN_CACHE_DIR",
+            crate::plugin_langs::shared_cache(),
+        )
         .args(["plugin", "info"])
         .arg(wasm("heartbeat"))
         .output()
@@ -198,6 +213,11 @@ fn plugin_new_scaffolds_a_crate() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = Command::cargo_bin("villa-telemetry")
         .expect("binary")
+        // Never the user's cache; one shared by the whole test run.
+        .env(
+            "VILLA_PLUGIN_CACHE_DIR",
+            crate::plugin_langs::shared_cache(),
+        )
         .args(["plugin", "new", "disk-space", "--dir"])
         .arg(dir.path())
         .output()
@@ -213,6 +233,11 @@ fn plugin_new_scaffolds_a_crate() {
     // Refuses to overwrite.
     let again = Command::cargo_bin("villa-telemetry")
         .expect("binary")
+        // Never the user's cache; one shared by the whole test run.
+        .env(
+            "VILLA_PLUGIN_CACHE_DIR",
+            crate::plugin_langs::shared_cache(),
+        )
         .args(["plugin", "new", "disk-space", "--dir"])
         .arg(dir.path())
         .output()

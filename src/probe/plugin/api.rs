@@ -164,3 +164,81 @@ impl From<types::Status> for PluginStatus {
         }
     }
 }
+
+/// Where a loaded plugin's compiled code came from; `plugin info` prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// No disk cache (turned off, or no home directory): compiled in this process.
+    Off {
+        /// Time spent compiling.
+        compile: Duration,
+    },
+    /// Loaded from a verified entry: no compile.
+    Hit {
+        /// The entry's file.
+        entry: PathBuf,
+        /// Its size.
+        bytes: u64,
+    },
+    /// Compiled in this process, because there was no usable entry.
+    Miss {
+        /// The entry's file.
+        entry: PathBuf,
+        /// Why an entry that was there was ignored (corrupt, foreign, a link).
+        rejected: Option<String>,
+        /// Time spent compiling.
+        compile: Duration,
+        /// The size of the entry written, or why none could be.
+        stored: Result<u64, String>,
+    },
+}
+
+impl CacheStatus {
+    /// Whether the compiled code came from disk.
+    pub fn is_hit(&self) -> bool {
+        matches!(self, Self::Hit { .. })
+    }
+}
+
+/// `12.3 MiB`: cache entries are never round numbers.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+impl std::fmt::Display for CacheStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = |d: &Duration| format!("{:.2} s", d.as_secs_f64());
+        match self {
+            Self::Off { compile } => write!(f, "off (compiled in {})", secs(compile)),
+            Self::Hit { entry, bytes } => {
+                write!(f, "hit, {} ({})", entry.display(), mib(*bytes))
+            }
+            Self::Miss {
+                entry,
+                rejected,
+                compile,
+                stored,
+            } => {
+                write!(f, "miss, compiled in {}", secs(compile))?;
+                if let Some(why) = rejected {
+                    write!(f, " (ignored the old entry: {why})")?;
+                }
+                match stored {
+                    Ok(bytes) => write!(f, "; stored {} ({})", entry.display(), mib(*bytes)),
+                    Err(why) => write!(f, "; not stored: {why}"),
+                }
+            }
+        }
+    }
+}
+
+/// How loads fared against the disk cache since the host started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheCounts {
+    /// Loaded from a verified entry.
+    pub hits: u64,
+    /// Compiled (no entry, or one that was rejected).
+    pub misses: u64,
+    /// Entries found but not trusted (a subset of `misses`).
+    pub rejected: u64,
+}

@@ -1,9 +1,9 @@
 //! The engine: compiling plugins once, and running each call in a fresh store under a deadline.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,9 +14,11 @@ use wasmtime_wasi::WasiCtxBuilder;
 use crate::redact::Redactor;
 
 use super::api::{
-    DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT, PluginError, PluginOutcome, PluginRequest,
+    CacheCounts, CacheStatus, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT, PluginError, PluginOutcome,
+    PluginRequest,
 };
 use super::bindings::{self, villa::telemetry::types};
+use super::cache::{DiskCache, Lookup};
 use super::net::Net;
 use super::output::{MAX_SUMMARY, failure_reason, timeout_reason, truncate, validate_output};
 use super::sandbox::{Capture, HostState, Limiter, Limits, STDIO_CAP};
@@ -36,8 +38,9 @@ const OUTER_TIMEOUT_SLACK: Duration = Duration::from_millis(250);
 /// A compiled, type-checked plugin; running it only instantiates.
 pub struct LoadedPlugin {
     path: PathBuf,
-    content_hash: u64,
+    digest: [u8; 32],
     wit_version: Option<String>,
+    cache: CacheStatus,
     pre: bindings::CheckPluginPre<HostState>,
 }
 
@@ -50,6 +53,11 @@ impl LoadedPlugin {
     /// The `villa:telemetry` WIT version the plugin imports (`None` if it imports none of it).
     pub fn wit_version(&self) -> Option<&str> {
         self.wit_version.as_deref()
+    }
+
+    /// Whether its compiled code came from the disk cache, or was compiled.
+    pub fn cache(&self) -> &CacheStatus {
+        &self.cache
     }
 }
 
@@ -68,11 +76,29 @@ pub struct PluginHost {
     ticker: Arc<Ticker>,
     linker: Linker<HostState>,
     cache: Mutex<HashMap<PathBuf, Arc<LoadedPlugin>>>,
+    disk: Option<DiskCache>,
+    counts: Counts,
+    progress: bool,
+}
+
+#[derive(Default)]
+struct Counts {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    rejected: AtomicU64,
 }
 
 impl PluginHost {
-    /// Sets up the engine and starts the epoch ticker thread.
+    /// Sets up the engine and starts the epoch ticker thread; compiled
+    /// plugins are kept in memory only.
     pub fn new() -> Result<Self, PluginError> {
+        Self::with_cache_dir(None)
+    }
+
+    /// Like [`PluginHost::new`], with compiled plugins also kept in `dir`
+    /// (created 0700 when first written), so another process loading the
+    /// same component with the same engine skips the compile.
+    pub fn with_cache_dir(dir: Option<PathBuf>) -> Result<Self, PluginError> {
         let engine_err = |e: wasmtime::Error| PluginError::Engine(format!("{e:#}"));
         let mut config = Config::new();
         config.wasm_component_model(true);
@@ -112,17 +138,43 @@ impl PluginHost {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_err)?;
         bindings::CheckPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(engine_err)?;
+        let disk = dir.map(|d| DiskCache::new(d, &engine));
         Ok(Self {
             engine,
             ticker,
             linker,
             cache: Mutex::new(HashMap::new()),
+            disk,
+            counts: Counts::default(),
+            progress: false,
         })
     }
 
+    /// Says on stderr when a plugin is compiled (it can take seconds): for
+    /// a person at a terminal, so only set when stderr is one.
+    pub fn with_progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
+    /// The disk cache's directory, if there is one.
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.disk.as_ref().map(DiskCache::dir)
+    }
+
+    /// Hits and misses of the disk cache so far.
+    pub fn cache_counts(&self) -> CacheCounts {
+        CacheCounts {
+            hits: self.counts.hits.load(Ordering::Relaxed),
+            misses: self.counts.misses.load(Ordering::Relaxed),
+            rejected: self.counts.rejected.load(Ordering::Relaxed),
+        }
+    }
+
     /// Reads, compiles and type-checks a plugin (CPU-heavy and blocking: call
-    /// it from `spawn_blocking`). Compiled plugins are cached by canonical
-    /// path and content, so loading an unchanged file again is cheap.
+    /// it from `spawn_blocking`). Compiled plugins are kept by canonical
+    /// path and content, so loading an unchanged file again is cheap, and
+    /// in the disk cache, if there is one, for the next process.
     pub fn load(&self, path: &Path) -> Result<Arc<LoadedPlugin>, PluginError> {
         let path = std::fs::canonicalize(path).map_err(|source| PluginError::Read {
             path: path.to_owned(),
@@ -132,15 +184,13 @@ impl PluginHost {
             path: path.clone(),
             source,
         })?;
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        bytes.hash(&mut hasher);
-        let content_hash = hasher.finish();
+        let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
         if let Some(hit) = self
             .cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&path)
-            && hit.content_hash == content_hash
+            && hit.digest == digest
         {
             return Ok(hit.clone());
         }
@@ -152,15 +202,94 @@ impl PluginHost {
         if bytes[4..8] == [1, 0, 0, 0] {
             return Err(PluginError::NotComponent { path });
         }
-        let component = Component::new(&self.engine, &bytes).map_err(|e| PluginError::Compile {
+        let (component, cache) = self.compiled(&path, &bytes, &digest)?;
+        let (wit_version, pre) = self.type_check(&path, &component)?;
+        let loaded = Arc::new(LoadedPlugin {
             path: path.clone(),
+            digest,
+            wit_version,
+            cache,
+            pre,
+        });
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path, loaded.clone());
+        Ok(loaded)
+    }
+
+    /// The component from the disk cache, or compiled (and then stored).
+    fn compiled(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        digest: &[u8; 32],
+    ) -> Result<(Component, CacheStatus), PluginError> {
+        let key = self.disk.as_ref().map(|d| d.key(digest));
+        let mut rejected = None;
+        if let (Some(disk), Some(key)) = (&self.disk, &key) {
+            match disk.lookup(&self.engine, key) {
+                Lookup::Hit(component, size) => {
+                    self.counts.hits.fetch_add(1, Ordering::Relaxed);
+                    let entry = disk.path(key);
+                    return Ok((component, CacheStatus::Hit { entry, bytes: size }));
+                }
+                Lookup::Miss => {}
+                Lookup::Rejected(why) => {
+                    self.counts.rejected.fetch_add(1, Ordering::Relaxed);
+                    rejected = Some(why);
+                }
+            }
+        }
+        self.counts.misses.fetch_add(1, Ordering::Relaxed);
+        let start = Instant::now();
+        if self.progress {
+            let name = path
+                .file_name()
+                .unwrap_or(path.as_os_str())
+                .to_string_lossy();
+            let mut err = std::io::stderr().lock();
+            let size = match bytes.len() {
+                n if n < 1 << 20 => format!("{} KiB", n.div_ceil(1024)),
+                n => format!("{:.1} MiB", n as f64 / f64::from(1 << 20)),
+            };
+            let _ = write!(
+                err,
+                "compiling plugin {name} ({size}), once: later runs load it from the cache... "
+            );
+            let _ = err.flush();
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|e| PluginError::Compile {
+            path: path.to_owned(),
             reason: format!("{e:#}"),
-        })?;
+        });
+        let compile = start.elapsed();
+        if self.progress {
+            eprintln!("{:.1} s", compile.as_secs_f64());
+        }
+        let component = component?;
+        let status = match (&self.disk, &key) {
+            (Some(disk), Some(key)) => CacheStatus::Miss {
+                entry: disk.path(key),
+                rejected,
+                compile,
+                stored: disk.store(key, &component),
+            },
+            _ => CacheStatus::Off { compile },
+        };
+        Ok((component, status))
+    }
+
+    /// Checks the component's exports and imports against the world.
+    fn type_check(
+        &self,
+        path: &Path,
+        component: &Component,
+    ) -> Result<(Option<String>, bindings::CheckPluginPre<HostState>), PluginError> {
         let incompatible = |reason: String| PluginError::Incompatible {
-            path: path.clone(),
+            path: path.to_owned(),
             reason,
         };
-
         let ty = component.component_type();
         let exports: Vec<String> = ty
             .exports(&self.engine)
@@ -183,22 +312,69 @@ impl PluginHost {
             )
         });
         let pre = self
-            .linker
-            .instantiate_pre(&component)
+            .linker_for(component)
+            .map_err(|e| incompatible(format!("{e:#}")))?
+            .instantiate_pre(component)
             .map_err(|e| incompatible(format!("{e:#}")))?;
         let pre = bindings::CheckPluginPre::new(pre).map_err(|e| incompatible(format!("{e:#}")))?;
+        Ok((wit_version, pre))
+    }
 
-        let loaded = Arc::new(LoadedPlugin {
-            path: path.clone(),
-            content_hash,
-            wit_version,
-            pre,
-        });
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(path, loaded.clone());
-        Ok(loaded)
+    /// The linker, or for a component that imports `wasi:http` (a
+    /// componentize-js one: its engine imports the interface even when its
+    /// `fetch` is disabled) a copy in which every `wasi:http` function traps.
+    /// Plugins reach the network only through `http-fetch`, which checks the
+    /// allowlist; any other unknown import still fails the load.
+    fn linker_for(
+        &self,
+        component: &Component,
+    ) -> wasmtime::Result<std::borrow::Cow<'_, Linker<HostState>>> {
+        use wasmtime::component::types::ComponentItem;
+        let ty = component.component_type();
+        let http: Vec<_> = ty
+            .imports(&self.engine)
+            .filter(|(name, _)| name.starts_with("wasi:http/"))
+            .collect();
+        if http.is_empty() {
+            return Ok(std::borrow::Cow::Borrowed(&self.linker));
+        }
+        let mut linker = self.linker.clone();
+        for (name, item) in http {
+            let ComponentItem::ComponentInstance(instance) = item.ty else {
+                continue;
+            };
+            let mut stub = linker.instance(name)?;
+            for (export, item) in instance.exports(&self.engine) {
+                match item.ty {
+                    ComponentItem::ComponentFunc(_) => {
+                        let what = format!("{name}#{export}");
+                        stub.func_new(export, move |_, _, _, _| {
+                            wasmtime::bail!(
+                                "{what}: wasi:http is not available to plugins; use http-fetch (allow.http)"
+                            )
+                        })?;
+                    }
+                    ComponentItem::Resource(_) => {
+                        use wasmtime::component::ResourceType;
+                        use wasmtime_wasi::p2::{
+                            DynInputStream, DynOutputStream, DynPollable, IoError,
+                        };
+                        // wasi:io's resources, re-used by wasi:http/types,
+                        // are the ones the WASI linker already has.
+                        let ty = match export {
+                            "input-stream" => ResourceType::host::<DynInputStream>(),
+                            "output-stream" => ResourceType::host::<DynOutputStream>(),
+                            "pollable" => ResourceType::host::<DynPollable>(),
+                            "io-error" | "error" => ResourceType::host::<IoError>(),
+                            _ => ResourceType::host::<NoHttp>(),
+                        };
+                        stub.resource(export, ty, |_, _| Ok(()))?;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(std::borrow::Cow::Owned(linker))
     }
 
     /// Runs the plugin once in a fresh sandbox. Never panics.
@@ -351,6 +527,15 @@ impl PluginHost {
             // A host call cut short by the deadline lets the guest return
             // just after it; an answer past the deadline is still late.
             Ok(Ok(_)) if duration >= limits.timeout => Err(timeout_reason(limits.timeout)),
+            // A guest whose runtime catches the refused grow (SpiderMonkey
+            // throws "out of memory") answers with an error; the limiter
+            // knows the cause, so the reason says it.
+            Ok(Ok(Returned::Run(Err(msg)))) if store.data().limiter.memory_exceeded => {
+                Ok(Returned::Run(Err(format!(
+                    "plugin exceeded memory limit {}; it said: {msg}",
+                    ByteSize::bytes(limits.memory_bytes)
+                ))))
+            }
             Ok(Ok(returned)) => Ok(returned),
             Ok(Err(err)) => Err(failure_reason(
                 &err,
@@ -372,6 +557,9 @@ impl PluginHost {
         (result, log, duration)
     }
 }
+
+/// The host type behind the trapping `wasi:http` resources: never created.
+struct NoHttp;
 
 /// The epoch thread and how many runs currently need it.
 struct Ticker {

@@ -12,27 +12,30 @@
 //! and `github-get` imports, each checked against the check's allowlist.
 //!
 //! `api` holds what callers hand in and get back, `engine` compiles and runs
-//! components, `sandbox` is the per-run store (limits, captured stdio, the
+//! components, `cache` keeps compiled components on disk (verified before
+//! use), `sandbox` is the per-run store (limits, captured stdio, the
 //! host imports), `net` serves `http-fetch` and `github-get`, `output` turns
 //! what a run left into a verdict or one sentence, and `scaffold` writes a
 //! new plugin crate.
 
 mod api;
+mod cache;
 mod engine;
 mod net;
 mod output;
 mod sandbox;
 pub mod scaffold;
+mod scaffold_langs;
 mod start;
 
 pub use api::{
-    DEFAULT_BODY_CAP, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT, PluginError, PluginOutcome,
-    PluginOutput, PluginRequest, PluginStatus, WIT_PACKAGE,
+    CacheCounts, CacheStatus, DEFAULT_BODY_CAP, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT, PluginError,
+    PluginOutcome, PluginOutput, PluginRequest, PluginStatus, WIT_PACKAGE,
 };
 pub use engine::{LoadedPlugin, PluginHost};
-pub use scaffold::{ScaffoldError, scaffold};
-pub use start::plugin_host;
+pub use scaffold::{Lang, ScaffoldError, scaffold, scaffold_lang};
 pub(crate) use start::start;
+pub use start::{CACHE_DIR_ENV, plugin_cache_dir, plugin_host};
 
 /// Host-side bindings generated from the WIT the plugins are built against.
 /// Kept in one place so a wasmtime upgrade touches one macro call.

@@ -1,10 +1,13 @@
-//! `plugin new NAME`: writes a plugin crate that builds as is.
+//! `plugin new NAME [--lang rust|python|js]`: writes a plugin that builds
+//! as is with one command (cargo, componentize-py or componentize-js).
 
 use std::path::{Path, PathBuf};
 
 /// The WIT the host is built against; new plugins get their own copy so
 /// they build outside this repository.
 const WIT: &str = include_str!("../../../plugins/wit/check.wit");
+
+pub use super::scaffold_langs::Lang;
 
 /// Why a plugin crate could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -27,10 +30,17 @@ pub enum ScaffoldError {
     },
 }
 
-/// Creates a new plugin crate named `name` in directory `dir` (created if
-/// missing, must be empty otherwise): `Cargo.toml`, `wit/check.wit`,
+/// Creates a new Rust plugin crate named `name` in directory `dir` (created
+/// if missing, must be empty otherwise): `Cargo.toml`, `wit/check.wit`,
 /// `src/lib.rs` (a check that passes) and a `README.md` saying how to build.
 pub fn scaffold(name: &str, dir: &Path) -> Result<(), ScaffoldError> {
+    scaffold_lang(name, dir, Lang::Rust)
+}
+
+/// Creates a new plugin named `name` in `dir` in `lang`: its own copy of
+/// the WIT, a README with the one build command, and a sample check that
+/// fetches its configured `url` through `http-fetch` and returns fields.
+pub fn scaffold_lang(name: &str, dir: &Path, lang: Lang) -> Result<(), ScaffoldError> {
     let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
             .chars()
@@ -47,13 +57,31 @@ pub fn scaffold(name: &str, dir: &Path) -> Result<(), ScaffoldError> {
         return Err(ScaffoldError::NotEmpty(dir.to_owned()));
     }
     let wasm_name = name.replace('-', "_");
-    let files = [
-        ("Cargo.toml", cargo_toml(name)),
-        ("wit/check.wit", WIT.to_owned()),
-        ("src/lib.rs", lib_rs(name)),
-        ("README.md", readme(name, &wasm_name)),
-        (".gitignore", "/target\n".to_owned()),
-    ];
+    let files = match lang {
+        Lang::Rust => vec![
+            ("Cargo.toml", cargo_toml(name)),
+            ("wit/check.wit", WIT.to_owned()),
+            ("src/lib.rs", lib_rs(name)),
+            ("README.md", readme(name, &wasm_name)),
+            (".gitignore", "/target\n".to_owned()),
+        ],
+        Lang::Python => vec![
+            ("app.py", super::scaffold_langs::app_py(name)),
+            ("wit/check.wit", WIT.to_owned()),
+            ("README.md", super::scaffold_langs::readme(name, lang)),
+            (
+                ".gitignore",
+                "*.wasm\n__pycache__/\n/wit_world/\n".to_owned(),
+            ),
+        ],
+        Lang::Js => vec![
+            ("app.js", super::scaffold_langs::app_js(name)),
+            ("package.json", super::scaffold_langs::package_json(name)),
+            ("wit/check.wit", WIT.to_owned()),
+            ("README.md", super::scaffold_langs::readme(name, lang)),
+            (".gitignore", "*.wasm\nnode_modules/\n".to_owned()),
+        ],
+    };
     for (rel, contents) in files {
         let path = dir.join(rel);
         if let Some(parent) = path.parent() {

@@ -91,10 +91,31 @@ fn render_strings(
     })
 }
 
-/// The process's one plugin host (engine, epoch thread, compiled components).
+/// Overrides where compiled plugins are cached; empty or `off` turns the
+/// disk cache off. Tests point it at a temporary directory.
+pub const CACHE_DIR_ENV: &str = "VILLA_PLUGIN_CACHE_DIR";
+
+/// Where compiled plugins are cached: `$VILLA_PLUGIN_CACHE_DIR`, else
+/// `plugins/` in the user's cache directory (next to the GitHub disk
+/// cache); None when turned off or there is no home directory.
+pub fn plugin_cache_dir() -> Option<std::path::PathBuf> {
+    match std::env::var_os(CACHE_DIR_ENV) {
+        Some(v) if v.is_empty() || v == "off" => None,
+        Some(v) => Some(v.into()),
+        None => crate::paths::cache_dir().map(|d| d.join("plugins")),
+    }
+}
+
+/// The process's one plugin host (engine, epoch thread, compiled
+/// components, the disk cache); it says when it compiles if stderr is a terminal.
 pub fn plugin_host() -> Result<&'static PluginHost, String> {
+    use std::io::IsTerminal;
     static HOST: std::sync::OnceLock<Result<PluginHost, String>> = std::sync::OnceLock::new();
-    HOST.get_or_init(|| PluginHost::new().map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(Clone::clone)
+    HOST.get_or_init(|| {
+        PluginHost::with_cache_dir(plugin_cache_dir())
+            .map(|h| h.with_progress(std::io::stderr().is_terminal()))
+            .map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(Clone::clone)
 }
