@@ -42,6 +42,11 @@ impl Lang {
 
 /// The componentize-js the scaffold's package.json pins (the one CI tests).
 const COMPONENTIZE_JS: &str = "0.23.0";
+/// The WASI shim componentize-js 0.23.0 imports without declaring it (it
+/// only resolves through jco's optional peer dependency): pinned beside it,
+/// or a fresh `npm install` cannot build (0.25.0 is the one that reads the
+/// WIT directory; 0.26.1 has no preopen).
+const PREVIEW2_SHIM: &str = "0.25.0";
 /// The componentize-py the README names (the one CI tests).
 const COMPONENTIZE_PY: &str = "0.25.1";
 
@@ -131,7 +136,8 @@ pub(super) fn package_json(name: &str) -> String {
     "build": "{}"
   }},
   "devDependencies": {{
-    "@bytecodealliance/componentize-js": "{COMPONENTIZE_JS}"
+    "@bytecodealliance/componentize-js": "{COMPONENTIZE_JS}",
+    "@bytecodealliance/preview2-shim": "{PREVIEW2_SHIM}"
   }}
 }}
 "#,
