@@ -334,6 +334,17 @@ fn plugin(cmd: PluginCommand) -> Result<Exit, Failure> {
                 loaded.wit_version().unwrap_or("unknown")
             );
             println!("cache: {}", loaded.cache());
+            if let (Some(dir), Some(usage)) = (host.cache_dir(), host.cache_usage()) {
+                println!(
+                    "cache dir: {} ({} entr{}, {:.1} MiB; entries unused for {} days go, then the least recently used past {} GiB)",
+                    dir.display(),
+                    usage.entries,
+                    if usage.entries == 1 { "y" } else { "ies" },
+                    usage.bytes as f64 / (1024.0 * 1024.0),
+                    crate::probe::plugin::CACHE_UNUSED_DAYS,
+                    crate::probe::plugin::CACHE_MAX_GIB,
+                );
+            }
             println!(
                 "{}",
                 serde_json::to_string_pretty(&described).unwrap_or_else(|_| described.to_string())

@@ -190,6 +190,8 @@ pub enum CacheStatus {
         compile: Duration,
         /// The size of the entry written, or why none could be.
         stored: Result<u64, String>,
+        /// Old entries removed to make room (after a successful store).
+        pruned: Pruned,
     },
 }
 
@@ -218,18 +220,47 @@ impl std::fmt::Display for CacheStatus {
                 rejected,
                 compile,
                 stored,
+                pruned,
             } => {
                 write!(f, "miss, compiled in {}", secs(compile))?;
                 if let Some(why) = rejected {
                     write!(f, " (ignored the old entry: {why})")?;
                 }
                 match stored {
-                    Ok(bytes) => write!(f, "; stored {} ({})", entry.display(), mib(*bytes)),
-                    Err(why) => write!(f, "; not stored: {why}"),
+                    Ok(bytes) => write!(f, "; stored {} ({})", entry.display(), mib(*bytes))?,
+                    Err(why) => write!(f, "; not stored: {why}")?,
                 }
+                if pruned.entries > 0 {
+                    write!(
+                        f,
+                        "; removed {} old entr{} ({})",
+                        pruned.entries,
+                        if pruned.entries == 1 { "y" } else { "ies" },
+                        mib(pruned.bytes)
+                    )?;
+                }
+                Ok(())
             }
         }
     }
+}
+
+/// What pruning the disk cache removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Entries (and dead temporary files) removed.
+    pub entries: usize,
+    /// Their total size.
+    pub bytes: u64,
+}
+
+/// The entries in the disk cache's directory now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// How many entries there are.
+    pub entries: usize,
+    /// Their total size.
+    pub bytes: u64,
 }
 
 /// How loads fared against the disk cache since the host started.

@@ -17,8 +17,11 @@ use std::hash::Hasher;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
+
+use super::api::{Pruned, Usage};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -28,6 +31,14 @@ const MAGIC: &[u8; 8] = b"VTPLUGC1";
 const HEADER_LEN: usize = 8 + 32 + 8 + 32;
 /// Larger entries are not read: a compiled plugin is tens of MB at most.
 const MAX_ENTRY: u64 = 1 << 30;
+/// An entry no run has loaded for this long is removed.
+pub(super) const UNUSED_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Past this total, the least recently used entries are removed.
+pub(super) const MAX_TOTAL: u64 = 2 << 30;
+/// A hit refreshes its entry's time when the time is older than this.
+const TOUCH_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// A temporary file this old is a writer's that died: removed.
+const STALE_TMP: Duration = Duration::from_secs(3600);
 
 /// The on-disk cache of compiled components for one engine configuration.
 #[derive(Debug, Clone)]
@@ -121,8 +132,101 @@ impl DiskCache {
         check_dir(&self.dir, true).map_err(|why| {
             why.unwrap_or_else(|| format!("{} is not a directory", self.dir.display()))
         })?;
-        write_atomically(&self.path(key), &entry)?;
+        let path = self.path(key);
+        write_atomically(&path, &entry)?;
         Ok(entry.len() as u64)
+    }
+
+    /// Removes entries unused for [`UNUSED_FOR`], then the least recently
+    /// used past [`MAX_TOTAL`]; never `keep` (the entry just written). Only
+    /// files this cache could have written are touched: `<hex>.cwasm` and
+    /// its temporary files, regular, not links.
+    pub(super) fn prune(&self, keep: &[u8; 32], now: SystemTime) -> Pruned {
+        let keep = self.path(keep);
+        let mut pruned = Pruned::default();
+        let mut live = Vec::new();
+        for (path, kind, len, modified) in self.files() {
+            let age = now.duration_since(modified).unwrap_or_default();
+            let stale = match kind {
+                FileKind::Entry => age > UNUSED_FOR && path != keep,
+                FileKind::Temp => age > STALE_TMP,
+            };
+            if stale {
+                if std::fs::remove_file(&path).is_ok() {
+                    pruned.entries += 1;
+                    pruned.bytes += len;
+                }
+            } else if kind == FileKind::Entry {
+                live.push((modified, len, path));
+            }
+        }
+        let mut total: u64 = live.iter().map(|(_, len, _)| len).sum();
+        live.sort_by_key(|(modified, _, _)| *modified);
+        for (_, len, path) in live {
+            if total <= MAX_TOTAL {
+                break;
+            }
+            if path != keep && std::fs::remove_file(&path).is_ok() {
+                pruned.entries += 1;
+                pruned.bytes += len;
+                total -= len;
+            }
+        }
+        pruned
+    }
+
+    /// How many entries the directory holds, and their size.
+    pub(super) fn usage(&self) -> Usage {
+        self.files()
+            .filter(|(_, kind, _, _)| *kind == FileKind::Entry)
+            .fold(Usage::default(), |u, (_, _, len, _)| Usage {
+                entries: u.entries + 1,
+                bytes: u.bytes + len,
+            })
+    }
+
+    /// The cache's own files in the directory (nothing when it is a link or
+    /// another user's): path, kind, size, modification time.
+    fn files(&self) -> impl Iterator<Item = (PathBuf, FileKind, u64, SystemTime)> {
+        let entries = match check_dir(&self.dir, false) {
+            Ok(()) => std::fs::read_dir(&self.dir).ok(),
+            Err(_) => None,
+        };
+        entries.into_iter().flatten().filter_map(|entry| {
+            let entry = entry.ok()?;
+            let kind = FileKind::of(entry.file_name().to_str()?)?;
+            let meta = std::fs::symlink_metadata(entry.path()).ok()?;
+            if !meta.file_type().is_file() {
+                return None;
+            }
+            Some((entry.path(), kind, meta.len(), meta.modified().ok()?))
+        })
+    }
+}
+
+/// The two kinds of file the cache writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    /// `<64 hex digits>.cwasm`.
+    Entry,
+    /// `.<entry name>.<pid>.<seq>.tmp`, while it is written.
+    Temp,
+}
+
+impl FileKind {
+    fn of(name: &str) -> Option<Self> {
+        let is_entry = |n: &str| {
+            n.strip_suffix(".cwasm")
+                .is_some_and(|k| k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit()))
+        };
+        if is_entry(name) {
+            return Some(Self::Entry);
+        }
+        let inner = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+        let mut parts = inner.rsplitn(3, '.');
+        let (seq, pid, entry) = (parts.next()?, parts.next()?, parts.next()?);
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        (digits(seq) && digits(pid) && is_entry(entry)).then_some(Self::Temp)
     }
 }
 
@@ -178,6 +282,14 @@ fn read_entry(path: &Path) -> io::Result<Vec<u8>> {
     }
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
     (&mut f).take(MAX_ENTRY + 1).read_to_end(&mut bytes)?;
+    // Marks it used, for pruning; a failure only makes it look older.
+    let now = SystemTime::now();
+    if meta
+        .modified()
+        .is_ok_and(|m| now.duration_since(m).unwrap_or_default() > TOUCH_AFTER)
+    {
+        let _ = f.set_modified(now);
+    }
     Ok(bytes)
 }
 
@@ -358,5 +470,120 @@ mod tests {
         assert!(verify(&entry, &[8u8; 32]).is_err());
         assert!(verify(b"VTPLUGC1", &key).is_err());
         assert!(verify(&[], &key).is_err());
+    }
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    /// A file of `len` bytes (sparse: no disk used) last modified `age` ago.
+    fn aged(path: &Path, len: u64, age: Duration) {
+        let f = std::fs::File::create(path).unwrap();
+        f.set_len(len).unwrap();
+        f.set_modified(SystemTime::now() - age).unwrap();
+    }
+
+    fn entry_name(n: u8) -> String {
+        format!("{}.cwasm", hex(&[n; 32]))
+    }
+
+    #[test]
+    fn prune_removes_entries_unused_for_30_days_and_dead_temp_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DiskCache::new(dir.path().to_owned(), &engine(true));
+        let d = dir.path();
+        aged(&d.join(entry_name(1)), 10, 31 * DAY); // unused: goes
+        aged(&d.join(entry_name(2)), 20, 29 * DAY); // used lately: stays
+        aged(&d.join(entry_name(3)), 40, 90 * DAY); // old, but just written: stays
+        let tmp = format!(".{}.123.0.tmp", entry_name(4));
+        aged(&d.join(&tmp), 5, Duration::from_secs(2 * 3600)); // a dead writer's
+        let fresh_tmp = format!(".{}.124.0.tmp", entry_name(5));
+        aged(&d.join(&fresh_tmp), 5, Duration::ZERO); // a live writer's
+        aged(&d.join("notes.txt"), 7, 400 * DAY); // not the cache's
+        aged(&d.join("ab.cwasm"), 7, 400 * DAY); // not a key
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(d.join("notes.txt"), d.join(entry_name(6))).unwrap();
+
+        let pruned = cache.prune(&[3; 32], SystemTime::now());
+        assert_eq!(
+            pruned,
+            Pruned {
+                entries: 2,
+                bytes: 15
+            }
+        );
+        let mut left: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let mut want = vec![
+            entry_name(2),
+            entry_name(3),
+            fresh_tmp,
+            "ab.cwasm".to_owned(),
+            "notes.txt".to_owned(),
+        ];
+        #[cfg(unix)]
+        want.push(entry_name(6));
+        want.sort();
+        assert_eq!(left, want);
+        assert_eq!(
+            cache.usage(),
+            Usage {
+                entries: 2,
+                bytes: 60
+            }
+        );
+    }
+
+    #[test]
+    fn prune_keeps_the_total_under_2_gib_dropping_the_least_recently_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DiskCache::new(dir.path().to_owned(), &engine(true));
+        let d = dir.path();
+        let gib = 1u64 << 30;
+        aged(&d.join(entry_name(1)), gib, 3 * DAY);
+        aged(&d.join(entry_name(2)), gib, 2 * DAY);
+        aged(&d.join(entry_name(3)), gib, DAY);
+        aged(&d.join(entry_name(4)), 1, 10 * DAY); // the one just written
+        let pruned = cache.prune(&[4; 32], SystemTime::now());
+        // 3 GiB + 1 B: the two oldest others go (the kept one is never dropped).
+        assert_eq!(
+            pruned,
+            Pruned {
+                entries: 2,
+                bytes: 2 * gib
+            }
+        );
+        assert!(d.join(entry_name(3)).exists() && d.join(entry_name(4)).exists());
+        assert_eq!(
+            cache.usage(),
+            Usage {
+                entries: 2,
+                bytes: gib + 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_hit_marks_an_old_entry_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(true);
+        let cache = DiskCache::new(dir.path().join("plugins"), &e);
+        let key = cache.key(&digest());
+        cache
+            .store(&key, &Component::new(&e, EMPTY_COMPONENT).unwrap())
+            .unwrap();
+        let path = cache.path(&key);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(SystemTime::now() - 40 * DAY)
+            .unwrap();
+        assert!(matches!(cache.lookup(&e, &key), Lookup::Hit(..)));
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        assert!(SystemTime::now().duration_since(modified).unwrap() < DAY);
+        // So pruning now keeps it, even when it is not the entry just written.
+        assert_eq!(cache.prune(&[0; 32], SystemTime::now()), Pruned::default());
     }
 }

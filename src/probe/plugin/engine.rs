@@ -15,7 +15,7 @@ use crate::redact::Redactor;
 
 use super::api::{
     CacheCounts, CacheStatus, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT, PluginError, PluginOutcome,
-    PluginRequest,
+    PluginRequest, Pruned, Usage,
 };
 use super::bindings::{self, villa::telemetry::types};
 use super::cache::{DiskCache, Lookup};
@@ -162,6 +162,11 @@ impl PluginHost {
         self.disk.as_ref().map(DiskCache::dir)
     }
 
+    /// How many entries the disk cache holds and their size, if there is one.
+    pub fn cache_usage(&self) -> Option<Usage> {
+        self.disk.as_ref().map(DiskCache::usage)
+    }
+
     /// Hits and misses of the disk cache so far.
     pub fn cache_counts(&self) -> CacheCounts {
         CacheCounts {
@@ -269,12 +274,20 @@ impl PluginHost {
         }
         let component = component?;
         let status = match (&self.disk, &key) {
-            (Some(disk), Some(key)) => CacheStatus::Miss {
-                entry: disk.path(key),
-                rejected,
-                compile,
-                stored: disk.store(key, &component),
-            },
+            (Some(disk), Some(key)) => {
+                let stored = disk.store(key, &component);
+                let pruned = match stored {
+                    Ok(_) => disk.prune(key, std::time::SystemTime::now()),
+                    Err(_) => Pruned::default(),
+                };
+                CacheStatus::Miss {
+                    entry: disk.path(key),
+                    rejected,
+                    compile,
+                    stored,
+                    pruned,
+                }
+            }
             _ => CacheStatus::Off { compile },
         };
         Ok((component, status))

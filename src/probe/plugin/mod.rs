@@ -30,9 +30,13 @@ mod start;
 
 pub use api::{
     CacheCounts, CacheStatus, DEFAULT_BODY_CAP, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT, PluginError,
-    PluginOutcome, PluginOutput, PluginRequest, PluginStatus, WIT_PACKAGE,
+    PluginOutcome, PluginOutput, PluginRequest, PluginStatus, Pruned, Usage, WIT_PACKAGE,
 };
 pub use engine::{LoadedPlugin, PluginHost};
+/// Disk cache entries no run has loaded for this many days are removed.
+pub const CACHE_UNUSED_DAYS: u64 = cache::UNUSED_FOR.as_secs() / 86_400;
+/// Past this many GiB, the disk cache's least recently used entries go.
+pub const CACHE_MAX_GIB: u64 = cache::MAX_TOTAL >> 30;
 pub use scaffold::{Lang, ScaffoldError, scaffold, scaffold_lang};
 pub(crate) use start::start;
 pub use start::{CACHE_DIR_ENV, plugin_cache_dir, plugin_host};
