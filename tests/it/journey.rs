@@ -18,7 +18,7 @@ use villa_telemetry::cli::load_plan;
 use villa_telemetry::demo::world::{DEMO_REPO, MID_SHA, NEW_SHA, OLD_SHA, Scenario, World};
 use villa_telemetry::outcome::JourneyAsk;
 use villa_telemetry::pipeline;
-use villa_telemetry::render::Renderer;
+use villa_telemetry::render::{Format, Renderer};
 use villa_telemetry::report::journey::{Journey, StopState};
 use villa_telemetry::runner::Services;
 use villa_telemetry::serve::{AppState, mcp::Telemetry};
@@ -312,6 +312,46 @@ async fn a_deploy_at_three_times_its_usual_duration_is_slow_and_an_orphan_is_sup
         "{:#}",
         json["assessment"]
     );
+
+    // Every format shows both where the run and the deployment are listed.
+    let r = Renderer::new(None).unwrap();
+    let extras = villa_telemetry::render::RenderExtras::default();
+    let html = r.render(Format::Html, &report, &extras).unwrap();
+    let slow_line = html
+        .split("data-testid=\"ci-slow-deploy\"")
+        .nth(1)
+        .expect("the dashboard's CI row says the run is slow");
+    assert!(
+        slow_line.contains("slower than usual: usually takes 3m 10s, running 9m"),
+        "{slow_line:.300}"
+    );
+    let card = html
+        .split("data-testid=\"deployments-production\"")
+        .nth(1)
+        .unwrap();
+    let card = &card[..card.find("</ol>").unwrap()];
+    assert_eq!(card.matches(">superseded</span>").count(), 1, "{card}");
+    assert!(
+        card.contains("data-testid=\"superseded-production-2\""),
+        "{card}"
+    );
+    let text = r.render(Format::Text, &report, &extras).unwrap();
+    assert!(
+        text.lines().any(|l| l.starts_with("Deploy:")
+            && l.contains("slower than usual: usually takes 3m 10s, running 9m")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("superseded") && l.contains("GitHub still says in_progress")),
+        "{text}"
+    );
+    let md = r.render(Format::Markdown, &report, &extras).unwrap();
+    assert!(
+        md.contains("slower than usual: usually takes 3m 10s"),
+        "{md}"
+    );
+    assert!(md.contains("superseded (GitHub: in_progress)"), "{md}");
 
     // The journey: #906 brings NEW to production, 3x late.
     let j = pipeline::journey(
